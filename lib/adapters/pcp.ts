@@ -1,0 +1,45 @@
+// pcp adapter. The pcp_* tools exit 0 even when the server answers with an ERROR (pgpool-hooks.md §0.5), so an
+// exit status proves nothing: success is read from stdout ("-- Command Successful" or the data line), anything
+// on stderr or any "ERROR" is a failure. Without -w the 4.3 tools prompt for a password on a terminal that a
+// hook does not have, so -w is always given and the password comes from PCPPASSFILE.
+
+import type { PcpConfig } from '../config/types.ts';
+import { OperationError } from '../errors.ts';
+import type { Pcp, PcpNodeInfo, Shell } from '../model/deps.ts';
+import { parseNodeInfoLine } from '../pgpool/pcp-output.ts';
+
+export function createPcp(cfg: PcpConfig, shell: Shell): Pcp {
+  const call = async (tool: string, args: string[], timeoutMs = cfg.timeout_ms): Promise<string> => {
+    const argv = [`${cfg.bin_dir}/${tool}`, '-h', cfg.host, '-p', String(cfg.port), '-U', cfg.user, '-w', ...args];
+    const r = await shell.run(argv, {
+      timeoutMs,
+      env: { PCPPASSFILE: cfg.pcppass_file, HOME: process.env.HOME ?? '/', LANG: 'C' },
+    });
+    const text = `${r.stdout}\n${r.stderr}`;
+    if (r.timedOut) throw new OperationError(`${tool} ${args.join(' ')}: no answer from pgpool within ${timeoutMs} ms`);
+    if (r.exitCode !== 0 || /\bERROR\b|FATAL/.test(text) || r.stderr.trim() !== '') {
+      const why = (r.stderr.trim() || r.stdout.trim() || `exit ${r.exitCode}`).split('\n').slice(-2).join(' | ');
+      throw new OperationError(`${tool} ${args.join(' ')}: ${why}`);
+    }
+    return r.stdout;
+  };
+  const command = async (tool: string, args: string[], timeoutMs?: number) => {
+    const out = await call(tool, args, timeoutMs);
+    if (!/Command Successful/.test(out)) throw new OperationError(`${tool} ${args.join(' ')}: no "Command Successful" in: ${out.trim()}`);
+  };
+  return {
+    async nodeInfo(id: number): Promise<PcpNodeInfo> {
+      const out = await call('pcp_node_info', ['-n', String(id)]);
+      return parseNodeInfoLine(id, out.trim().split('\n')[0] ?? '');
+    },
+    async nodeCount(): Promise<number> {
+      const out = (await call('pcp_node_count', [])).trim();
+      if (!/^\d+$/.test(out)) throw new OperationError(`pcp_node_count: unexpected output "${out}"`);
+      return Number(out);
+    },
+    attach: (id) => command('pcp_attach_node', ['-n', String(id)]),
+    detach: (id, opts) => command('pcp_detach_node', ['-n', String(id), ...(opts?.gracefully ? ['-g'] : [])]),
+    promote: (id, opts) => command('pcp_promote_node', ['-n', String(id), ...(opts?.switchover ? ['-s'] : [])]),
+    recover: (id, opts) => command('pcp_recovery_node', ['-n', String(id)], opts?.timeoutMs),
+  };
+}
