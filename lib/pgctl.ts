@@ -1,0 +1,93 @@
+// What maas-ha runs on a database host over ssh to control its PostgreSQL. Everything is an argv; where a step
+// needs a little shell logic (check, then act, in one round trip), the script is a constant of this file and
+// every value reaches it as a positional parameter ("$1"), never pasted into the script text.
+
+import type { NodeConfig } from './config/types.ts';
+import type { Deps, RunResult } from './model/deps.ts';
+import { OperationError } from './errors.ts';
+import { shJoin } from './shquote.ts';
+
+/** `sh -c SCRIPT maas-ha ARG...`: the script is ours and constant; the arguments are data. */
+export const shScript = (script: string, ...args: string[]): string[] => ['sh', '-c', script, 'maas-ha', ...args];
+
+/** The argv that starts, stops or queries this node's PostgreSQL (timeouts in seconds for pg_ctl -t). */
+export function controlArgv(node: NodeConfig, action: 'start' | 'stop' | 'status' | 'promote', opts: { mode?: 'fast' | 'immediate'; waitS?: number } = {}): string[] {
+  const waitS = String(opts.waitS ?? 30);
+  if (node.control.method === 'pg_ctlcluster') {
+    const argv = ['pg_ctlcluster', node.control.version, node.control.name, action];
+    if (action === 'stop') argv.push('-m', opts.mode ?? 'fast');
+    if (action !== 'status') argv.push('--', '-w', '-t', waitS);
+    return argv;
+  }
+  const argv = [`${node.bin_dir}/pg_ctl`, '-D', node.config_directory ?? node.data_directory];
+  if (action === 'start') argv.push('-l', node.control.log_file);
+  if (action !== 'status') argv.push('-w', '-t', waitS);
+  argv.push(action);
+  if (action === 'stop') argv.push('-m', opts.mode ?? 'fast');
+  return argv;
+}
+
+/**
+ * Stops PostgreSQL if it runs: fast first (a clean shutdown checkpoint that standbys receive, so no rewind is
+ * needed afterwards: lab-recipe G14), immediate if fast does not finish in time. Prints one word.
+ * "Runs" is judged from the postmaster's pid, not from `pg_ctl status`: a postmaster killed with SIGKILL stays a
+ * zombie until its parent reaps it, and pg_ctl counts a zombie as a running server.
+ */
+const STOP_SCRIPT = `
+pidfile="$1"; fast="$2"; immediate="$3"
+alive() {
+  pid=$(head -n 1 "$pidfile" 2>/dev/null) || return 1
+  [ -n "$pid" ] || return 1
+  st=$(ps -o stat= -p "$pid" 2>/dev/null) || return 1
+  case "$st" in Z*|"") return 1 ;; esac
+}
+if ! alive; then echo not-running; exit 0; fi
+sh -c "$fast" >/dev/null 2>&1
+if ! alive; then echo stopped-fast; exit 0; fi
+sh -c "$immediate" >/dev/null 2>&1
+if ! alive; then echo stopped-immediate; exit 0; fi
+echo still-running; exit 1`;
+
+export interface StopResult {
+  outcome: 'not-running' | 'stopped-fast' | 'stopped-immediate' | 'still-running' | 'unreachable';
+  detail: string;
+}
+
+export async function stopNode(deps: Pick<Deps, 'ssh' | 'config'>, node: NodeConfig, timeoutMs: number): Promise<StopResult> {
+  const fastS = Math.max(1, Math.floor(timeoutMs / 3000));
+  const r = await deps.ssh.run(
+    node.ssh_host,
+    shScript(
+      STOP_SCRIPT,
+      `${node.data_directory}/postmaster.pid`,
+      shJoin(controlArgv(node, 'stop', { mode: 'fast', waitS: fastS })),
+      shJoin(controlArgv(node, 'stop', { mode: 'immediate', waitS: fastS })),
+    ),
+    { timeoutMs },
+  );
+  return interpretStop(r);
+}
+
+export function interpretStop(r: RunResult): StopResult {
+  const word = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.exitCode === 255 || r.timedOut) return { outcome: 'unreachable', detail: r.timedOut ? `ssh timed out after ${r.durationMs} ms` : r.stderr.trim() };
+  if (word === 'not-running' || word === 'stopped-fast' || word === 'stopped-immediate' || word === 'still-running') {
+    return { outcome: word, detail: r.stderr.trim() };
+  }
+  return { outcome: 'unreachable', detail: `unexpected answer (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}` };
+}
+
+/** Runs a control action over ssh and fails with the command's own words. */
+export async function control(deps: Pick<Deps, 'ssh'>, node: NodeConfig, action: 'start' | 'promote', timeoutMs: number): Promise<void> {
+  const r = await deps.ssh.run(node.ssh_host, controlArgv(node, action, { waitS: Math.max(1, Math.floor(timeoutMs / 1000) - 1) }), { timeoutMs });
+  if (r.exitCode !== 0) {
+    throw new OperationError(`${action} of node ${node.id} on ${node.ssh_host} failed: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`);
+  }
+}
+
+/** `pg_controldata` state of a stopped node: "shut down", "shut down in recovery", "in production", ... */
+export async function clusterState(deps: Pick<Deps, 'ssh'>, node: NodeConfig, timeoutMs: number): Promise<string | undefined> {
+  const r = await deps.ssh.run(node.ssh_host, [`${node.bin_dir}/pg_controldata`, '-D', node.data_directory], { timeoutMs });
+  if (r.exitCode !== 0) return undefined;
+  return /^Database cluster state:\s*(.+)$/m.exec(r.stdout)?.[1]?.trim();
+}

@@ -1,0 +1,51 @@
+import test from 'ava';
+import { conninfo, planFollow, standbyLines, type FollowAction, type FollowFacts } from '../../lib/failover/follow.ts';
+import { parseLsn } from '../../lib/model/lsn.ts';
+import type { NodeObservation } from '../../lib/observe.ts';
+import { testConfig, testNode } from '../support/config.ts';
+
+const config = testConfig();
+const node = testNode(2);
+const newPrimary = testNode(1);
+const standbyOf = (host: string, tli: number, status = 'streaming'): NodeObservation => ({
+  id: 2, reachable: true, inRecovery: true, timeline: tli, receiveLsn: parseLsn('0/3000000'), replayLsn: parseLsn('0/3000000'),
+  walReceiver: { status, senderHost: host, senderPort: 5432, receivedTli: tli, slotName: 'maas_ha_node_2' },
+  replication: [], synchronousStandbyNames: '',
+});
+const facts = (over: Partial<FollowFacts>): FollowFacts => ({
+  node, newPrimary, primaryTimeline: 2, observation: standbyOf(newPrimary.hostname, 2), sshReachable: true, ...over,
+});
+
+const table: [string, Partial<FollowFacts>, FollowAction['kind']][] = [
+  ['already streaming the new timeline from the new primary → attach', {}, 'attach'],
+  ['running standby of the old primary → repoint', { observation: standbyOf('10.0.0.11', 1) }, 'repoint'],
+  ['streaming from the new primary but on the old timeline → repoint', { observation: standbyOf(newPrimary.hostname, 1) }, 'repoint'],
+  ['down and host unreachable → leave detached', { observation: { id: 2, reachable: false, error: 'refused' }, sshReachable: false }, 'leave-detached'],
+  ['down after a clean shutdown → rewind', { observation: { id: 2, reachable: false, error: 'refused' }, stoppedState: 'shut down' }, 'rewind'],
+  ['down, shut down in recovery → rewind', { observation: { id: 2, reachable: false, error: 'refused' }, stoppedState: 'shut down in recovery' }, 'rewind'],
+  ['down after a crash → leave for recovery', { observation: { id: 2, reachable: false, error: 'refused' }, stoppedState: 'in production' }, 'leave-detached'],
+  ['the new primary itself → skip', { node: newPrimary }, 'skip'],
+  ['a running second primary → never touched', { observation: { ...(standbyOf('x', 2) as Extract<NodeObservation, { reachable: true }>), inRecovery: false } }, 'leave-detached'],
+];
+
+for (const [title, over, kind] of table) {
+  test(`follow plan: ${title}`, (t) => {
+    const a = planFollow(facts(over));
+    t.is(a.kind, kind, a.why);
+    t.regex(a.why, /node \d/);
+  });
+}
+
+test('follow: primary_conninfo names the new primary exactly as backend_hostname, with the passfile, no password', (t) => {
+  const c = conninfo({ config: testConfig({ replication: { ...config.replication, password_file: '/etc/maas-ha/repl.pgpass' } }) }, newPrimary, node);
+  t.regex(c, /^host=10\.0\.0\.12 port=5432 user=replicator application_name=pg2 /);
+  t.regex(c, /passfile=\/etc\/maas-ha\/repl\.pgpass/);
+  t.notRegex(c, /password=/);
+});
+
+test('follow: standby lines quote values for postgresql.conf and name the slot', (t) => {
+  const lines = standbyLines({ config }, newPrimary, node);
+  t.true(lines.some((l) => /^primary_conninfo = 'host=10\.0\.0\.12 .*'$/.test(l)));
+  t.true(lines.includes("primary_slot_name = 'maas_ha_node_2'"));
+  t.true(lines.includes("recovery_target_timeline = 'latest'"));
+});
