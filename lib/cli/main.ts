@@ -1,0 +1,189 @@
+// The CLI's dispatch: one function per command, each parsing its own flags strictly (an unknown flag is an error
+// that names it) and returning an exit code. Output goes through `out` so tests can capture it.
+
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve, basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { configPath, loadConfig } from '../config/load.ts';
+import { createLog, newRunId } from '../adapters/log.ts';
+import { createDeps } from '../deps.ts';
+import { ConfigError, UsageError, exitCodeOf, messageOf } from '../errors.ts';
+import { renderLogLine } from '../log-render.ts';
+import { gatherStatus, renderStatus, statusJson } from '../status.ts';
+import { renderHookLines } from '../pgpool/conf.ts';
+import { labDown, labIsUp, labUp } from '../lab/lab.ts';
+import { labPaths, type LabOptions } from '../lab/layout.ts';
+import { runDrill, renderDrill } from '../lab/drill.ts';
+import { chooseCandidate } from '../failover/choose.ts';
+import { observeAll } from '../observe.ts';
+
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const defaultIo: CliIo = { out: (t) => process.stdout.write(`${t}\n`), err: (t) => process.stderr.write(`${t}\n`) };
+
+const USAGE = `usage: maas-ha <command> [options]
+
+  status [--json]                    the cluster as PostgreSQL and pgpool see it
+  plan failover [--json]             dry run: which standby failover would promote now, and why
+  config check                       validate the configuration file, list every problem
+  config render-pgpool [--bindir D]  the pgpool.conf lines that wire maas-ha's hooks
+  log [FILE]                         render maas-ha JSON log lines (from FILE or stdin) for people
+  lab up [--nodes N] [--sync any|off]  start the local lab (PostgreSQL 15 x N, pgpool-II 4.3, sshd)
+  lab status | lab down [--purge]    show or stop the lab
+  lab drill [--json]                 kill -9 the primary under write load and print the failover timeline
+
+options for every command: --config FILE (default $MAAS_HA_CONFIG or /etc/maas-ha/maas-ha.yaml)`;
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+function flags<O extends Options>(argv: string[], options: O, positionals = 0) {
+  try {
+    const r = parseArgs({ args: argv, options: { ...options, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: positionals > 0 });
+    if (r.positionals.length > positionals) throw new UsageError(`unexpected argument "${r.positionals[positionals]}"`);
+    return r;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    // node:util's messages already name the flag: "Unknown option '--jsn'".
+    throw new UsageError(messageOf(err).replace(/\. To specify a positional argument.*$/, ''));
+  }
+}
+
+/** The checkout or install root: dist/bin/maas-ha.mjs when bundled, hooks/maas-ha.ts under tsx. */
+function installRoot(selfUrl: string): string {
+  const here = dirname(fileURLToPath(selfUrl));
+  return basename(here) === 'hooks' ? resolve(here, '..') : resolve(here, '../..');
+}
+
+function loadFor(configFlag: string | undefined) {
+  return loadConfig(configPath(configFlag, process.env));
+}
+
+export async function runCli(argv: string[], selfUrl: string, io: CliIo = defaultIo): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'status':
+        return await status(rest, io);
+      case 'plan':
+        return await plan(rest, io);
+      case 'config':
+        return configCmd(rest, io, selfUrl);
+      case 'log':
+        return logCmd(rest, io);
+      case 'lab':
+        return await lab(rest, io, selfUrl);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${cmd}"\n${USAGE}`);
+    }
+  } catch (err) {
+    io.err(err instanceof ConfigError || err instanceof UsageError ? `maas-ha: ${err.message}` : `maas-ha ${cmd}: ${messageOf(err)}`);
+    return exitCodeOf(err);
+  }
+}
+
+async function status(argv: string[], io: CliIo): Promise<number> {
+  const { values } = flags(argv, { json: { type: 'boolean' } });
+  const config = loadFor(values.config);
+  const deps = createDeps(config, createLog('cli', newRunId(), 'warn'));
+  const s = await gatherStatus(deps);
+  io.out(values.json ? statusJson(s) : renderStatus(s));
+  return s.problems.length ? 1 : 0;
+}
+
+async function plan(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = flags(argv, { json: { type: 'boolean' } }, 1);
+  if (positionals[0] !== 'failover') throw new UsageError('plan: expected "plan failover"');
+  const config = loadFor(values.config);
+  const deps = createDeps(config, createLog('cli', newRunId(), 'warn'));
+  const obs = await observeAll(deps, 3000);
+  const primary = obs.find((o) => o.reachable && !o.inRecovery);
+  const failed = primary?.id ?? -1;
+  const choice = chooseCandidate({ config, failedNode: failed, observations: obs.filter((o) => o.id !== failed) });
+  const text =
+    choice.kind === 'promote'
+      ? `if primary node ${failed} were lost now, failover would promote node ${choice.node.id}: ${choice.reasons.join('; ')}`
+      : `if primary node ${failed} were lost now, failover would promote nobody: ${choice.reasons.join('; ')}`;
+  io.out(values.json ? JSON.stringify({ primary: primary?.id ?? null, choice: { ...choice, considered: undefined } }, (_, v) => (typeof v === 'bigint' ? v.toString() : v), 2) : text);
+  return choice.kind === 'promote' ? 0 : 1;
+}
+
+function configCmd(argv: string[], io: CliIo, selfUrl: string): number {
+  const { values, positionals } = flags(argv, { bindir: { type: 'string' } }, 1);
+  switch (positionals[0]) {
+    case 'check': {
+      const config = loadFor(values.config);
+      io.out(`${config.source}: ok (${config.nodes.length} nodes: ${config.nodes.map((n) => `${n.id}=${n.hostname}:${n.port}`).join(', ')})`);
+      return 0;
+    }
+    case 'render-pgpool': {
+      const template = readFileSync(join(installRoot(selfUrl), 'pgpool', 'hooks.conf'), 'utf8');
+      io.out(renderHookLines(template, values.bindir ?? '/usr/local/bin'));
+      return 0;
+    }
+    default:
+      throw new UsageError('config: expected "config check" or "config render-pgpool"');
+  }
+}
+
+function logCmd(argv: string[], io: CliIo): number {
+  const { positionals } = flags(argv, {}, 1);
+  const text = readFileSync(positionals[0] ?? 0, 'utf8');
+  for (const line of text.split('\n')) if (line) io.out(renderLogLine(line));
+  return 0;
+}
+
+async function lab(argv: string[], io: CliIo, selfUrl: string): Promise<number> {
+  const { values, positionals } = flags(
+    argv,
+    { nodes: { type: 'string' }, dir: { type: 'string' }, sync: { type: 'string' }, purge: { type: 'boolean' }, json: { type: 'boolean' } },
+    1,
+  );
+  const nodes = values.nodes === undefined ? 3 : Number(values.nodes);
+  if (!Number.isInteger(nodes) || nodes < 2 || nodes > 9) throw new UsageError(`--nodes: expected a number from 2 to 9, got "${values.nodes}"`);
+  const sync = values.sync ?? 'any';
+  if (sync !== 'any' && sync !== 'off') throw new UsageError(`--sync: expected "any" or "off", got "${sync}"`);
+  const root = installRoot(selfUrl);
+  const o: LabOptions = {
+    dir: values.dir ?? process.env.MAAS_HA_LAB_DIR ?? '/var/lib/maas-ha-lab',
+    nodes,
+    hookBinDir: join(root, 'dist', 'bin'),
+    pgBinDir: '/usr/lib/postgresql/15/bin',
+    synchronous: sync,
+  };
+  const say = (l: string) => io.out(l);
+  const labStatus = async () => {
+    if (!labIsUp(o)) {
+      io.out(`no lab is running in ${o.dir} (start one with: maas-ha lab up)`);
+      return 1;
+    }
+    return status(['--config', labPaths(o.dir).config], io);
+  };
+  switch (positionals[0]) {
+    case 'up':
+      await labUp(o, say);
+      return labStatus();
+    case 'status':
+      return labStatus();
+    case 'down':
+      await labDown(o, say, { purge: values.purge ?? false });
+      return 0;
+    case 'drill': {
+      if (!labIsUp(o)) await labUp(o, say);
+      const result = await runDrill(o, values.json ? () => {} : say);
+      io.out(values.json ? JSON.stringify(result, null, 2) : renderDrill(result));
+      return result.ok ? 0 : 1;
+    }
+    default:
+      throw new UsageError('lab: expected "lab up", "lab status", "lab drill" or "lab down"');
+  }
+}

@@ -1,0 +1,28 @@
+// Renders maas-ha's JSON log lines for a person (`maas-ha log`). Lines that are not ours (pgpool's or
+// PostgreSQL's own, interleaved in the same file) pass through unchanged.
+
+const LEVEL_WIDTH = 5;
+
+export function renderLogLine(line: string): string {
+  const trimmed = line.trim();
+  if (!trimmed.startsWith('{')) return line;
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(trimmed) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  if (typeof rec.msg !== 'string' || typeof rec.hook !== 'string') return line;
+  const time = typeof rec.time === 'string' ? rec.time.slice(11, 23) : '';
+  const level = String(rec.level ?? '').toUpperCase().padEnd(LEVEL_WIDTH);
+  const where = [rec.hook, rec.step].filter((x) => typeof x === 'string' && x).join('/');
+  const node = typeof rec.node_id === 'number' ? ` node ${rec.node_id}` : '';
+  const took = typeof rec.duration_ms === 'number' ? ` (${rec.duration_ms} ms)` : '';
+  const outcome = typeof rec.outcome === 'string' ? ` [${rec.outcome}]` : '';
+  const known = new Set(['time', 'level', 'hook', 'run_id', 'step', 'node_id', 'duration_ms', 'outcome', 'msg', 'pid', 'hostname']);
+  const extra = Object.entries(rec)
+    .filter(([k]) => !known.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${time} ${level} ${where}${node}${outcome} ${rec.msg}${took}${extra ? `  ${extra}` : ''}`;
+}

@@ -1,0 +1,94 @@
+// The one wrapper every hook's main() goes through: config, logger, run id, budget, closing sentence, exit code.
+// pgpool ignores most hooks' exit codes (pgpool-hooks.md §0), so the log line and the notification are what an
+// operator sees; the exit code still tells the truth for the hooks whose caller does read it (recovery) and for
+// people running a hook by hand.
+
+import { configPath, loadConfig } from './config/load.ts';
+import type { Config, HookName } from './config/types.ts';
+import { createLog, newRunId } from './adapters/log.ts';
+import { createDeps } from './deps.ts';
+import { ConfigError, exitCodeOf, messageOf } from './errors.ts';
+import type { Deps, Log } from './model/deps.ts';
+import type { TimelineEvent } from './failover/timeline.ts';
+
+export interface HookContext {
+  deps: Deps;
+  log: Log;
+  runId: string;
+  /** Milliseconds left of this hook's budget. */
+  remainingMs(): number;
+}
+
+/** What a hook's body returns: the one sentence that explains the run, and whether it succeeded. */
+export interface HookOutcome {
+  ok: boolean;
+  summary: string;
+  /** Events to send with the notification; a run without events (nothing happened) notifies only on failure. */
+  timeline?: TimelineEvent[];
+}
+
+/**
+ * Parses argv first (bad arguments exit 2 before anything else happens), then loads the config, then runs body.
+ */
+export async function runHook<A>(
+  hook: HookName,
+  argv: string[],
+  parse: (argv: string[]) => A,
+  body: (ctx: HookContext, args: A) => Promise<HookOutcome>,
+): Promise<void> {
+  const started = Date.now();
+  const runId = newRunId();
+  let args: A;
+  try {
+    args = parse(argv);
+  } catch (err) {
+    createLog(hook, runId).error({ step: 'arguments', outcome: 'failed', argv }, messageOf(err));
+    process.exitCode = exitCodeOf(err);
+    return;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(configPath(undefined, process.env));
+  } catch (err) {
+    const log = createLog(hook, runId);
+    log.error({ step: 'config', outcome: 'failed' }, err instanceof ConfigError ? err.message : messageOf(err));
+    process.exitCode = exitCodeOf(err);
+    return;
+  }
+  const log = createLog(hook, runId, config.log_level);
+  const budget = config.budgets_ms[hook];
+  // The budget is a promise to pgpool: past it the process ends, whatever is still waiting. Every call has its
+  // own shorter timeout, so this only fires on a bug; it is the one place maas-ha calls process.exit().
+  const guard = setTimeout(() => {
+    log.error({ step: 'budget', outcome: 'failed', duration_ms: Date.now() - started }, `${hook} exceeded its budget of ${budget} ms; giving up`);
+    process.exit(1);
+  }, budget);
+  guard.unref();
+  const deps = createDeps(config, log);
+  try {
+    const outcome = await body({ deps, log, runId, remainingMs: () => budget - (Date.now() - started) }, args);
+    const seconds = ((Date.now() - started) / 1000).toFixed(2);
+    const fields = { step: 'done', outcome: outcome.ok ? ('ok' as const) : ('failed' as const), duration_ms: Date.now() - started };
+    if (outcome.ok) log.info(fields, `${hook} done in ${seconds} s: ${outcome.summary}`);
+    else log.error(fields, `${hook} failed after ${seconds} s: ${outcome.summary}`);
+    process.exitCode = outcome.ok ? 0 : 1;
+    if (!outcome.ok || outcome.timeline?.length) {
+      await deps.notify.send({ hook, run_id: runId, outcome: outcome.ok ? 'ok' : 'failed', summary: outcome.summary, timeline: outcome.timeline ?? [] });
+    }
+  } catch (err) {
+    const summary = messageOf(err);
+    log.error(
+      { step: 'done', outcome: 'failed', duration_ms: Date.now() - started, err: { message: summary, cause: causeOf(err) } },
+      `${hook} failed: ${summary}`,
+    );
+    process.exitCode = exitCodeOf(err);
+    await deps.notify.send({ hook, run_id: runId, outcome: 'failed', summary, timeline: [] });
+  } finally {
+    clearTimeout(guard);
+  }
+}
+
+function causeOf(err: unknown): string | undefined {
+  const cause = err instanceof Error ? err.cause : undefined;
+  return cause === undefined ? undefined : messageOf(cause);
+}
