@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# maas-ha installer: system packages, npm dependencies, the bundled hooks, and `maas-ha` on PATH.
+# Idempotent: a second run installs nothing new and reports every step as unchanged.
+#
+#   ./install.sh            everything needed for the lab and the tests (this machine as a lab host)
+#
+# The hooks are bundled into /usr/local/lib/maas-ha/dist/bin: a database host needs `node` (>= 20) and that
+# directory, nothing else (no node_modules).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+prefix="${MAAS_HA_PREFIX:-/usr/local}"
+libdir="$prefix/lib/maas-ha"
+bindir="$prefix/bin"
+changed=0
+say() { printf 'install.sh: %s\n' "$*"; }
+
+[ "$(id -u)" -eq 0 ] || { say "run me as root (I install packages and write $libdir)"; exit 2; }
+
+# ---- Node.js >= 20
+# (Debian 12's own nodejs package is 18: too old, so it is not installed from here.)
+command -v node >/dev/null 2>&1 || { say "node is missing: install Node.js >= 20 first"; exit 2; }
+major="$(node -p 'process.versions.node.split(".")[0]')"
+[ "$major" -ge 20 ] || { say "node $(node --version) is too old: maas-ha needs Node.js >= 20"; exit 2; }
+
+# ---- system packages (Debian 12)
+pkgs=(postgresql-15 postgresql-15-pgpool2 pgpool2 openssh-server openssh-client iputils-arping iputils-ping iproute2 util-linux)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 600 apt-get update -q >/dev/null
+  timeout 1200 apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  changed=1
+else
+  say "system packages: unchanged (${#pkgs[@]} present)"
+fi
+
+# ---- npm dependencies and the build
+cd "$here"
+if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ] || { [ -f package-lock.json ] && [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
+  say "installing npm dependencies"
+  if [ -f package-lock.json ]; then timeout 900 npm ci --no-audit --no-fund --loglevel=error; else timeout 900 npm install --no-audit --no-fund --loglevel=error; fi
+  changed=1
+else
+  say "npm dependencies: unchanged"
+fi
+timeout 300 node build.mjs >/dev/null
+
+# ---- install the bundle (copy only what differs) and put the executables on PATH
+install -d -m 755 "$libdir" "$libdir/dist" "$libdir/pgpool"
+sync_dir() { # src dst
+  local src="$1" dst="$2" f rel
+  while IFS= read -r -d '' f; do
+    rel="${f#"$src"/}"
+    if ! cmp -s "$f" "$dst/$rel"; then
+      install -D -m "$( [ -x "$f" ] && echo 755 || echo 644 )" "$f" "$dst/$rel"; changed=1
+    fi
+  done < <(find "$src" -type f -print0)
+  # files the new build no longer has
+  while IFS= read -r -d '' f; do
+    rel="${f#"$dst"/}"
+    [ -e "$src/$rel" ] || { rm -f "$f"; changed=1; }
+  done < <(find "$dst" -type f -print0)
+}
+sync_dir "$here/dist/bin" "$libdir/dist/bin"
+sync_dir "$here/pgpool" "$libdir/pgpool"
+for exe in "$libdir"/dist/bin/maas-ha*; do
+  case "$exe" in *.mjs) continue ;; esac
+  link="$bindir/$(basename "$exe")"
+  if [ "$(readlink "$link" 2>/dev/null)" != "$exe" ]; then ln -sfn "$exe" "$link"; changed=1; fi
+done
+
+if [ "$changed" -eq 1 ]; then say "installed maas-ha into $libdir (executables linked in $bindir)"; else say "nothing changed"; fi

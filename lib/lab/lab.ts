@@ -1,0 +1,339 @@
+// `maas-ha lab up | down`: builds and tears down the local lab (see layout.ts for what it is). Runs as root and
+// drops to postgres for everything PostgreSQL and pgpool do, like the Debian packages. Processes are stopped only
+// through their pid files, never by name, so a lab never touches anything else on the machine.
+
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { createShell } from '../adapters/exec.ts';
+import { OperationError } from '../errors.ts';
+import { checked, type RunResult } from '../model/deps.ts';
+import { renderHookLines } from '../pgpool/conf.ts';
+import { loadConfig } from '../config/load.ts';
+import { desiredSynchronousNames } from '../failover/sync.ts';
+import {
+  LAB_PCP_PORT,
+  LAB_PCP_USER,
+  LAB_PGPOOL_HOST,
+  LAB_PGPOOL_PORT,
+  LAB_REPL_USER,
+  PG_HBA,
+  knownHosts,
+  labConfigYaml,
+  labNodes,
+  labPaths,
+  pgpoolConf,
+  postgresqlConf,
+  sshdConfig,
+  type LabNode,
+  type LabOptions,
+} from './layout.ts';
+
+const shell = createShell();
+export type Say = (line: string) => void;
+
+interface PgUser {
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+export function postgresUser(): PgUser {
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postgres:'));
+  if (!line) throw new OperationError('there is no postgres user on this machine: run ./install.sh first');
+  const f = line.split(':');
+  return { uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '/var/lib/postgresql' };
+}
+
+/** The environment pgpool and PostgreSQL get in the lab: minimal, like a systemd service's. */
+export function serviceEnv(o: LabOptions, pg: PgUser): Record<string, string> {
+  return {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    HOME: pg.home,
+    USER: 'postgres',
+    LOGNAME: 'postgres',
+    LANG: 'C.UTF-8',
+    MAAS_HA_CONFIG: labPaths(o.dir).config,
+  };
+}
+
+const asPostgres = (argv: string[]) => ['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', ...argv];
+
+async function run(argv: string[], what: string, timeoutMs = 60_000, env?: Record<string, string>): Promise<RunResult> {
+  return checked(await shell.run(argv, { timeoutMs, ...(env ? { env } : {}) }), what);
+}
+
+function mkdirOwned(path: string, pg: PgUser, mode = 0o700): void {
+  mkdirSync(path, { recursive: true });
+  chownSync(path, pg.uid, pg.gid);
+  chmodSync(path, mode);
+}
+
+function writeOwned(path: string, text: string, pg: PgUser | undefined, mode: number): void {
+  writeFileSync(path, text, { mode });
+  chmodSync(path, mode);
+  if (pg) chownSync(path, pg.uid, pg.gid);
+}
+
+export function readPid(path: string): number | undefined {
+  if (!existsSync(path)) return undefined;
+  // pgpool's pid file ends with a NUL byte (lab-recipe G8); PostgreSQL's has the pid on its first line.
+  const pid = Number(readFileSync(path, 'utf8').replace(/\0/g, '').split('\n')[0]?.trim());
+  if (!Number.isInteger(pid) || pid <= 1) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new OperationError(`${what}: not reached within ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export function labIsUp(o: LabOptions): boolean {
+  return readPid(labPaths(o.dir).pgpoolPid) !== undefined;
+}
+
+export async function labUp(o: LabOptions, say: Say): Promise<void> {
+  const p = labPaths(o.dir);
+  if (process.getuid?.() !== 0) throw new OperationError('maas-ha lab up must run as root (it starts sshd and drops to postgres)');
+  for (const bin of [join(o.pgBinDir, 'initdb'), '/usr/sbin/pgpool', '/usr/sbin/sshd', '/usr/sbin/pcp_node_info', join(o.hookBinDir, 'maas-ha-failover')]) {
+    if (!existsSync(bin)) throw new OperationError(`${bin} is missing: run ./install.sh first`);
+  }
+  if (labIsUp(o)) {
+    say(`lab already up in ${o.dir}`);
+    return;
+  }
+  if (existsSync(join(o.dir, 'pg0'))) {
+    say(`found a stopped lab in ${o.dir}: removing it`);
+    await labDown(o, say, { purge: true });
+  }
+  const pg = postgresUser();
+  const t0 = Date.now();
+  const step = (msg: string) => say(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${msg}`);
+
+  mkdirSync(o.dir, { recursive: true, mode: 0o755 });
+  chmodSync(o.dir, 0o755);
+  mkdirOwned(p.secrets, pg);
+  mkdirOwned(p.state, pg);
+
+  // ---- secrets: generated here, stored in files only postgres can read, never in argv or logs.
+  const replPassword = randomBytes(18).toString('base64url');
+  const pcpPassword = randomBytes(18).toString('base64url');
+  writeOwned(p.replPass, `*:*:*:${LAB_REPL_USER}:${replPassword}\n`, pg, 0o600);
+  writeOwned(p.pcpPass, `${LAB_PGPOOL_HOST}:${LAB_PCP_PORT}:${LAB_PCP_USER}:${pcpPassword}\n`, pg, 0o600);
+
+  await startSsh(o, pg, step);
+  const nodes = labNodes(o);
+  await initPrimary(o, pg, nodes[0]!, replPassword, step);
+  for (const n of nodes.slice(1)) await cloneStandby(o, pg, nodes[0]!, n, step);
+
+  writeOwned(p.config, labConfigYaml(o), undefined, 0o644);
+  if (o.synchronous !== 'off') {
+    // The same setting maas-ha's hooks manage later; set only once standbys stream, or every commit would wait.
+    const wanted = desiredSynchronousNames(loadConfig(p.config), nodes[0]!.id);
+    await psql(o, pg, nodes[0]!, 'postgres', `ALTER SYSTEM SET synchronous_standby_names = '${wanted}'`);
+    await psql(o, pg, nodes[0]!, 'postgres', 'SELECT pg_reload_conf()');
+    step(`synchronous replication on ${nodes[0]!.name}: ${wanted}`);
+  }
+  await startPgpool(o, pg, pcpPassword, step);
+  step(`lab up: ${nodes.length} PostgreSQL nodes, pgpool on ${LAB_PGPOOL_HOST}:${LAB_PGPOOL_PORT}, config ${p.config}`);
+}
+
+async function startSsh(o: LabOptions, pg: PgUser, step: Say): Promise<void> {
+  const p = labPaths(o.dir);
+  mkdirSync(p.ssh, { recursive: true, mode: 0o755 });
+  mkdirSync(p.authorizedKeys, { recursive: true, mode: 0o755 });
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  if (!existsSync(p.hostKey)) await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'maas-ha-lab-host', '-f', p.hostKey], 'ssh-keygen (host key)');
+  if (!existsSync(p.sshKey)) {
+    await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'maas-ha-lab-postgres', '-f', p.sshKey], 'ssh-keygen (postgres key)');
+    chownSync(p.sshKey, pg.uid, pg.gid);
+    chmodSync(p.sshKey, 0o600);
+  }
+  writeOwned(join(p.authorizedKeys, 'postgres'), readFileSync(`${p.sshKey}.pub`, 'utf8'), undefined, 0o644);
+  // known_hosts is written from the host key itself: no keyscan, no trust on first use.
+  writeOwned(p.knownHosts, knownHosts(o, readFileSync(`${p.hostKey}.pub`, 'utf8')), undefined, 0o644);
+  writeOwned(p.sshdConfig, sshdConfig(o), undefined, 0o644);
+  await run(['/usr/sbin/sshd', '-t', '-f', p.sshdConfig], 'sshd -t');
+  if (!readPid(p.sshdPid)) await run(['/usr/sbin/sshd', '-f', p.sshdConfig, '-E', p.sshdLog], 'sshd');
+  const first = labNodes(o)[0]!;
+  await waitFor('ssh as postgres to the lab hosts', 10_000, async () => {
+    const r = await shell.run(
+      asPostgres([
+        '/usr/bin/ssh', '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes',
+        '-o', `UserKnownHostsFile=${p.knownHosts}`, '-o', 'ConnectTimeout=3', '-i', p.sshKey, '-p', '2222',
+        `postgres@${first.host}`, 'true',
+      ]),
+      { timeoutMs: 8000, env: serviceEnv(o, pg) },
+    );
+    if (r.exitCode !== 0) throw new Error(r.stderr.trim());
+    return true;
+  }, 250);
+  step(`sshd on ${labNodes(o).map((n) => n.host).join(', ')} port 2222, postgres key login with strict host keys`);
+}
+
+async function pgCtl(o: LabOptions, pg: PgUser, n: LabNode, action: 'start' | 'stop', mode = 'fast'): Promise<void> {
+  const argv = [join(o.pgBinDir, 'pg_ctl'), '-D', n.conf, '-l', n.log, '-w', '-t', '60', action];
+  if (action === 'stop') argv.push('-m', mode);
+  await run(asPostgres(argv), `pg_ctl ${action} ${n.name}`, 70_000, serviceEnv(o, pg));
+}
+
+function writeNodeConf(o: LabOptions, pg: PgUser, n: LabNode): void {
+  mkdirOwned(n.root, pg, 0o755);
+  mkdirOwned(n.conf, pg, 0o755);
+  mkdirOwned(n.run, pg, 0o755);
+  writeOwned(join(n.conf, 'postgresql.conf'), postgresqlConf(o, n), pg, 0o644);
+  writeOwned(join(n.conf, 'pg_hba.conf'), PG_HBA, pg, 0o640);
+  writeOwned(join(n.conf, 'pg_ident.conf'), '', pg, 0o640);
+}
+
+/** Removes the configuration files initdb or pg_basebackup leave in the data directory: ours live in conf/. */
+function dropDataDirConfs(n: LabNode): void {
+  for (const f of ['postgresql.conf', 'pg_hba.conf', 'pg_ident.conf']) rmSync(join(n.data, f), { force: true });
+}
+
+async function psql(o: LabOptions, pg: PgUser, n: LabNode, db: string, sql: string): Promise<string> {
+  const r = await run(
+    asPostgres([join(o.pgBinDir, 'psql'), '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', n.run, '-p', String(n.port), '-d', db, '-c', sql]),
+    `psql on ${n.name}`,
+    30_000,
+    serviceEnv(o, pg),
+  );
+  return r.stdout.trim();
+}
+
+async function initPrimary(o: LabOptions, pg: PgUser, n: LabNode, replPassword: string, step: Say): Promise<void> {
+  writeNodeConf(o, pg, n);
+  mkdirOwned(n.data, pg);
+  await run(
+    asPostgres([join(o.pgBinDir, 'initdb'), '-D', n.data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8']),
+    'initdb',
+    120_000,
+    serviceEnv(o, pg),
+  );
+  dropDataDirConfs(n);
+  await pgCtl(o, pg, n, 'start');
+  // The password travels on stdin (psql variable), never in argv where `ps` would show it.
+  const create = await shell.run(
+    asPostgres([join(o.pgBinDir, 'psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', n.run, '-p', String(n.port), '-d', 'postgres']),
+    {
+      timeoutMs: 30_000,
+      env: serviceEnv(o, pg),
+      input: `SET password_encryption = 'scram-sha-256';\nCREATE ROLE ${LAB_REPL_USER} WITH LOGIN REPLICATION PASSWORD '${replPassword}';\n`,
+    },
+  );
+  checked(create, 'create replication role');
+  await psql(o, pg, n, 'template1', 'CREATE EXTENSION IF NOT EXISTS pgpool_recovery');
+  for (const m of labNodes(o).filter((x) => x.id !== n.id)) {
+    await psql(o, pg, n, 'postgres', `SELECT pg_create_physical_replication_slot('maas_ha_node_${m.id}')`);
+  }
+  step(`${n.name} (${n.host}:${n.port}) initialised and started as primary`);
+}
+
+export function standbyAutoConf(o: LabOptions, primary: LabNode, n: LabNode): string {
+  const p = labPaths(o.dir);
+  return [
+    '# written by maas-ha: this node follows the primary below',
+    `primary_conninfo = 'host=${primary.host} port=${primary.port} user=${LAB_REPL_USER} passfile=${p.replPass} application_name=${n.name} connect_timeout=3'`,
+    `primary_slot_name = 'maas_ha_node_${n.id}'`,
+    "recovery_target_timeline = 'latest'",
+    '',
+  ].join('\n');
+}
+
+async function cloneStandby(o: LabOptions, pg: PgUser, primary: LabNode, n: LabNode, step: Say): Promise<void> {
+  const p = labPaths(o.dir);
+  writeNodeConf(o, pg, n);
+  mkdirOwned(n.data, pg);
+  await run(
+    asPostgres([
+      join(o.pgBinDir, 'pg_basebackup'), '-h', primary.host, '-p', String(primary.port), '-U', LAB_REPL_USER,
+      '-D', n.data, '-X', 'stream', '-c', 'fast', '-S', `maas_ha_node_${n.id}`, '-w',
+    ]),
+    `pg_basebackup for ${n.name}`,
+    300_000,
+    { ...serviceEnv(o, pg), PGPASSFILE: p.replPass },
+  );
+  dropDataDirConfs(n);
+  writeOwned(join(n.data, 'postgresql.auto.conf'), standbyAutoConf(o, primary, n), pg, 0o600);
+  writeOwned(join(n.data, 'standby.signal'), '', pg, 0o600);
+  await pgCtl(o, pg, n, 'start');
+  step(`${n.name} (${n.host}:${n.port}) cloned from ${primary.name} and started as standby`);
+}
+
+async function startPgpool(o: LabOptions, pg: PgUser, pcpPassword: string, step: Say): Promise<void> {
+  const p = labPaths(o.dir);
+  mkdirOwned(p.pgpool, pg, 0o755);
+  mkdirOwned(join(p.pgpool, 'etc'), pg, 0o755);
+  mkdirOwned(p.pgpoolRun, pg, 0o755);
+  const template = readFileSync(new URL('../../pgpool/hooks.conf', import.meta.url), 'utf8');
+  writeOwned(p.pgpoolConf, pgpoolConf(o, renderHookLines(template, o.hookBinDir)), pg, 0o644);
+  // pcp.conf holds md5(password); computed here so the password never appears in a command line (pg_md5 takes argv).
+  const md5 = createHash('md5').update(pcpPassword).digest('hex');
+  writeOwned(p.pcpConf, `${LAB_PCP_USER}:${md5}\n`, pg, 0o600);
+  writeOwned(p.poolHba, 'host all all 127.0.0.0/8 trust\n', pg, 0o644);
+  writeOwned(p.poolPasswd, '', pg, 0o600);
+  const log = openSync(p.pgpoolLog, 'a');
+  chownSync(p.pgpoolLog, pg.uid, pg.gid);
+  // -D discards pgpool_status: a lab restart must not inherit "down" marks (lab-recipe G19).
+  const child = spawn(
+    'setpriv',
+    asPostgres(['/usr/sbin/pgpool', '-n', '-D', '-f', p.pgpoolConf, '-F', p.pcpConf, '-a', p.poolHba]).slice(1),
+    { detached: true, stdio: ['ignore', log, log], env: serviceEnv(o, pg), cwd: '/' },
+  );
+  child.unref();
+  closeSync(log);
+  await waitFor('pgpool accepting pcp with every node up', 30_000, async () => {
+    const r = await shell.run(
+      ['/usr/sbin/pcp_node_info', '-h', LAB_PGPOOL_HOST, '-p', String(LAB_PCP_PORT), '-U', LAB_PCP_USER, '-w', '-a'],
+      { timeoutMs: 5000, env: { PCPPASSFILE: p.pcpPass, HOME: '/root' } },
+    );
+    const lines = r.stdout.trim().split('\n').filter(Boolean);
+    return r.exitCode === 0 && lines.length === o.nodes && lines.every((l) => / (1|2) /.test(` ${l.split(/\s+/)[2]} `)) ? true : undefined;
+  }, 200);
+  step(`pgpool-II on ${LAB_PGPOOL_HOST}:${LAB_PGPOOL_PORT} (pcp ${LAB_PCP_PORT}), health checks every 1 s, hooks from pgpool/hooks.conf`);
+}
+
+export async function labDown(o: LabOptions, say: Say, opts: { purge: boolean }): Promise<void> {
+  const p = labPaths(o.dir);
+  const stopByPid = async (pidFile: string, what: string, signal: NodeJS.Signals) => {
+    const pid = readPid(pidFile);
+    if (!pid) return;
+    process.kill(pid, signal);
+    try {
+      await waitFor(`${what} (pid ${pid}) to exit`, 15_000, async () => (readPid(pidFile) === pid ? undefined : true));
+    } catch {
+      process.kill(pid, 'SIGKILL');
+    }
+    say(`stopped ${what}`);
+  };
+  await stopByPid(p.pgpoolPid, 'pgpool', 'SIGINT');
+  for (const n of labNodes(o)) {
+    // SIGQUIT = immediate shutdown: the lab's data is disposable and this is bounded.
+    await stopByPid(join(n.data, 'postmaster.pid'), `PostgreSQL ${n.name}`, 'SIGQUIT');
+  }
+  await stopByPid(p.sshdPid, 'sshd', 'SIGTERM');
+  if (opts.purge) {
+    rmSync(o.dir, { recursive: true, force: true });
+    say(`removed ${o.dir}`);
+  }
+}

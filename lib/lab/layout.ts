@@ -1,0 +1,259 @@
+// Where everything of the lab lives, and the files it writes, as pure functions of the options. The lab is a
+// production install in miniature: PostgreSQL 15 nodes with their configuration outside the data directory (as
+// on Debian), one pgpool-II 4.3 wired through pgpool/hooks.conf, and an sshd that gives postgres key-based access
+// to every "host" with strict host key checking. Each node has its own loopback address so hosts look like hosts.
+
+import { join } from 'node:path';
+
+export interface LabOptions {
+  /** Everything of the lab lives below this directory. */
+  dir: string;
+  /** PostgreSQL nodes (first is the initial primary). */
+  nodes: number;
+  /** The built maas-ha executables that pgpool runs (dist/bin of this checkout, or /usr/local/lib/maas-ha/bin). */
+  hookBinDir: string;
+  /** PostgreSQL 15 binaries. */
+  pgBinDir: string;
+  /** Synchronous replication as the lab runs it (ANY 1 over the standbys unless told otherwise). */
+  synchronous: 'any' | 'off';
+}
+
+export const LAB_PGPOOL_HOST = '127.0.0.10';
+export const LAB_PGPOOL_PORT = 9999;
+export const LAB_PCP_PORT = 9898;
+export const LAB_SSH_PORT = 2222;
+export const LAB_PG_PORT = 5432;
+export const LAB_PCP_USER = 'pcpadmin';
+export const LAB_REPL_USER = 'replicator';
+
+export const nodeHost = (i: number) => `127.0.0.${11 + i}`;
+
+export interface LabNode {
+  id: number;
+  name: string;
+  host: string;
+  port: number;
+  root: string;
+  data: string;
+  conf: string;
+  run: string;
+  log: string;
+}
+
+export function labNodes(o: LabOptions): LabNode[] {
+  return Array.from({ length: o.nodes }, (_, i) => {
+    const root = join(o.dir, `pg${i}`);
+    return {
+      id: i,
+      name: `pg${i}`,
+      host: nodeHost(i),
+      port: LAB_PG_PORT,
+      root,
+      data: join(root, 'data'),
+      conf: join(root, 'conf'),
+      run: join(root, 'run'),
+      log: join(root, 'postgresql.log'),
+    };
+  });
+}
+
+export function labPaths(dir: string) {
+  return {
+    config: join(dir, 'maas-ha.yaml'),
+    state: join(dir, 'state'),
+    secrets: join(dir, 'secrets'),
+    replPass: join(dir, 'secrets', 'replication.pgpass'),
+    pcpPass: join(dir, 'secrets', 'pcppass'),
+    sshKey: join(dir, 'secrets', 'id_ed25519'),
+    ssh: join(dir, 'ssh'),
+    sshdConfig: join(dir, 'ssh', 'sshd_config'),
+    sshdPid: join(dir, 'ssh', 'sshd.pid'),
+    sshdLog: join(dir, 'ssh', 'sshd.log'),
+    hostKey: join(dir, 'ssh', 'ssh_host_ed25519_key'),
+    knownHosts: join(dir, 'ssh', 'known_hosts'),
+    authorizedKeys: join(dir, 'ssh', 'authorized_keys'),
+    pgpool: join(dir, 'pgpool'),
+    pgpoolConf: join(dir, 'pgpool', 'etc', 'pgpool.conf'),
+    pcpConf: join(dir, 'pgpool', 'etc', 'pcp.conf'),
+    poolHba: join(dir, 'pgpool', 'etc', 'pool_hba.conf'),
+    poolPasswd: join(dir, 'pgpool', 'etc', 'pool_passwd'),
+    pgpoolRun: join(dir, 'pgpool', 'run'),
+    pgpoolPid: join(dir, 'pgpool', 'run', 'pgpool.pid'),
+    pgpoolLog: join(dir, 'pgpool', 'pgpool.log'),
+  };
+}
+
+export function sshdConfig(o: LabOptions): string {
+  const p = labPaths(o.dir);
+  return [
+    ...labNodes(o).map((n) => `ListenAddress ${n.host}:${LAB_SSH_PORT}`),
+    `HostKey ${p.hostKey}`,
+    `PidFile ${p.sshdPid}`,
+    `AuthorizedKeysFile ${p.authorizedKeys}/%u`,
+    'AuthenticationMethods publickey',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PermitRootLogin no',
+    'AllowUsers postgres',
+    // The Debian postgres account is locked ("!" in /etc/shadow): without PAM, sshd refuses it even with a key.
+    'UsePAM yes',
+    'StrictModes yes',
+    'X11Forwarding no',
+    'AllowTcpForwarding no',
+    'PermitTTY no',
+    'LogLevel VERBOSE',
+    '',
+  ].join('\n');
+}
+
+export function knownHosts(o: LabOptions, hostPublicKey: string): string {
+  const [type, key] = hostPublicKey.trim().split(/\s+/);
+  return labNodes(o).map((n) => `[${n.host}]:${LAB_SSH_PORT} ${type} ${key}\n`).join('');
+}
+
+export function postgresqlConf(o: LabOptions, n: LabNode): string {
+  return [
+    `# maas-ha lab node ${n.name}: configuration outside the data directory, as Debian keeps it in /etc/postgresql.`,
+    `data_directory = '${n.data}'`,
+    `hba_file = '${n.conf}/pg_hba.conf'`,
+    `ident_file = '${n.conf}/pg_ident.conf'`,
+    `listen_addresses = '${n.host}'`,
+    `port = ${n.port}`,
+    `unix_socket_directories = '${n.run}'`,
+    `cluster_name = '${n.name}'`,
+    'max_connections = 60',
+    'shared_buffers = 32MB',
+    'wal_level = replica',
+    'max_wal_senders = 10',
+    'max_replication_slots = 10',
+    'wal_keep_size = 128MB',
+    'hot_standby = on',
+    'hot_standby_feedback = on',
+    // pg_rewind needs hint bits in WAL (or data checksums).
+    'wal_log_hints = on',
+    'wal_receiver_status_interval = 1s',
+    'wal_retrieve_retry_interval = 1s',
+    // synchronous_standby_names is not set here: maas-ha manages it with ALTER SYSTEM on the primary.
+    "log_line_prefix = '%m [%p] %q%a '",
+    'log_min_messages = warning',
+    '',
+  ].join('\n');
+}
+
+export const PG_HBA = [
+  '# maas-ha lab: the superuser is trusted on loopback (a lab shortcut); replication and everyone else use scram.',
+  'local   all          all                      trust',
+  'host    all          postgres   127.0.0.0/8   trust',
+  `host    replication  ${LAB_REPL_USER} 127.0.0.0/8   scram-sha-256`,
+  'host    all          all        127.0.0.0/8   scram-sha-256',
+  '',
+].join('\n');
+
+export function labConfigYaml(o: LabOptions): string {
+  const p = labPaths(o.dir);
+  const nodes = labNodes(o)
+    .map(
+      (n) => `  - id: ${n.id}
+    name: ${n.name}
+    hostname: ${n.host}
+    port: ${n.port}
+    data_directory: ${n.data}
+    config_directory: ${n.conf}
+    control: { method: pg_ctl, log_file: ${n.log} }`,
+    )
+    .join('\n');
+  return `# maas-ha configuration of the local lab (written by \`maas-ha lab up\`).
+cluster_name: lab
+state_dir: ${p.state}
+postgres:
+  bin_dir: ${o.pgBinDir}
+  user: postgres
+  database: postgres
+  connect_timeout_ms: 2000
+  statement_timeout_ms: 5000
+replication:
+  user: ${LAB_REPL_USER}
+  password_file: ${p.replPass}
+  use_slots: true
+  drop_slot_on_standby_loss: false
+  synchronous: { mode: ${o.synchronous}, count: 1 }
+nodes:
+${nodes}
+ssh:
+  binary: /usr/bin/ssh
+  user: postgres
+  port: ${LAB_SSH_PORT}
+  identity_file: ${p.sshKey}
+  known_hosts_file: ${p.knownHosts}
+  connect_timeout_s: 3
+pcp:
+  bin_dir: /usr/sbin
+  host: ${LAB_PGPOOL_HOST}
+  port: ${LAB_PCP_PORT}
+  user: ${LAB_PCP_USER}
+  pcppass_file: ${p.pcpPass}
+  timeout_ms: 10000
+`;
+}
+
+export function pgpoolConf(o: LabOptions, hookLines: string): string {
+  const p = labPaths(o.dir);
+  const backends = labNodes(o).flatMap((n) => [
+    `backend_hostname${n.id} = '${n.host}'`,
+    `backend_port${n.id} = ${n.port}`,
+    `backend_weight${n.id} = 1`,
+    `backend_data_directory${n.id} = '${n.data}'`,
+    `backend_flag${n.id} = 'ALLOW_TO_FAILOVER'`,
+    `backend_application_name${n.id} = '${n.name}'`,
+  ]);
+  return [
+    '# pgpool-II 4.3 configuration of the maas-ha lab (written by `maas-ha lab up`).',
+    "backend_clustering_mode = 'streaming_replication'",
+    `listen_addresses = '${LAB_PGPOOL_HOST}'`,
+    `port = ${LAB_PGPOOL_PORT}`,
+    `socket_dir = '${p.pgpoolRun}'`,
+    `pcp_listen_addresses = '${LAB_PGPOOL_HOST}'`,
+    `pcp_port = ${LAB_PCP_PORT}`,
+    `pcp_socket_dir = '${p.pgpoolRun}'`,
+    `wd_ipc_socket_dir = '${p.pgpoolRun}'`,
+    `pid_file_name = '${p.pgpoolPid}'`,
+    `logdir = '${p.pgpoolRun}'`,
+    "log_destination = 'stderr'",
+    "log_line_prefix = '%m: %a pid %p: '",
+    "log_min_messages = 'log'",
+    'enable_pool_hba = off',
+    // An empty file, not '': with '' pgpool warns on every health check and forwards the warning to clients.
+    `pool_passwd = '${p.poolPasswd}'`,
+    'num_init_children = 16',
+    'max_pool = 2',
+    'reserved_connections = 0',
+    // MAAS relies on LISTEN/NOTIFY and advisory locks: every statement must reach the primary.
+    'load_balance_mode = off',
+    ...backends,
+    'sr_check_period = 1',
+    "sr_check_user = 'postgres'",
+    "sr_check_password = ''",
+    "sr_check_database = 'postgres'",
+    'health_check_period = 1',
+    'health_check_timeout = 3',
+    "health_check_user = 'postgres'",
+    "health_check_password = ''",
+    "health_check_database = 'postgres'",
+    'health_check_max_retries = 0',
+    'health_check_retry_delay = 1',
+    'connect_timeout = 3000',
+    'failover_on_backend_error = on',
+    'failover_on_backend_shutdown = off',
+    'search_primary_node_timeout = 30',
+    "recovery_user = 'postgres'",
+    "recovery_password = ''",
+    "recovery_2nd_stage_command = ''",
+    'recovery_timeout = 90',
+    'auto_failback = off',
+    '',
+    '# ---- maas-ha hooks: pgpool/hooks.conf, rendered for this lab ----',
+    hookLines.trim(),
+    '',
+  ].join('\n');
+}
