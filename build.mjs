@@ -2,10 +2,12 @@
 // (>= 20) and this directory, nothing else. Heavy libraries (pg, zx, got) are split into chunks that are loaded
 // only when a hook really needs them, so a hook's no-op path starts nearly as fast as `node -e 0`.
 import { build } from 'esbuild';
-import { chmodSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const out = 'dist/bin';
+// Built beside dist/bin and swapped in at the end, so a lab or a test running dist/bin never sees it half-written.
+const final = 'dist/bin';
+const out = `dist/bin.new-${process.pid}`;
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
@@ -44,4 +46,10 @@ for (const e of entries) {
   chmodSync(launcher, 0o755);
 }
 writeFileSync(join(out, 'package.json'), JSON.stringify({ type: 'commonjs' }) + '\n');
-console.log(`built ${entries.length} executables in ${out}: ${entries.map((e) => e.out).join(', ')}`);
+const old = `dist/bin.old-${process.pid}`;
+if (existsSync(final)) renameSync(final, old);
+renameSync(out, final);
+rmSync(old, { recursive: true, force: true });
+// install.sh rebuilds only when a source is newer than this stamp.
+writeFileSync('dist/.built', `${new Date().toISOString()}\n`);
+console.log(`built ${entries.length} executables in ${final}: ${entries.map((e) => e.out).join(', ')}`);

@@ -48,7 +48,12 @@ if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]
 else
   say "npm dependencies: unchanged"
 fi
-timeout 300 node build.mjs >/dev/null
+if [ ! -f dist/.built ] || [ -n "$(find hooks lib pgpool build.mjs package-lock.json -newer dist/.built -print -quit)" ]; then
+  say "building the hooks"
+  timeout 300 node build.mjs >/dev/null
+else
+  say "build: unchanged"
+fi
 
 # ---- install the bundle (copy only what differs) and put the executables on PATH
 install -d -m 755 "$libdir" "$libdir/dist" "$libdir/pgpool"

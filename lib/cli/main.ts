@@ -12,7 +12,7 @@ import { ConfigError, UsageError, exitCodeOf, messageOf } from '../errors.ts';
 import { renderLogLine } from '../log-render.ts';
 import { gatherStatus, renderStatus, statusJson } from '../status.ts';
 import { renderHookLines } from '../pgpool/conf.ts';
-import { labDown, labIsUp, labUp } from '../lab/lab.ts';
+import { labDown, labIsUp, labUp, readLabOptions } from '../lab/lab.ts';
 import { labPaths, type LabOptions } from '../lab/layout.ts';
 import { runDrill, renderDrill } from '../lab/drill.ts';
 import { chooseCandidate } from '../failover/choose.ts';
@@ -32,7 +32,8 @@ const USAGE = `usage: maas-ha <command> [options]
   config check                       validate the configuration file, list every problem
   config render-pgpool [--bindir D]  the pgpool.conf lines that wire maas-ha's hooks
   log [FILE]                         render maas-ha JSON log lines (from FILE or stdin) for people
-  lab up [--nodes N] [--sync any|off]  start the local lab (PostgreSQL 15 x N, pgpool-II 4.3, sshd)
+  lab up [--nodes N] [--sync any|off] [--net K] [--dir D]
+                                     start the local lab (PostgreSQL 15 x N, pgpool-II 4.3, sshd) on 127.0.K.x
   lab status | lab down [--purge]    show or stop the lab
   lab drill [--json]                 kill -9 the primary under write load and print the failover timeline
 
@@ -145,21 +146,36 @@ function logCmd(argv: string[], io: CliIo): number {
 async function lab(argv: string[], io: CliIo, selfUrl: string): Promise<number> {
   const { values, positionals } = flags(
     argv,
-    { nodes: { type: 'string' }, dir: { type: 'string' }, sync: { type: 'string' }, purge: { type: 'boolean' }, json: { type: 'boolean' } },
+    {
+      nodes: { type: 'string' },
+      net: { type: 'string' },
+      dir: { type: 'string' },
+      sync: { type: 'string' },
+      purge: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
     1,
   );
-  const nodes = values.nodes === undefined ? 3 : Number(values.nodes);
-  if (!Number.isInteger(nodes) || nodes < 2 || nodes > 9) throw new UsageError(`--nodes: expected a number from 2 to 9, got "${values.nodes}"`);
+  const dir = values.dir ?? process.env.MAAS_HA_LAB_DIR ?? '/var/lib/maas-ha-lab';
+  const number = (flag: string, raw: string | undefined, dflt: number, min: number, max: number) => {
+    const n = raw === undefined ? dflt : Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${flag}: expected a number from ${min} to ${max}, got "${raw}"`);
+    return n;
+  };
   const sync = values.sync ?? 'any';
   if (sync !== 'any' && sync !== 'off') throw new UsageError(`--sync: expected "any" or "off", got "${sync}"`);
   const root = installRoot(selfUrl);
-  const o: LabOptions = {
-    dir: values.dir ?? process.env.MAAS_HA_LAB_DIR ?? '/var/lib/maas-ha-lab',
-    nodes,
+  const wanted: LabOptions = {
+    dir,
+    nodes: number('nodes', values.nodes, 3, 2, 9),
+    net: number('net', values.net, 0, 0, 255),
     hookBinDir: join(root, 'dist', 'bin'),
+    hooksTemplate: join(root, 'pgpool', 'hooks.conf'),
     pgBinDir: '/usr/lib/postgresql/15/bin',
     synchronous: sync,
   };
+  // After `lab up`, the lab's own record of its options is what the other subcommands act on.
+  const o = positionals[0] === 'up' ? wanted : (readLabOptions(dir) ?? wanted);
   const say = (l: string) => io.out(l);
   const labStatus = async () => {
     if (!labIsUp(o)) {
@@ -178,9 +194,16 @@ async function lab(argv: string[], io: CliIo, selfUrl: string): Promise<number> 
       await labDown(o, say, { purge: values.purge ?? false });
       return 0;
     case 'drill': {
-      if (!labIsUp(o)) await labUp(o, say);
-      const result = await runDrill(o, values.json ? () => {} : say);
-      io.out(values.json ? JSON.stringify(result, null, 2) : renderDrill(result));
+      // With --json, stdout carries only the result; progress goes to stderr.
+      const progress = values.json ? (l: string) => io.err(l) : say;
+      if (!labIsUp(o)) await labUp(o, progress);
+      const result = await runDrill(o, progress);
+      if (values.json) {
+        io.out(JSON.stringify(result, null, 2));
+      } else {
+        io.out(renderDrill(result));
+        await labStatus();
+      }
       return result.ok ? 0 : 1;
     }
     default:

@@ -15,7 +15,7 @@ import { formatLsn } from '../model/lsn.ts';
 import { observeAll } from '../observe.ts';
 import { gatherStatus } from '../status.ts';
 import { labDown, labUp, readPid, type Say } from './lab.ts';
-import { LAB_PGPOOL_HOST, LAB_PGPOOL_PORT, labNodes, labPaths, type LabOptions } from './layout.ts';
+import { LAB_PGPOOL_PORT, labNodes, labPaths, pgpoolHost, type LabOptions } from './layout.ts';
 
 export interface DrillResult {
   ok: boolean;
@@ -47,7 +47,10 @@ class Writer {
   errors = 0;
   private stopped = false;
   private done: Promise<void> | undefined;
-  constructor(private readonly pg: PgModule) {}
+  constructor(
+    private readonly pg: PgModule,
+    private readonly host: string,
+  ) {}
 
   start(): void {
     this.done = this.loop();
@@ -62,7 +65,7 @@ class Writer {
     let seq = 0;
     while (!this.stopped) {
       const client = new this.pg.Client({
-        host: LAB_PGPOOL_HOST,
+        host: this.host,
         port: LAB_PGPOOL_PORT,
         user: 'postgres',
         database: 'postgres',
@@ -135,13 +138,13 @@ export async function runDrill(o: LabOptions, say: Say): Promise<DrillResult> {
   const killed = labNodes(o).find((n) => n.id === primary.id)!;
 
   const pgMod = ((await import('pg')) as unknown as { default: PgModule }).default;
-  const setup = new pgMod.Client({ host: LAB_PGPOOL_HOST, port: LAB_PGPOOL_PORT, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 3000 });
+  const setup = new pgMod.Client({ host: pgpoolHost(o), port: LAB_PGPOOL_PORT, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 3000 });
   await setup.connect();
   await setup.query('CREATE TABLE IF NOT EXISTS maas_ha_drill (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())');
   await setup.query('TRUNCATE maas_ha_drill');
   await setup.end();
 
-  const writer = new Writer(pgMod);
+  const writer = new Writer(pgMod, pgpoolHost(o));
   writer.start();
   await new Promise((r) => setTimeout(r, 1000));
   const standbyObs = await observeAll(deps, 2000);

@@ -4,8 +4,8 @@
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, closeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { createShell } from '../adapters/exec.ts';
 import { OperationError } from '../errors.ts';
 import { checked, type RunResult } from '../model/deps.ts';
@@ -15,7 +15,7 @@ import { desiredSynchronousNames } from '../failover/sync.ts';
 import {
   LAB_PCP_PORT,
   LAB_PCP_USER,
-  LAB_PGPOOL_HOST,
+  pgpoolHost,
   LAB_PGPOOL_PORT,
   LAB_REPL_USER,
   PG_HBA,
@@ -108,6 +108,20 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
   }
 }
 
+/** The nearest existing ancestor of `dir` (or dir itself) that group or others may write to, if any. */
+function writableAncestor(dir: string): string | undefined {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (existsSync(d) && (statSync(d).mode & 0o022) !== 0) return d;
+    if (d === '/') return undefined;
+  }
+}
+
+/** The options a lab in `dir` was started with, or undefined when no lab was ever started there. */
+export function readLabOptions(dir: string): LabOptions | undefined {
+  const file = labPaths(dir).options;
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as LabOptions) : undefined;
+}
+
 export function labIsUp(o: LabOptions): boolean {
   return readPid(labPaths(o.dir).pgpoolPid) !== undefined;
 }
@@ -118,13 +132,20 @@ export async function labUp(o: LabOptions, say: Say): Promise<void> {
   for (const bin of [join(o.pgBinDir, 'initdb'), '/usr/sbin/pgpool', '/usr/sbin/sshd', '/usr/sbin/pcp_node_info', join(o.hookBinDir, 'maas-ha-failover')]) {
     if (!existsSync(bin)) throw new OperationError(`${bin} is missing: run ./install.sh first`);
   }
-  if (labIsUp(o)) {
-    say(`lab already up in ${o.dir}`);
+  const unsafe = writableAncestor(o.dir);
+  if (unsafe) {
+    throw new OperationError(
+      `${unsafe} is writable by group or others: sshd (StrictModes) refuses keys below it, so the lab cannot live in ${o.dir}; choose another --dir`,
+    );
+  }
+  const previous = readLabOptions(o.dir);
+  if (previous && labIsUp(previous)) {
+    say(`lab already up in ${o.dir} (${previous.nodes} nodes on 127.0.${previous.net}.x, synchronous ${previous.synchronous})`);
     return;
   }
-  if (existsSync(join(o.dir, 'pg0'))) {
+  if (previous || existsSync(join(o.dir, 'pg0'))) {
     say(`found a stopped lab in ${o.dir}: removing it`);
-    await labDown(o, say, { purge: true });
+    await labDown(previous ?? o, say, { purge: true });
   }
   const pg = postgresUser();
   const t0 = Date.now();
@@ -132,14 +153,19 @@ export async function labUp(o: LabOptions, say: Say): Promise<void> {
 
   mkdirSync(o.dir, { recursive: true, mode: 0o755 });
   chmodSync(o.dir, 0o755);
+  writeFileSync(p.options, `${JSON.stringify(o, null, 2)}\n`);
   mkdirOwned(p.secrets, pg);
   mkdirOwned(p.state, pg);
+  // pgpool runs the lab's own copy of the hooks, so rebuilding the checkout never swaps them under a running lab.
+  rmSync(p.bin, { recursive: true, force: true });
+  cpSync(o.hookBinDir, p.bin, { recursive: true });
+  chmodSync(p.bin, 0o755);
 
   // ---- secrets: generated here, stored in files only postgres can read, never in argv or logs.
   const replPassword = randomBytes(18).toString('base64url');
   const pcpPassword = randomBytes(18).toString('base64url');
   writeOwned(p.replPass, `*:*:*:${LAB_REPL_USER}:${replPassword}\n`, pg, 0o600);
-  writeOwned(p.pcpPass, `${LAB_PGPOOL_HOST}:${LAB_PCP_PORT}:${LAB_PCP_USER}:${pcpPassword}\n`, pg, 0o600);
+  writeOwned(p.pcpPass, `${pgpoolHost(o)}:${LAB_PCP_PORT}:${LAB_PCP_USER}:${pcpPassword}\n`, pg, 0o600);
 
   await startSsh(o, pg, step);
   const nodes = labNodes(o);
@@ -155,7 +181,7 @@ export async function labUp(o: LabOptions, say: Say): Promise<void> {
     step(`synchronous replication on ${nodes[0]!.name}: ${wanted}`);
   }
   await startPgpool(o, pg, pcpPassword, step);
-  step(`lab up: ${nodes.length} PostgreSQL nodes, pgpool on ${LAB_PGPOOL_HOST}:${LAB_PGPOOL_PORT}, config ${p.config}`);
+  step(`lab up: ${nodes.length} PostgreSQL nodes, pgpool on ${pgpoolHost(o)}:${LAB_PGPOOL_PORT}, config ${p.config}`);
 }
 
 async function startSsh(o: LabOptions, pg: PgUser, step: Say): Promise<void> {
@@ -285,8 +311,8 @@ async function startPgpool(o: LabOptions, pg: PgUser, pcpPassword: string, step:
   mkdirOwned(p.pgpool, pg, 0o755);
   mkdirOwned(join(p.pgpool, 'etc'), pg, 0o755);
   mkdirOwned(p.pgpoolRun, pg, 0o755);
-  const template = readFileSync(new URL('../../pgpool/hooks.conf', import.meta.url), 'utf8');
-  writeOwned(p.pgpoolConf, pgpoolConf(o, renderHookLines(template, o.hookBinDir)), pg, 0o644);
+  const template = readFileSync(o.hooksTemplate, 'utf8');
+  writeOwned(p.pgpoolConf, pgpoolConf(o, renderHookLines(template, p.bin)), pg, 0o644);
   // pcp.conf holds md5(password); computed here so the password never appears in a command line (pg_md5 takes argv).
   const md5 = createHash('md5').update(pcpPassword).digest('hex');
   writeOwned(p.pcpConf, `${LAB_PCP_USER}:${md5}\n`, pg, 0o600);
@@ -304,13 +330,13 @@ async function startPgpool(o: LabOptions, pg: PgUser, pcpPassword: string, step:
   closeSync(log);
   await waitFor('pgpool accepting pcp with every node up', 30_000, async () => {
     const r = await shell.run(
-      ['/usr/sbin/pcp_node_info', '-h', LAB_PGPOOL_HOST, '-p', String(LAB_PCP_PORT), '-U', LAB_PCP_USER, '-w', '-a'],
+      ['/usr/sbin/pcp_node_info', '-h', pgpoolHost(o), '-p', String(LAB_PCP_PORT), '-U', LAB_PCP_USER, '-w', '-a'],
       { timeoutMs: 5000, env: { PCPPASSFILE: p.pcpPass, HOME: '/root' } },
     );
     const lines = r.stdout.trim().split('\n').filter(Boolean);
     return r.exitCode === 0 && lines.length === o.nodes && lines.every((l) => / (1|2) /.test(` ${l.split(/\s+/)[2]} `)) ? true : undefined;
   }, 200);
-  step(`pgpool-II on ${LAB_PGPOOL_HOST}:${LAB_PGPOOL_PORT} (pcp ${LAB_PCP_PORT}), health checks every 1 s, hooks from pgpool/hooks.conf`);
+  step(`pgpool-II on ${pgpoolHost(o)}:${LAB_PGPOOL_PORT} (pcp ${LAB_PCP_PORT}), health checks every 1 s, hooks from pgpool/hooks.conf`);
 }
 
 export async function labDown(o: LabOptions, say: Say, opts: { purge: boolean }): Promise<void> {

@@ -14,11 +14,17 @@ export interface LabOptions {
   hookBinDir: string;
   /** PostgreSQL 15 binaries. */
   pgBinDir: string;
+  /** pgpool/hooks.conf of this checkout or install: the lines a production pgpool.conf gets. */
+  hooksTemplate: string;
   /** Synchronous replication as the lab runs it (ANY 1 over the standbys unless told otherwise). */
   synchronous: 'any' | 'off';
+  /**
+   * Which loopback network the lab's "hosts" live on: 127.0.<net>.10 is pgpool, 127.0.<net>.11+ the nodes. Two
+   * labs with different nets (and dirs) run side by side, e.g. one per end-to-end test file.
+   */
+  net: number;
 }
 
-export const LAB_PGPOOL_HOST = '127.0.0.10';
 export const LAB_PGPOOL_PORT = 9999;
 export const LAB_PCP_PORT = 9898;
 export const LAB_SSH_PORT = 2222;
@@ -26,7 +32,9 @@ export const LAB_PG_PORT = 5432;
 export const LAB_PCP_USER = 'pcpadmin';
 export const LAB_REPL_USER = 'replicator';
 
-export const nodeHost = (i: number) => `127.0.0.${11 + i}`;
+/** The address pgpool (and pcp) listen on. */
+export const pgpoolHost = (o: Pick<LabOptions, 'net'>) => `127.0.${o.net}.10`;
+export const nodeHost = (o: Pick<LabOptions, 'net'>, i: number) => `127.0.${o.net}.${11 + i}`;
 
 export interface LabNode {
   id: number;
@@ -46,7 +54,7 @@ export function labNodes(o: LabOptions): LabNode[] {
     return {
       id: i,
       name: `pg${i}`,
-      host: nodeHost(i),
+      host: nodeHost(o, i),
       port: LAB_PG_PORT,
       root,
       data: join(root, 'data'),
@@ -60,6 +68,10 @@ export function labNodes(o: LabOptions): LabNode[] {
 export function labPaths(dir: string) {
   return {
     config: join(dir, 'maas-ha.yaml'),
+    /** The options the lab was started with, for later `lab status | drill | down` calls. */
+    options: join(dir, 'lab.json'),
+    /** The lab's own copy of the built hooks: rebuilding the checkout never changes what a running lab executes. */
+    bin: join(dir, 'bin'),
     state: join(dir, 'state'),
     secrets: join(dir, 'secrets'),
     replPass: join(dir, 'secrets', 'replication.pgpass'),
@@ -189,7 +201,7 @@ ssh:
   connect_timeout_s: 3
 pcp:
   bin_dir: /usr/sbin
-  host: ${LAB_PGPOOL_HOST}
+  host: ${pgpoolHost(o)}
   port: ${LAB_PCP_PORT}
   user: ${LAB_PCP_USER}
   pcppass_file: ${p.pcpPass}
@@ -210,10 +222,10 @@ export function pgpoolConf(o: LabOptions, hookLines: string): string {
   return [
     '# pgpool-II 4.3 configuration of the maas-ha lab (written by `maas-ha lab up`).',
     "backend_clustering_mode = 'streaming_replication'",
-    `listen_addresses = '${LAB_PGPOOL_HOST}'`,
+    `listen_addresses = '${pgpoolHost(o)}'`,
     `port = ${LAB_PGPOOL_PORT}`,
     `socket_dir = '${p.pgpoolRun}'`,
-    `pcp_listen_addresses = '${LAB_PGPOOL_HOST}'`,
+    `pcp_listen_addresses = '${pgpoolHost(o)}'`,
     `pcp_port = ${LAB_PCP_PORT}`,
     `pcp_socket_dir = '${p.pgpoolRun}'`,
     `wd_ipc_socket_dir = '${p.pgpoolRun}'`,

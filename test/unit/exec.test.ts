@@ -46,3 +46,18 @@ test('run: a missing binary is a failure, not a success', async (t) => {
 test('run: refuses a call without a timeout', async (t) => {
   await t.throwsAsync(shell.run(['true'], { timeoutMs: 0 }), { message: /timeoutMs is required/ });
 });
+
+test('run: when the process exits (a hook past its budget), commands still running die with it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'maas-ha-exec-'));
+  const marker = join(dir, 'late');
+  // A child node process starts a slow command with a long timeout, then exits the way runHook's budget guard does.
+  const script = `
+    import { createShell } from ${JSON.stringify(new URL('../../lib/adapters/exec.ts', import.meta.url).href)};
+    const shell = createShell();
+    shell.run(['sh', '-c', 'sleep 1; touch "$1"', 'sh', ${JSON.stringify(marker)}], { timeoutMs: 60000 });
+    setTimeout(() => process.exit(1), 300);`;
+  const r = await createShell().run([process.execPath, '--import=tsx', '--input-type=module', '-e', script], { timeoutMs: 20_000 });
+  t.is(r.exitCode, 1, r.stderr);
+  await new Promise((resolve) => setTimeout(resolve, 1300));
+  t.false(existsSync(marker), 'the command outlived the process that started it');
+});

@@ -1,0 +1,84 @@
+// The lab itself, end to end: what `maas-ha lab up` builds is a real cluster wired the way production is.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createShell } from '../../lib/adapters/exec.ts';
+import { createSsh } from '../../lib/adapters/ssh.ts';
+import { renderHookLines } from '../../lib/pgpool/conf.ts';
+import { DIST_BIN, ROOT, clusterStatus, logMark, startLab, stopLab, unexpectedErrors, type TestLab } from '../support/lab.ts';
+
+let lab: TestLab;
+let mark = 0;
+test.before(async () => {
+  lab = await startLab({ name: 'lab', net: 101 });
+  mark = logMark(lab);
+});
+test.after.always(async () => {
+  if (lab) await stopLab(lab);
+});
+
+test.serial('lab up: one primary, every standby streams synchronously, pgpool has every node up', async (t) => {
+  const s = await clusterStatus(lab);
+  t.deepEqual(s.problems, []);
+  t.is(s.primary, 0);
+  t.deepEqual(
+    s.rows.map((r) => [r.id, r.pgRole, r.pgpoolStatus, r.pgpoolRole]),
+    [
+      [0, 'primary', 'up', 'primary'],
+      [1, 'standby', 'up', 'standby'],
+      [2, 'standby', 'up', 'standby'],
+    ],
+  );
+  for (const r of s.rows.slice(1)) t.regex(r.replication, /^streaming from 127\.0\.101\.11 \(quorum\)$/);
+  t.regex(s.rows[0]!.replication, /2 standbys attached, 2 synchronous/);
+});
+
+test.serial('maas-ha status --json (the built CLI): the same cluster, for scripts', (t) => {
+  const out = execFileSync(join(DIST_BIN, 'maas-ha'), ['status', '--json', '--config', lab.paths.config], { encoding: 'utf8', timeout: 20_000 });
+  const s = JSON.parse(out) as { primary: number; rows: { id: number; pgRole: string; timeline: number }[]; problems: string[] };
+  t.is(s.primary, 0);
+  t.deepEqual(s.problems, []);
+  t.deepEqual(s.rows.map((r) => [r.id, r.pgRole, r.timeline]), [[0, 'primary', 1], [1, 'standby', 1], [2, 'standby', 1]]);
+});
+
+test.serial('pgpool runs exactly the hook lines of pgpool/hooks.conf (PGPOOL SHOW, not our own file)', async (t) => {
+  const expected = new Map(
+    renderHookLines(readFileSync(join(ROOT, 'pgpool', 'hooks.conf'), 'utf8'), lab.paths.bin)
+      .split('\n')
+      .filter((l) => /^[a-z_0-9]+ = '/.test(l))
+      .map((l) => {
+        const [, key, value] = /^([a-z_0-9]+) = '(.*)'$/.exec(l)!;
+        return [key!, value!] as const;
+      }),
+  );
+  t.true(expected.has('failover_command') && expected.has('follow_primary_command') && expected.has('failback_command'));
+  for (const [key, value] of expected) {
+    const rows = await lab.deps.pg.query<{ [k: string]: string }>({ host: lab.pgpool.host, port: lab.pgpool.port }, `PGPOOL SHOW ${key}`);
+    t.is(Object.values(rows[0] ?? {})[0], value, key);
+  }
+});
+
+test.serial('ssh as postgres: every node answers with strict host key checking; a wrong host key is refused', async (t) => {
+  const cfg = lab.deps.config.ssh;
+  const shell = createShell();
+  // As root the key file's owner (postgres) does not matter to ssh; what is checked here is the host key.
+  const ssh = createSsh(cfg, shell);
+  for (const n of lab.nodes) {
+    const r = await ssh.run(n.host, ['sh', '-c', 'id -un; echo "$1"', 'sh', "it's $(not) run"], { timeoutMs: 10_000 });
+    t.is(r.exitCode, 0, r.stderr);
+    t.deepEqual(r.stdout.trim().split('\n'), ['postgres', "it's $(not) run"]);
+  }
+  const forged = join(lab.o.dir, 'forged_known_hosts');
+  const other = execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(lab.o.dir, 'forged'), '-C', 'x'], { encoding: 'utf8' });
+  t.is(other, '');
+  const key = readFileSync(join(lab.o.dir, 'forged.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+  writeFileSync(forged, `[${lab.nodes[0]!.host}]:${cfg.port} ${key}\n`);
+  const refused = await createSsh({ ...cfg, known_hosts_file: forged }, shell).run(lab.nodes[0]!.host, ['true'], { timeoutMs: 10_000 });
+  t.is(refused.exitCode, 255);
+  t.regex(refused.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+});
+
+test.serial('the lab logged no error while it came up and was queried', (t) => {
+  t.deepEqual(unexpectedErrors(lab, mark), []);
+});

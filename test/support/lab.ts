@@ -1,0 +1,170 @@
+// End-to-end support: a real lab (PostgreSQL 15 nodes, pgpool-II 4.3, sshd) per test file, reused by every
+// scenario in that file. Each file gets its own directory and loopback network (127.0.<net>.x), so ava can run
+// files side by side; scenarios inside a file run serially (test.serial) and leave the lab redundant for the next
+// one (`healLab`). After each scenario, `unexpectedErrors` scans what pgpool and the hooks logged, in the spirit
+// of Patroni's acceptance tests that read every log for bugs afterwards.
+
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createLog, newRunId } from '../../lib/adapters/log.ts';
+import { loadConfig } from '../../lib/config/load.ts';
+import { createDeps } from '../../lib/deps.ts';
+import { labDown, labIsUp, labUp, readPid, waitFor } from '../../lib/lab/lab.ts';
+import { LAB_PGPOOL_PORT, labNodes, labPaths, pgpoolHost, type LabNode, type LabOptions } from '../../lib/lab/layout.ts';
+import type { Deps } from '../../lib/model/deps.ts';
+import { gatherStatus, type ClusterStatus } from '../../lib/status.ts';
+
+export { waitFor };
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+/** Built by `npm test` (node build.mjs) before ava starts. */
+export const DIST_BIN = join(ROOT, 'dist', 'bin');
+/** Labs of the test suite live here: not under /tmp, whose mode sshd's StrictModes refuses. */
+export const TEST_LAB_ROOT = '/var/lib/maas-ha-test';
+
+export interface TestLab {
+  o: LabOptions;
+  paths: ReturnType<typeof labPaths>;
+  nodes: LabNode[];
+  pgpool: { host: string; port: number };
+  /** Effects for this lab's maas-ha config (pg, pcp, ssh), logging only warnings. */
+  deps: Deps;
+}
+
+export interface LabRequest {
+  /** Directory name below TEST_LAB_ROOT; also names the lab in messages. */
+  name: string;
+  /** 127.0.<net>.x: unique per test file (the lab CLI default is 0; tests use 100 and up). */
+  net: number;
+  nodes?: number;
+  synchronous?: 'any' | 'off';
+}
+
+const quiet = () => {};
+
+export function labOptions(r: LabRequest): LabOptions {
+  return {
+    dir: join(TEST_LAB_ROOT, r.name),
+    net: r.net,
+    nodes: r.nodes ?? 3,
+    synchronous: r.synchronous ?? 'any',
+    hookBinDir: DIST_BIN,
+    hooksTemplate: join(ROOT, 'pgpool', 'hooks.conf'),
+    pgBinDir: '/usr/lib/postgresql/15/bin',
+  };
+}
+
+/** A fresh lab (any leftover in the same directory is torn down first). */
+export async function startLab(r: LabRequest): Promise<TestLab> {
+  if (process.getuid?.() !== 0) throw new Error('the end-to-end tests start PostgreSQL, pgpool and sshd: run them as root');
+  const o = labOptions(r);
+  await labDown(o, quiet, { purge: true });
+  await labUp(o, quiet);
+  return attach(o);
+}
+
+function attach(o: LabOptions): TestLab {
+  const paths = labPaths(o.dir);
+  return {
+    o,
+    paths,
+    nodes: labNodes(o),
+    pgpool: { host: pgpoolHost(o), port: LAB_PGPOOL_PORT },
+    deps: createDeps(loadConfig(paths.config), createLog('e2e', newRunId(), 'warn')),
+  };
+}
+
+/** Stops everything; keeps the directory (logs) when MAAS_HA_KEEP_LAB is set. */
+export async function stopLab(lab: TestLab): Promise<void> {
+  await labDown(lab.o, quiet, { purge: !process.env.MAAS_HA_KEEP_LAB });
+}
+
+export const clusterStatus = (lab: TestLab): Promise<ClusterStatus> => gatherStatus(lab.deps);
+
+/** Every node answers, exactly one primary, every standby streams its timeline and pgpool has all of them up. */
+export function redundant(s: ClusterStatus, nodes: number): boolean {
+  return s.primary !== null && s.rows.length === nodes && s.problems.length === 0 && s.rows.every((r) => r.pgpoolStatus === 'up');
+}
+
+/**
+ * Brings the lab back to full redundancy for the next scenario. Rebuilding costs about 3 s; a scenario that
+ * leaves the lab redundant costs nothing here.
+ */
+export async function healLab(lab: TestLab): Promise<void> {
+  if (labIsUp(lab.o) && redundant(await clusterStatus(lab), lab.o.nodes)) return;
+  await labDown(lab.o, quiet, { purge: true });
+  await labUp(lab.o, quiet);
+  Object.assign(lab, attach(lab.o));
+}
+
+export async function waitRedundant(lab: TestLab, timeoutMs = 30_000): Promise<ClusterStatus> {
+  let last: ClusterStatus | undefined;
+  try {
+    return await waitFor('full redundancy', timeoutMs, async () => {
+      last = await clusterStatus(lab);
+      return redundant(last, lab.o.nodes) ? last : undefined;
+    }, 200);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last?.problems ?? 'none')}`);
+  }
+}
+
+export function postmasterPid(node: LabNode): number | undefined {
+  return readPid(join(node.data, 'postmaster.pid'));
+}
+
+/** SIGKILL of the postmaster: PostgreSQL's own crash, the way the drill does it. */
+export function killPostmaster(node: LabNode): void {
+  const pid = postmasterPid(node);
+  if (!pid) throw new Error(`${node.name} has no running postmaster`);
+  process.kill(pid, 'SIGKILL');
+}
+
+/** Where pgpool's log ends now: pass it to hookRecords / unexpectedErrors to read only what came after. */
+export function logMark(lab: TestLab): number {
+  return existsSync(lab.paths.pgpoolLog) ? statSync(lab.paths.pgpoolLog).size : 0;
+}
+
+function logSince(lab: TestLab, mark: number): string {
+  return readFileSync(lab.paths.pgpoolLog).subarray(mark).toString('utf8');
+}
+
+export type HookRecord = Record<string, unknown> & { hook: string; level: string; msg: string; step?: string; node_id?: number; outcome?: string };
+
+/** maas-ha's JSON log lines (pgpool copies its hooks' stderr into its log) written after `mark`. */
+export function hookRecords(lab: TestLab, mark: number): HookRecord[] {
+  return logSince(lab, mark)
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .flatMap((l) => {
+      try {
+        const r = JSON.parse(l) as HookRecord;
+        return typeof r.hook === 'string' ? [r] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/** The closing sentence of each hook run after `mark`, in order. */
+export function closingLines(lab: TestLab, mark: number): HookRecord[] {
+  return hookRecords(lab, mark).filter((r) => r.step === 'done');
+}
+
+/**
+ * Errors nobody expected after `mark`: maas-ha records at level error, pgpool ERROR/FATAL/PANIC lines and
+ * PostgreSQL PANICs, minus the lines a scenario expects (a killed node's connection errors, say).
+ */
+export function unexpectedErrors(lab: TestLab, mark: number, expected: RegExp[] = []): string[] {
+  const lines = logSince(lab, mark).split('\n');
+  const bad = lines.filter((l) => {
+    if (l.startsWith('{')) return /"level":"(error|fatal)"/.test(l);
+    return /\b(ERROR|FATAL|PANIC):/.test(l);
+  });
+  return bad.filter((l) => !expected.some((re) => re.test(l)));
+}
+
+/** The connection errors pgpool logs while a backend is down: expected in any failover scenario. */
+export const NODE_DOWN_NOISE = [
+  /failed to make persistent db connection|unable to read data from DB node|failed to create a backend \d+ connection|connect\(\) failed|Connection refused|health check failed|is not valid|failed to connect to PostgreSQL server|server closed the connection unexpectedly|unable to forward message to frontend|unable to read data from frontend/,
+];
