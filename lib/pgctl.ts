@@ -77,9 +77,25 @@ export function interpretStop(r: RunResult): StopResult {
   return { outcome: 'unreachable', detail: `unexpected answer (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}` };
 }
 
-/** Runs a control action over ssh and fails with the command's own words. */
+/**
+ * Starts a node, but only as a standby: the start runs on the node's host behind a check that standby.signal is
+ * in its data directory. maas-ha never starts a primary (promotion is always of a running standby), so this
+ * single check is what keeps a fenced former primary from ever coming back writable through any maas-ha path
+ * (follow, recovery, remote start): it has to be rebuilt as a standby first.
+ */
+const START_STANDBY_SCRIPT = `
+if [ ! -f "$1/standby.signal" ]; then
+  echo "refusing to start $1: no standby.signal (maas-ha only starts standbys; a former primary must be rewound or rebuilt as a standby first)" >&2
+  exit 3
+fi
+shift
+exec "$@"`;
+
+/** Runs a control action over ssh and fails with the command's own words. `start` starts standbys only. */
 export async function control(deps: Pick<Deps, 'ssh'>, node: NodeConfig, action: 'start' | 'promote', timeoutMs: number): Promise<void> {
-  const r = await deps.ssh.run(node.ssh_host, controlArgv(node, action, { waitS: Math.max(1, Math.floor(timeoutMs / 1000) - 1) }), { timeoutMs });
+  const argv = controlArgv(node, action, { waitS: Math.max(1, Math.floor(timeoutMs / 1000) - 1) });
+  const remote = action === 'start' ? shScript(START_STANDBY_SCRIPT, node.data_directory, ...argv) : argv;
+  const r = await deps.ssh.run(node.ssh_host, remote, { timeoutMs });
   if (r.exitCode !== 0) {
     throw new OperationError(`${action} of node ${node.id} on ${node.ssh_host} failed: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`);
   }
