@@ -11,12 +11,13 @@ await runHook(
   'failover',
   process.argv.slice(2),
   (argv) => parseEventArgs(argv, 'failover'),
-  async ({ deps, remainingMs }, args) => {
+  async ({ deps, remainingMs, runId }, args) => {
     const r = await runFailover(
       deps,
-      { failedNode: args.failedNode.id, oldPrimary: args.oldPrimary?.id, newMain: args.newMain?.id },
+      { failedNode: args.failedNode.id, oldPrimary: args.oldPrimary?.id, newMain: args.newMain?.id, runId },
       remainingMs,
     );
     return { ok: r.ok, summary: r.summary, timeline: r.timeline.events };
   },
+  { lock: 'failover' },
 );

@@ -18,4 +18,6 @@ await runHook(
     tl.add(r.ok ? 'standby_following' : 'standby_not_following', { node: args.node.id, summary: r.summary });
     return { ok: r.ok, summary: r.summary, timeline: tl.events };
   },
+  // Not the failover lock: a failover of the new primary must never wait behind a minutes-long rewind here.
+  { lock: 'follow_primary' },
 );

@@ -27,6 +27,15 @@ export interface HookOutcome {
   timeline?: TimelineEvent[];
 }
 
+export interface HookOptions {
+  /**
+   * A lock (in state_dir) held while the body runs, so two runs of hooks sharing it never do their steps at the
+   * same time. Waited for up to half the budget. Hooks that pgpool runs *while* another hook waits for pgpool
+   * (failback, run by pgpool's main process during follow's pcp_attach_node) must not share a lock with it.
+   */
+  lock?: string;
+}
+
 /**
  * Parses argv first (bad arguments exit 2 before anything else happens), then loads the config, then runs body.
  */
@@ -35,6 +44,7 @@ export async function runHook<A>(
   argv: string[],
   parse: (argv: string[]) => A,
   body: (ctx: HookContext, args: A) => Promise<HookOutcome>,
+  options: HookOptions = {},
 ): Promise<void> {
   const started = Date.now();
   const runId = newRunId();
@@ -65,7 +75,9 @@ export async function runHook<A>(
   }, budget);
   guard.unref();
   const deps = createDeps(config, log);
+  let release: (() => void) | undefined;
   try {
+    if (options.lock) release = await deps.state.lock(options.lock, budget / 2);
     const outcome = await body({ deps, log, runId, remainingMs: () => budget - (Date.now() - started) }, args);
     const seconds = ((Date.now() - started) / 1000).toFixed(2);
     const fields = { step: 'done', outcome: outcome.ok ? ('ok' as const) : ('failed' as const), duration_ms: Date.now() - started };
@@ -84,6 +96,7 @@ export async function runHook<A>(
     process.exitCode = exitCodeOf(err);
     await deps.notify.send({ hook, run_id: runId, outcome: 'failed', summary, timeline: [] });
   } finally {
+    release?.();
     clearTimeout(guard);
   }
 }

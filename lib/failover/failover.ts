@@ -1,15 +1,18 @@
 // The failover_command use case. pgpool runs it on its leader, as postgres, once per failed node, and waits for
 // it with no timeout while no client can reach the primary; it ignores the exit code (pgpool-hooks.md §1.3).
 // So: act only when the failed node is the primary (%d == %P), decide by data which standby to promote, stop
-// the old primary before promoting when it is reachable, stay inside the budget, and say what happened.
+// the old primary before promoting when it is reachable, stay inside the budget, and say what happened. A
+// journal of steps (./journal.ts) lets a re-run continue an unfinished run; runHook holds the `failover` lock, so
+// two failover hooks on one pgpool host never run their steps at the same time.
 
-import type { NodeConfig } from '../config/types.ts';
+import type { Config, NodeConfig } from '../config/types.ts';
 import { messageOf } from '../errors.ts';
 import type { Deps } from '../model/deps.ts';
 import { formatLsn } from '../model/lsn.ts';
 import { observeNode } from '../observe.ts';
 import { stopNode, controlArgv, type StopResult } from '../pgctl.ts';
 import { chooseCandidate } from './choose.ts';
+import { failoverJournal, journalName, resumeFrom, type Resume } from './journal.ts';
 import { Timeline } from './timeline.ts';
 import { relaxSynchronous } from './sync.ts';
 
@@ -17,6 +20,8 @@ export interface FailoverInput {
   failedNode: number;
   oldPrimary?: number;
   newMain?: number;
+  /** This run's id, for the journal. */
+  runId: string;
 }
 
 export interface FailoverResult {
@@ -37,14 +42,8 @@ export async function runFailover(deps: Deps, input: FailoverInput, remainingMs:
     return standbyLost(deps, failed, nodeById(deps, input.oldPrimary), tl);
   }
   tl.add('primary_lost', { node: failed.id });
-  const release = await deps.state.lock('cluster', Math.min(5000, remainingMs() / 4));
-  try {
-    return await primaryLost(deps, failed, input, remainingMs, tl);
-  } finally {
-    release();
-  }
+  return primaryLost(deps, failed, input, remainingMs, tl);
 }
-
 async function standbyLost(deps: Deps, failed: NodeConfig, primary: NodeConfig | undefined, tl: Timeline): Promise<FailoverResult> {
   const { log, config } = deps;
   tl.add('standby_lost', { node: failed.id });
@@ -74,15 +73,40 @@ async function standbyLost(deps: Deps, failed: NodeConfig, primary: NodeConfig |
   return { ok: true, summary, timeline: tl };
 }
 
+const STOPPED: readonly string[] = ['not-running', 'stopped-fast', 'stopped-immediate'];
+
 async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput, remainingMs: () => number, tl: Timeline): Promise<FailoverResult> {
   const { log, config } = deps;
+  const journal = failoverJournal(deps.state, input.runId, failed.id, failed.id);
+  const resume = resumeFrom(deps.state.readJournal(journalName(failed.id)), failed.id, failed.id, deps.clock.now());
+  if (resume) {
+    log.info(
+      { step: 'resume', node_id: failed.id, outcome: 'started', resumed_run: resume.runId },
+      `continuing the unfinished failover run ${resume.runId} of ${resume.since}: ${describeResume(resume)}`,
+    );
+  }
+  journal('started');
+
   // Stop the old primary while the candidates are observed: when its host answers, this costs one ssh round
-  // trip in parallel; when it does not, ssh's connect timeout bounds the wait.
-  const fencing = fenceOldPrimary(deps, failed, Math.min(remainingMs() / 3, config.ssh.connect_timeout_s * 1000 + 5000));
+  // trip in parallel; when it does not, ssh's connect timeout bounds the wait. An earlier run that already
+  // stopped it saves us the trip (and, for a dead host, the whole connect timeout).
+  const fencing: Promise<StopResult> =
+    resume?.fenced && STOPPED.includes(resume.fenced)
+      ? Promise.resolve({ outcome: resume.fenced as StopResult['outcome'], detail: `fenced by run ${resume.runId}` })
+      : fenceOldPrimary(deps, failed, Math.min(remainingMs() / 3, config.ssh.connect_timeout_s * 1000 + 5000));
   const perNode = Math.min(2000, remainingMs() / 5);
   const others = config.nodes.filter((n) => n.id !== failed.id);
-  const observations = await Promise.all(others.map((n) => observeNode(deps, n, perNode)));
-  const choice = chooseCandidate({ config, failedNode: failed.id, newMain: input.newMain, observations });
+  let observations = await Promise.all(others.map((n) => observeNode(deps, n, perNode)));
+  const fence = await fencing;
+  journal('fenced', { node: failed.id, outcome: fence.outcome });
+  tl.add('old_primary_fenced', { node: failed.id, outcome: fence.outcome });
+  const fenceNote = fenceSentence(failed.id, fence);
+  if (fence.outcome === 'stopped-fast' || fence.outcome === 'stopped-immediate') {
+    // It was still running a moment ago (pcp_promote_node -s, or a primary pgpool lost but the host kept):
+    // its last WAL, shutdown checkpoint included, reached the standbys only now (lab-recipe G14). Compare the
+    // positions they have now, not the ones seen while it was still writing.
+    observations = await Promise.all(others.map((n) => observeNode(deps, n, perNode)));
+  }
   for (const o of observations) {
     log.info(
       { step: 'observe', node_id: o.id, outcome: o.reachable ? 'ok' : 'failed' },
@@ -91,19 +115,23 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
         : `node ${o.id}: unreachable (${o.error})`,
     );
   }
+  const synchronousNames = config.replication.synchronous.mode === 'off' ? undefined : synchronousSet(config, failed.id);
+  const choice = chooseCandidate({ config, failedNode: failed.id, newMain: input.newMain, observations, synchronousNames });
   tl.add('candidate_chosen', {
     choice: choice.kind,
     reasons: choice.reasons,
     lsns: Object.fromEntries(observations.map((o) => [o.id, o.reachable ? formatLsn(o.receiveLsn ?? o.replayLsn ?? 0n) : null])),
   });
 
-  const fence = await fencing;
-  tl.add('old_primary_fenced', { node: failed.id, outcome: fence.outcome });
-  const fenceNote = fenceSentence(failed.id, fence);
-
   if (choice.kind === 'already-promoted') {
-    log.info({ step: 'choose', node_id: choice.node, outcome: 'skipped' }, `node ${choice.node} is already the primary: nothing to promote`);
-    return { ok: true, summary: `node ${choice.node} is already primary, nothing promoted; ${fenceNote}`, promoted: choice.node, timeline: tl };
+    const target = nodeById(deps, choice.node)!;
+    const by = resume?.promoted === target.id ? ` (promoted by run ${resume.runId})` : '';
+    log.info({ step: 'choose', node_id: target.id, outcome: 'skipped' }, `node ${target.id} is already the primary${by}: nothing to promote`);
+    // The earlier run may have died between promotion and its last steps: finish them (both are idempotent).
+    if (!(resume?.promoted === target.id && resume.checkpointed)) await checkpoint(deps, target, remainingMs, journal);
+    await relaxAfterPromotion(deps, target, tl);
+    journal('done', { node: target.id });
+    return { ok: true, summary: `node ${target.id} is already primary${by}, nothing promoted; ${fenceNote}`, promoted: target.id, timeline: tl };
   }
   if (choice.kind === 'none') {
     const why = choice.reasons.join('; ');
@@ -112,31 +140,80 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   }
   const target = nodeById(deps, choice.node.id)!;
   log.info({ step: 'choose', node_id: target.id, outcome: 'ok', reasons: choice.reasons }, `promoting node ${target.id}: ${choice.reasons[0]}`);
-  deps.state.journal('failover', { step: 'chosen', failed: failed.id, node: target.id, reasons: choice.reasons });
+  if (resume?.chosen !== undefined && resume.chosen !== target.id) {
+    log.info({ step: 'choose', node_id: target.id }, `the unfinished run ${resume.runId} had chosen node ${resume.chosen}; the data now points at node ${target.id}`);
+  }
+  journal('chosen', { node: target.id });
+  const doubt = quorumDoubt(config, choice.considered.length, synchronousNames);
+  if (doubt) {
+    log.warn({ step: 'choose', node_id: target.id, outcome: 'ok' }, doubt);
+    tl.add('zero_loss_unproven', { reason: doubt });
+  }
 
   if (choice.node.lsn > choice.node.replayLsn) await waitForReplay(deps, target, choice.node.lsn, Math.min(3000, remainingMs() / 4));
   await promote(deps, target, Math.max(1000, remainingMs() - 1000));
   tl.add('promoted', { node: target.id });
-  deps.state.journal('failover', { step: 'promoted', failed: failed.id, node: target.id });
-  try {
-    // pg_rewind against a freshly promoted primary needs the new timeline in a checkpoint (lab-recipe G13).
-    await deps.pg.query({ host: target.hostname, port: target.port }, 'CHECKPOINT', [], { timeoutMs: Math.max(1000, remainingMs() - 500) });
-  } catch (err) {
-    log.warn({ step: 'checkpoint', node_id: target.id, outcome: 'failed' }, `CHECKPOINT on the new primary failed: ${messageOf(err)}`);
-  }
-  if (config.replication.synchronous.mode !== 'off') {
-    // No standby streams from the new primary yet: a synchronous setting would freeze every write until one
-    // follows. Relax it now; the failback hook restores it when a standby is attached again.
-    const relaxed = await relaxSynchronous(deps, target, undefined);
-    if (relaxed) tl.add('synchronous_relaxed', { node: target.id });
-  }
+  journal('promoted', { node: target.id });
+  await checkpoint(deps, target, remainingMs, journal);
+  await relaxAfterPromotion(deps, target, tl);
+  journal('done', { node: target.id });
   const why = choice.reasons[0]!.replace(/^node \d+:? ?/, '');
   return {
     ok: fence.outcome !== 'still-running',
-    summary: `promoted node ${target.id} (${why}); ${fenceNote}`,
+    summary: `promoted node ${target.id} (${why}); ${fenceNote}${doubt ? `; ${doubt}` : ''}`,
     promoted: target.id,
     timeline: tl,
   };
+}
+
+function describeResume(r: Resume): string {
+  const done = [
+    r.fenced && `old primary ${r.fenced}`,
+    r.chosen !== undefined && `chose node ${r.chosen}`,
+    r.promoted !== undefined && `promoted node ${r.promoted}`,
+    r.checkpointed && 'checkpointed',
+  ].filter(Boolean);
+  return done.length ? `it had ${done.join(', ')}` : 'it had done nothing yet';
+}
+
+/** pg_rewind against a freshly promoted primary needs the new timeline in a checkpoint (lab-recipe G13). */
+async function checkpoint(deps: Deps, target: NodeConfig, remainingMs: () => number, journal: ReturnType<typeof failoverJournal>): Promise<void> {
+  try {
+    await deps.pg.query({ host: target.hostname, port: target.port }, 'CHECKPOINT', [], { timeoutMs: Math.max(1000, remainingMs() - 500) });
+    journal('checkpointed', { node: target.id });
+  } catch (err) {
+    deps.log.warn({ step: 'checkpoint', node_id: target.id, outcome: 'failed' }, `CHECKPOINT on the new primary failed: ${messageOf(err)}`);
+  }
+}
+
+/**
+ * No standby streams from the new primary yet: a synchronous setting it inherited would freeze every write until
+ * one follows. Relax it now; the failback hook restores it when a standby is attached again.
+ */
+async function relaxAfterPromotion(deps: Deps, target: NodeConfig, tl: Timeline): Promise<void> {
+  if (deps.config.replication.synchronous.mode === 'off') return;
+  const relaxed = await relaxSynchronous(deps, target, undefined);
+  if (relaxed) tl.add('synchronous_relaxed', { node: target.id });
+}
+
+/** The standbys that synchronous replication covered on `primary`: the names maas-ha puts in the setting. */
+export function synchronousSet(config: Config, primary: number): string[] {
+  return config.nodes.filter((n) => n.id !== primary).map((n) => n.name);
+}
+
+/**
+ * With `ANY k (s1..sn)` (or FIRST k) an acknowledged commit is on at least k of the n listed standbys, but which
+ * ones is unknown once the primary is gone. Only when at least n-k+1 of them answered is one of them sure to
+ * hold every acknowledged commit; otherwise say so: the promotion goes ahead (a MAAS without a database is down),
+ * but nobody may claim zero data loss.
+ */
+export function quorumDoubt(config: Config, answered: number, synchronousNames: string[] | undefined): string | undefined {
+  if (!synchronousNames) return undefined;
+  const n = synchronousNames.length;
+  const k = config.replication.synchronous.count;
+  const needed = n - k + 1;
+  if (answered >= needed) return undefined;
+  return `only ${answered} of ${n} synchronous standbys answered (${config.replication.synchronous.mode.toUpperCase()} ${k} needs ${needed} to be sure every acknowledged commit is on one of them): zero data loss cannot be proven`;
 }
 
 function fenceSentence(id: number, f: StopResult): string {

@@ -42,13 +42,13 @@ interface Ack {
 type PgModule = typeof import('pg');
 
 /** Writes numbered rows through pgpool until stopped, reconnecting after every error. */
-class Writer {
+export class Writer {
   readonly acks: Ack[] = [];
   errors = 0;
   private stopped = false;
   private done: Promise<void> | undefined;
   constructor(
-    private readonly pg: PgModule,
+    private readonly pg: Pick<PgModule, 'Client'>,
     private readonly host: string,
   ) {}
 

@@ -87,11 +87,15 @@ export function redundant(s: ClusterStatus, nodes: number): boolean {
 }
 
 /**
- * Brings the lab back to full redundancy for the next scenario. Rebuilding costs about 3 s; a scenario that
- * leaves the lab redundant costs nothing here.
+ * Brings the lab back to full redundancy for the next scenario, with node `primary` (default 0) as the primary,
+ * since scenarios name nodes by role. Rebuilding costs about 3 s; a scenario that leaves the lab redundant with
+ * that primary costs nothing here.
  */
-export async function healLab(lab: TestLab): Promise<void> {
-  if (labIsUp(lab.o) && redundant(await clusterStatus(lab), lab.o.nodes)) return;
+export async function healLab(lab: TestLab, opts: { primary?: number } = {}): Promise<void> {
+  if (labIsUp(lab.o)) {
+    const s = await clusterStatus(lab);
+    if (redundant(s, lab.o.nodes) && s.primary === (opts.primary ?? 0)) return;
+  }
   await labDown(lab.o, quiet, { purge: true });
   await labUp(lab.o, quiet);
   Object.assign(lab, attach(lab.o));
@@ -166,5 +170,5 @@ export function unexpectedErrors(lab: TestLab, mark: number, expected: RegExp[] 
 
 /** The connection errors pgpool logs while a backend is down: expected in any failover scenario. */
 export const NODE_DOWN_NOISE = [
-  /failed to make persistent db connection|unable to read data from DB node|failed to create a backend \d+ connection|connect\(\) failed|Connection refused|health check failed|is not valid|failed to connect to PostgreSQL server|server closed the connection unexpectedly|unable to forward message to frontend|unable to read data from frontend/,
+  /failed to make persistent db connection|unable to read data from DB node|failed to create a backend( \d+)? connection|connect\(\) failed|Connection refused|health check failed|is not valid|failed to connect to PostgreSQL server|server closed the connection unexpectedly|unable to forward message to frontend|unable to read data from frontend/,
 ];

@@ -1,0 +1,238 @@
+// Automatic failover, end to end: real PostgreSQL 15 nodes, a real pgpool-II 4.3 running maas-ha's hooks through
+// the production pgpool/hooks.conf lines, writes flowing through pgpool. Each scenario reads like an operation
+// and ends by scanning pgpool's log (which holds every hook's output) for errors nobody expected.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createShell } from '../../lib/adapters/exec.ts';
+import { control } from '../../lib/pgctl.ts';
+import { observeNode } from '../../lib/observe.ts';
+import { serviceEnv, postgresUser } from '../../lib/lab/lab.ts';
+import { formatLsn } from '../../lib/model/lsn.ts';
+import {
+  DIST_BIN,
+  NODE_DOWN_NOISE,
+  closingLines,
+  clusterStatus,
+  healLab,
+  hookRecords,
+  killPostmaster,
+  logMark,
+  startLab,
+  stopLab,
+  unexpectedErrors,
+  waitFor,
+  waitRedundant,
+  type TestLab,
+} from '../support/lab.ts';
+import { rowsOn, startWriter, writeThroughPgpool } from '../support/writes.ts';
+
+let lab: TestLab;
+test.before(async () => {
+  lab = await startLab({ name: 'failover', net: 102 });
+});
+test.after.always(async () => {
+  if (lab) await stopLab(lab);
+});
+test.beforeEach(async () => {
+  await healLab(lab);
+});
+
+const primaryOf = async () => (await clusterStatus(lab)).primary;
+
+test.serial('kill -9 of the primary under writes → a standby is promoted, the other follows, writes resume, no acknowledged row lost', async (t) => {
+  const mark = logMark(lab);
+  const writer = await startWriter(lab);
+  await waitFor('100 acknowledged writes', 20_000, async () => writer.acks.length >= 100 || undefined);
+  killPostmaster(lab.nodes[0]!);
+  const killedAt = Date.now();
+  await waitFor('a write acknowledged after the kill', 30_000, async () => writer.acks.some((a) => a.sentAt > killedAt) || undefined);
+  const s = await waitRedundantWithout(0);
+  await writer.stop();
+
+  const promoted = s.primary!;
+  t.true(promoted === 1 || promoted === 2);
+  const present = new Set(await rowsOn(lab, promoted));
+  t.deepEqual(writer.acks.filter((a) => !present.has(a.seq)).map((a) => a.seq), [], 'acknowledged rows missing on the new primary');
+
+  const done = closingLines(lab, mark);
+  const failover = done.find((r) => r.hook === 'failover');
+  t.regex(failover?.msg ?? '', new RegExp(`failover done in [\\d.]+ s: promoted node ${promoted} .*old primary node 0 is down`));
+  const follows = done.filter((r) => r.hook === 'follow_primary').map((r) => r.msg);
+  t.true(follows.some((m) => /node 0 is down .*stays detached/.test(m)), follows.join('\n'));
+  t.true(follows.some((m) => new RegExp(`node ${3 - promoted} repointed to node ${promoted}, streaming timeline 2, attached`).test(m)), follows.join('\n'));
+  t.deepEqual(unexpectedErrors(lab, mark, NODE_DOWN_NOISE), []);
+});
+
+test.serial("pgpool's %m is behind another standby → the most advanced standby is promoted and every row any standby had survives", async (t) => {
+  const mark = logMark(lab);
+  // Node 1 is %m (the lowest live id). Cut its WAL stream, then write: with ANY 1 the commits are
+  // acknowledged by node 2 alone, so node 1 falls behind.
+  await lab.deps.pg.query({ host: lab.nodes[1]!.host, port: 5432 }, "ALTER SYSTEM SET primary_conninfo = ''");
+  await lab.deps.pg.query({ host: lab.nodes[1]!.host, port: 5432 }, 'SELECT pg_reload_conf()');
+  await waitFor('node 1 stops receiving', 10_000, async () => {
+    const o = await observeNode(lab.deps, lab.deps.config.nodes[1]!, 2000);
+    return o.reachable && !o.walReceiver ? true : undefined;
+  });
+  const acked = await writeThroughPgpool(lab, 200);
+  const [on1, on2] = [await rowsOn(lab, 1), await rowsOn(lab, 2)];
+  t.true(on2.length > on1.length, `node 2 (${on2.length} rows) must be ahead of node 1 (${on1.length})`);
+  const o1 = await observeNode(lab.deps, lab.deps.config.nodes[1]!);
+  const o2 = await observeNode(lab.deps, lab.deps.config.nodes[2]!);
+  if (!o1.reachable || !o2.reachable) throw new Error('both standbys must answer before the kill');
+  t.true(o2.receiveLsn! > o1.receiveLsn!, 'node 2 has received more WAL');
+
+  killPostmaster(lab.nodes[0]!);
+  const s = await waitRedundantWithout(0);
+  t.is(s.primary, 2, 'the most advanced standby is the new primary, not pgpool\'s %m');
+  const present = new Set(await rowsOn(lab, 2));
+  t.deepEqual(acked.filter((seq) => !present.has(seq)), [], 'acknowledged rows lost');
+  t.deepEqual([...on1, ...on2].filter((seq) => !present.has(seq)), [], 'rows a standby had are lost');
+
+  const choose = hookRecords(lab, mark).find((r) => r.hook === 'failover' && r.step === 'choose');
+  t.regex(choose?.msg ?? '', new RegExp(`promoting node 2: node 2 is most advanced \\(lsn ${formatLsn(o2.receiveLsn!).replace('/', '\\/')}`));
+  t.deepEqual(unexpectedErrors(lab, mark, NODE_DOWN_NOISE), []);
+});
+
+test.serial('a second run of the same failover (the line pgpool ran, run again as pgpool runs it) changes nothing', async (t) => {
+  const mark = logMark(lab);
+  killPostmaster(lab.nodes[0]!);
+  const before = await waitRedundantWithout(0);
+  const line = executedLine('maas-ha-failover', mark);
+  const primary = lab.nodes[before.primary!]!;
+  const tl = (await observeNode(lab.deps, lab.deps.config.nodes[primary.id]!)).reachable;
+  t.true(tl);
+
+  const again = logMark(lab);
+  const env = serviceEnv(lab.o, postgresUser());
+  const r = await createShell().run(['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '/bin/sh', '-c', line], {
+    timeoutMs: 30_000,
+    cwd: '/',
+    env,
+  });
+  t.is(r.exitCode, 0, r.stderr);
+  const closing = r.stderr.split('\n').filter((l) => l.includes('"step":"done"'));
+  t.is(closing.length, 1);
+  t.regex(closing[0]!, new RegExp(`node ${primary.id} is already primary, nothing promoted`));
+  const after = await clusterStatus(lab);
+  t.is(after.primary, before.primary);
+  t.deepEqual(
+    after.rows.map((x) => [x.id, x.pgRole, x.timeline]),
+    before.rows.map((x) => [x.id, x.pgRole, x.timeline]),
+    'no node changed role or timeline',
+  );
+  t.deepEqual(unexpectedErrors(lab, again, NODE_DOWN_NOISE), []);
+});
+
+test.serial('a standby fails → nobody is promoted, the primary keeps its timeline, writes go on', async (t) => {
+  const mark = logMark(lab);
+  killPostmaster(lab.nodes[2]!);
+  await waitFor('pgpool detaches node 2', 20_000, async () => {
+    const s = await clusterStatus(lab);
+    return s.rows[2]?.pgpoolStatus === 'down' ? s : undefined;
+  });
+  const done = await waitFor('the failover hook has finished', 20_000, async () => closingLines(lab, mark).find((r) => r.hook === 'failover'));
+  t.regex(done.msg, /node 2 \(a standby\) lost: promoted nobody; slot maas_ha_node_2 kept/);
+  const s = await clusterStatus(lab);
+  t.is(s.primary, 0);
+  t.is(s.rows[0]!.timeline, 1);
+  t.is(s.rows[1]!.pgRole, 'standby');
+  t.true((await writeThroughPgpool(lab, 20)).length === 20);
+  t.false(hookRecords(lab, mark).some((r) => r.step === 'promote'));
+  t.deepEqual(unexpectedErrors(lab, mark, NODE_DOWN_NOISE), []);
+});
+
+test.serial('the last synchronous standby is lost → synchronous replication is relaxed, writes never freeze; attaching a standby restores it', async (t) => {
+  const mark = logMark(lab);
+  const primary = { host: lab.nodes[0]!.host, port: 5432 };
+  const setting = async () =>
+    (await lab.deps.pg.query<{ s: string }>(primary, "SELECT current_setting('synchronous_standby_names') AS s"))[0]!.s;
+  t.is(await setting(), 'ANY 1 ("pg1", "pg2")');
+  const hookDone = (node: number) =>
+    waitFor(`the failover hook for node ${node} has finished`, 20_000, async () =>
+      closingLines(lab, mark).find((r) => r.hook === 'failover' && r.msg.includes(`node ${node} (a standby) lost`)),
+    );
+  killPostmaster(lab.nodes[1]!);
+  const first = await hookDone(1);
+  t.notRegex(first.msg, /relaxed/, 'node 2 still streams: one synchronous standby is enough for ANY 1');
+  t.is(await setting(), 'ANY 1 ("pg1", "pg2")');
+  killPostmaster(lab.nodes[2]!);
+  const second = await hookDone(2);
+  t.regex(second.msg, /promoted nobody; .*synchronous replication relaxed on node 0 \(0 standby streaming, 1 required\)/);
+  t.is(await setting(), '');
+  // With no standby left, a commit through pgpool returns at once instead of waiting for ever.
+  t.is((await writeThroughPgpool(lab, 5)).length, 5);
+
+  // Bring node 1 back as the standby it still is, and attach it as an operator would: failback restores the setting.
+  const pg = postgresUser();
+  const n1 = lab.nodes[1]!;
+  execFileSync('setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', join(lab.o.pgBinDir, 'pg_ctl'), '-D', n1.conf, '-l', n1.log, '-w', '-t', '30', 'start'], {
+    env: serviceEnv(lab.o, pg),
+    timeout: 40_000,
+    stdio: 'ignore',
+  });
+  await waitFor('node 1 streams again', 20_000, async () => {
+    const o = await observeNode(lab.deps, lab.deps.config.nodes[1]!, 2000);
+    return o.reachable && o.walReceiver?.status === 'streaming' ? true : undefined;
+  });
+  await lab.deps.pcp.attach(1);
+  await waitFor('synchronous replication restored', 20_000, async () => ((await setting()) === 'ANY 1 ("pg1", "pg2")' ? true : undefined));
+  const back = closingLines(lab, mark).find((r) => r.hook === 'failback');
+  t.regex(back?.msg ?? '', /node 1 attached; synchronous replication restored on node 0/);
+  t.deepEqual(unexpectedErrors(lab, mark, NODE_DOWN_NOISE), []);
+});
+
+test.serial('pcp_promote_node -s (switchover) → the requested standby is primary, the old primary is stopped cleanly, rewound and following', async (t) => {
+  const mark = logMark(lab);
+  const cfg = lab.deps.config.pcp;
+  const r = await createShell().run(
+    [join(cfg.bin_dir, 'pcp_promote_node'), '-h', cfg.host, '-p', String(cfg.port), '-U', cfg.user, '-w', '-s', '-n', '2'],
+    { timeoutMs: 20_000, env: { PCPPASSFILE: cfg.pcppass_file, HOME: '/root' } },
+  );
+  t.regex(r.stdout, /Command Successful/, r.stderr);
+  const s = await waitRedundant(lab, 60_000);
+  t.is(s.primary, 2);
+  t.deepEqual(s.rows.map((x) => x.timeline), [2, 2, 2]);
+  const fence = hookRecords(lab, mark).find((x) => x.hook === 'failover' && x.step === 'fence');
+  t.regex(fence?.msg ?? '', /old primary node 0: stopped-fast/);
+  const follows = closingLines(lab, mark).filter((x) => x.hook === 'follow_primary').map((x) => x.msg);
+  t.true(follows.some((m) => /node 0 rewound onto node 2, streaming timeline 2, attached/.test(m)), follows.join('\n'));
+  t.deepEqual(unexpectedErrors(lab, mark, NODE_DOWN_NOISE), []);
+});
+
+test.serial('a fenced old primary cannot be started by maas-ha: only standbys are started', async (t) => {
+  killPostmaster(lab.nodes[0]!);
+  await waitRedundantWithout(0);
+  const fenced = lab.deps.state.fenced().find((f) => f.node === 0);
+  t.is(fenced?.status, 'stopped');
+  const err = await t.throwsAsync(control(lab.deps, lab.deps.config.nodes[0]!, 'start', 20_000));
+  t.regex(err?.message ?? '', /refusing to start .*no standby.signal/);
+  const o = await observeNode(lab.deps, lab.deps.config.nodes[0]!, 2000);
+  t.false(o.reachable, 'the old primary stayed down');
+});
+
+/** Until the primary is back and every surviving node is streaming and attached (the killed one stays down). */
+async function waitRedundantWithout(down: number) {
+  return waitFor(`redundancy without node ${down}`, 45_000, async () => {
+    const s = await clusterStatus(lab);
+    const ok =
+      s.primary !== null &&
+      s.primary !== down &&
+      s.rows.every((r) => (r.id === down ? r.pgpoolStatus === 'down' : r.pgpoolStatus === 'up' && r.problems.length === 0));
+    return ok ? s : undefined;
+  }, 200);
+}
+
+/** The command line pgpool logged (`LOG: execute command: ...`) for an executable, after `mark`. */
+function executedLine(executable: string, mark: number): string {
+  const text = readFileSync(lab.paths.pgpoolLog).subarray(mark).toString('utf8');
+  const line = text
+    .split('\n')
+    .map((l) => /execute command: (.*)$/.exec(l)?.[1])
+    .find((l) => l?.includes(`/${executable} `));
+  if (!line) throw new Error(`pgpool logged no execute command for ${executable}`);
+  // The lab runs its own copy of the hooks, not the checkout's dist/bin.
+  if (!line.startsWith(`${lab.paths.bin}/`)) throw new Error(`unexpected hook path in ${line} (expected ${lab.paths.bin}, not ${DIST_BIN})`);
+  return line;
+}
