@@ -24,7 +24,16 @@ export interface ReplicationPeer {
 }
 
 export type NodeObservation =
-  | { id: number; reachable: false; error: string }
+  | {
+      id: number;
+      reachable: false;
+      error: string;
+      /**
+       * The host answered and nothing listens on the port (ECONNREFUSED): the postmaster is gone. Unlike a
+       * timeout (host down, or a partition that may hide a running primary), this proves it accepts no writes.
+       */
+      refused?: boolean;
+    }
   | {
       id: number;
       reachable: true;
@@ -103,7 +112,8 @@ export async function observeNode(deps: Pick<Deps, 'pg'>, node: NodeConfig, time
     if (!row) return { id: node.id, reachable: false, error: 'no row returned' };
     return toObservation(node.id, row);
   } catch (err) {
-    return { id: node.id, reachable: false, error: messageOf(err) };
+    const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
+    return { id: node.id, reachable: false, error: messageOf(err), ...(cause?.code === 'ECONNREFUSED' ? { refused: true } : {}) };
   }
 }
 

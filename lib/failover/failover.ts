@@ -96,17 +96,32 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
       : fenceOldPrimary(deps, failed, Math.min(remainingMs() / 3, config.ssh.connect_timeout_s * 1000 + 5000));
   const perNode = Math.min(2000, remainingMs() / 5);
   const others = config.nodes.filter((n) => n.id !== failed.id);
-  let observations = await Promise.all(others.map((n) => observeNode(deps, n, perNode)));
-  const fence = await fencing;
-  journal('fenced', { node: failed.id, outcome: fence.outcome });
-  tl.add('old_primary_fenced', { node: failed.id, outcome: fence.outcome });
-  const fenceNote = fenceSentence(failed.id, fence);
-  if (fence.outcome === 'stopped-fast' || fence.outcome === 'stopped-immediate') {
-    // It was still running a moment ago (pcp_promote_node -s, or a primary pgpool lost but the host kept):
-    // its last WAL, shutdown checkpoint included, reached the standbys only now (lab-recipe G14). Compare the
-    // positions they have now, not the ones seen while it was still writing.
-    observations = await Promise.all(others.map((n) => observeNode(deps, n, perNode)));
+  const [oldPrimary, ...rest] = await Promise.all([failed, ...others].map((n) => observeNode(deps, n, perNode)));
+  let observations = rest;
+  // The promotion waits for the fence unless the old primary's port refused the connection: a refused port
+  // means the postmaster is gone (kill -9, crash) and accepts no writes, so promoting at once is safe and saves
+  // the ssh round trip; the fence still runs and is reported. A primary that answers (switchover, a false
+  // failover) or cannot be reached at all (host down, or a partition that may hide a running primary) is
+  // stopped, or fenced as far as possible, before anything is promoted.
+  const postmasterGone = !oldPrimary!.reachable && oldPrimary!.refused === true;
+  let fence: StopResult | undefined;
+  if (postmasterGone) {
+    log.info({ step: 'fence', node_id: failed.id, outcome: 'started' }, `old primary node ${failed.id} refuses connections (postmaster gone): promoting without waiting for the fence`);
+  } else {
+    fence = await fencing;
+    if (fence.outcome === 'stopped-fast' || fence.outcome === 'stopped-immediate') {
+      // It was still running a moment ago (pcp_promote_node -s, or a primary pgpool lost but the host kept):
+      // its last WAL, shutdown checkpoint included, reached the standbys only now (lab-recipe G14). Compare the
+      // positions they have now, not the ones seen while it was still writing.
+      observations = await Promise.all(others.map((n) => observeNode(deps, n, perNode)));
+    }
   }
+  const fenced = async (): Promise<{ fence: StopResult; note: string }> => {
+    fence ??= await fencing;
+    journal('fenced', { node: failed.id, outcome: fence.outcome });
+    tl.add('old_primary_fenced', { node: failed.id, outcome: fence.outcome });
+    return { fence, note: fenceSentence(failed.id, fence) };
+  };
   for (const o of observations) {
     log.info(
       { step: 'observe', node_id: o.id, outcome: o.reachable ? 'ok' : 'failed' },
@@ -124,6 +139,7 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   });
 
   if (choice.kind === 'already-promoted') {
+    const { note: fenceNote } = await fenced();
     const target = nodeById(deps, choice.node)!;
     const by = resume?.promoted === target.id ? ` (promoted by run ${resume.runId})` : '';
     log.info({ step: 'choose', node_id: target.id, outcome: 'skipped' }, `node ${target.id} is already the primary${by}: nothing to promote`);
@@ -134,6 +150,7 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
     return { ok: true, summary: `node ${target.id} is already primary${by}, nothing promoted; ${fenceNote}`, promoted: target.id, timeline: tl };
   }
   if (choice.kind === 'none') {
+    const { note: fenceNote } = await fenced();
     const why = choice.reasons.join('; ');
     log.error({ step: 'choose', outcome: 'failed' }, `no standby fit for promotion: ${why}`);
     return { ok: false, summary: `primary node ${failed.id} lost and no standby fit for promotion (${why}); ${fenceNote}`, timeline: tl };
@@ -154,12 +171,12 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   await promote(deps, target, Math.max(1000, remainingMs() - 1000));
   tl.add('promoted', { node: target.id });
   journal('promoted', { node: target.id });
-  await checkpoint(deps, target, remainingMs, journal);
+  const [{ fence: f, note: fenceNote }] = await Promise.all([fenced(), checkpoint(deps, target, remainingMs, journal)]);
   await relaxAfterPromotion(deps, target, tl);
   journal('done', { node: target.id });
   const why = choice.reasons[0]!.replace(/^node \d+:? ?/, '');
   return {
-    ok: fence.outcome !== 'still-running',
+    ok: f.outcome !== 'still-running',
     summary: `promoted node ${target.id} (${why}); ${fenceNote}${doubt ? `; ${doubt}` : ''}`,
     promoted: target.id,
     timeline: tl,
