@@ -4,6 +4,7 @@ import type { Config } from './config/types.ts';
 import type { Deps, Log } from './model/deps.ts';
 import { systemClock } from './adapters/clock.ts';
 import { createShell } from './adapters/exec.ts';
+import { createNet } from './adapters/net.ts';
 import { createNotify } from './adapters/notify.ts';
 import { createPcp } from './adapters/pcp.ts';
 import { createPg } from './adapters/pg.ts';
@@ -22,5 +23,6 @@ export function createDeps(config: Config, log: Log): Deps {
     pcp: createPcp(config.pcp, shell),
     notify: createNotify(config.notify.webhooks, log),
     clock: systemClock,
+    net: createNet(),
   };
 }

@@ -37,6 +37,16 @@ const USAGE = `usage: maas-ha <command> [options]
   lab status | lab down [--purge]    show or stop the lab
   lab drill [--json]                 kill -9 the primary under write load and print the failover timeline
 
+  vip check [--json] [--target A]    health checks through the VIP: MAAS API, DNS (SOA of the MAAS zone), proxy
+  vip plan                           what escalation, the after-VIP part and de-escalation would do on this host
+  vip fence on|off|status            the passive-node nftables fence (table inet maas_ha)
+  vip fence-file [--write]           the fence ruleset (root writes it to vip.fence.file)
+  vip sudoers [--user postgres]      the sudoers drop-in with the hooks' exact root commands
+  ip up|down VIP                     pgpool's if_up_cmd/if_down_cmd (see pgpool/watchdog.conf)
+  arping VIP                         pgpool's arping_cmd: gratuitous ARP, services that bind the VIP, checks
+  lab vip up [--net K] [--dir D]     the VIP lab: region controllers, witness and client as network namespaces
+  lab vip status | lab vip down [--purge]
+
 options for every command: --config FILE (default $MAAS_HA_CONFIG or /etc/maas-ha/maas-ha.yaml)`;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -76,7 +86,15 @@ export async function runCli(argv: string[], selfUrl: string, io: CliIo = defaul
       case 'log':
         return logCmd(rest, io);
       case 'lab':
+        // The VIP lab's code (and its CLI) loads only when asked for.
+        if (rest[0] === 'vip') return await (await import('./vip.ts')).labVipCommand(rest.slice(1), io, installRoot(selfUrl));
         return await lab(rest, io, selfUrl);
+      case 'ip':
+        return await (await import('./vip.ts')).ipCommand(rest);
+      case 'arping':
+        return await (await import('./vip.ts')).arpingCommand(rest);
+      case 'vip':
+        return await (await import('./vip.ts')).vipCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

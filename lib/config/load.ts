@@ -10,9 +10,10 @@
 // in the middle of a failover.
 
 import { readFileSync, statSync } from 'node:fs';
-import { LineCounter, parseDocument } from 'yaml';
+import { isScalar, LineCounter, parseDocument } from 'yaml';
 import { ConfigError, messageOf } from '../errors.ts';
-import { DEFAULT_BUDGETS_MS, type Config, type HookName } from './types.ts';
+import { DEFAULT_BUDGETS_MS, type Config, type HookName, type VipConfig } from './types.ts';
+import { PRESETS } from '../vip/presets.ts';
 import {
   bool,
   int,
@@ -31,6 +32,7 @@ import {
   type ConfigIo,
   type Field,
   type Loose,
+  type Spec,
 } from './schema.ts';
 
 export type { ConfigIo } from './schema.ts';
@@ -159,6 +161,92 @@ const node = map({
   name: optional(name), // default: node<id>
 });
 
+// ---- the region controller VIP (lib/vip)
+
+const ipv4 = scalar('an IPv4 address such as 10.0.0.100', (v) => {
+  if (typeof v !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(v)) return undefined;
+  return v.split('.').every((o) => Number(o) <= 255 && String(Number(o)) === o) ? v : undefined;
+});
+// Interface, unit, user and zone names reach sudoers lines and nft rules: a narrow character set keeps them inert.
+const ifname = text('an interface name of only [A-Za-z0-9_.-] characters, at most 15', /^[A-Za-z0-9_.-]{1,15}$/);
+const unit = text('a unit or snap name of only [A-Za-z0-9_.@-] characters', /^[A-Za-z0-9_.@-]+$/);
+const zone = text('a DNS zone name such as maas or example.com', /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/);
+/** An argv: the first element an absolute path (neither sudo nor pgpool searches PATH), no element empty. */
+const argv = refine(list(text('a non-empty string without control characters', /^[^\u0000-\u001f\u007f]+$/), 1), (a) =>
+  a[0] !== undefined && !a[0].startsWith('/') ? `the command must start with an absolute path (sudo and pgpool search no PATH), got "${a[0]}"` : undefined,
+);
+/** `false` switches a check off; a map overrides the preset's port (and path or zone). */
+function checkOrOff<T>(spec: Spec<T>): Spec<T | false> {
+  return {
+    read(node, path, w) {
+      if (isScalar(node) && node.value === false) return false;
+      return spec.read(node, path, w);
+    },
+  };
+}
+
+const service = map({
+  name: required(name),
+  unit: optional(unit),
+  needs_vip: withDefault(bool, false),
+  restart: optional(argv),
+  stop: optional(argv),
+});
+
+const vip = map({
+  address: required(ipv4),
+  prefix_length: withDefault(int(1, 32), 24),
+  interface: required(ifname),
+  region_controllers: required(list(map({ name: required(name), address: required(ipv4) }), 1)),
+  privilege: withDefault(oneOf(['sudo', 'none']), 'sudo'),
+  peer_timeout_ms: withDefault(ms, 3000),
+  binaries: section(
+    map({
+      ip: withDefault(absPath, '/usr/sbin/ip'),
+      arping: withDefault(absPath, '/usr/bin/arping'),
+      nft: withDefault(absPath, '/usr/sbin/nft'),
+      sudo: withDefault(absPath, '/usr/bin/sudo'),
+      systemctl: withDefault(absPath, '/usr/bin/systemctl'),
+      snap: withDefault(absPath, '/usr/bin/snap'),
+      rndc: withDefault(absPath, '/usr/sbin/rndc'),
+    }),
+  ),
+  fence: section(
+    map({
+      method: withDefault(oneOf(['nftables', 'stop-services', 'none']), 'nftables'),
+      users: withDefault(list(name, 1), ['maas']),
+      ports: withDefault(list(port, 1), [5432, 9999]),
+      file: withDefault(absPath, '/etc/maas-ha/fence.nft'),
+    }),
+  ),
+  services: section(
+    map({
+      preset: optional(oneOf(['maas-1', 'maas-2-deb', 'maas-3-deb', 'maas-snap'])),
+      manager: optional(oneOf(['systemd', 'snap', 'commands'])),
+      list: optional(list(service, 1)),
+      timeout_ms: withDefault(ms, 60_000),
+    }),
+  ),
+  checks: section(
+    map({
+      timeout_ms: withDefault(ms, 20_000),
+      interval_ms: withDefault(ms, 250),
+      api: optional(checkOrOff(map({ port: optional(port), path: optional(text('an absolute URL path', /^\/[A-Za-z0-9._~/-]*$/)) }))),
+      dns: optional(checkOrOff(map({ port: optional(port), zone: optional(zone) }))),
+      proxy: optional(checkOrOff(map({ port: optional(port) }))),
+    }),
+  ),
+  slave_dns: optional(
+    map({
+      port: withDefault(port, 953),
+      key_file: required(secretFile('it is the rndc key that controls the DNS servers')),
+      zones: required(list(zone, 1)),
+      timeout_ms: withDefault(ms, 3000),
+    }),
+  ),
+  escalation_window_ms: withDefault(ms, 60_000),
+});
+
 const budgets = Object.fromEntries(
   Object.entries(DEFAULT_BUDGETS_MS).map(([hook, budget]) => [hook, withDefault(ms, budget)]),
 ) as Record<HookName, Field<number, 'default'>>;
@@ -235,6 +323,7 @@ const schema = map(
         timeout_ms: withDefault(ms, 10000),
       }),
     ),
+    vip: optional(vip),
   },
   'a map of settings',
 );
@@ -262,6 +351,7 @@ function crossCheck(raw: Loose<Raw>, w: Walk): void {
   if (nodes.length > 0 && nodes.every((n) => n?.candidate === false)) {
     w.problem('nodes', 'no node has candidate: true, so no standby could ever be promoted');
   }
+  if (raw.vip) crossCheckVip(raw.vip, w);
   const sync = raw.replication?.synchronous;
   if (sync?.mode && sync.mode !== 'off' && sync.count !== undefined && nodes.length > 0 && sync.count >= nodes.length) {
     w.problem(
@@ -269,6 +359,52 @@ function crossCheck(raw: Loose<Raw>, w: Walk): void {
       `must be less than the number of nodes (${nodes.length}) with mode ${sync.mode}: only the standbys can confirm commits, got ${sync.count}`,
     );
   }
+}
+
+function crossCheckVip(v: NonNullable<Loose<Raw>['vip']>, w: Walk): void {
+  const s = v.services ?? {};
+  if (!s.preset && !s.list) w.problem('vip.services', 'needs a preset (maas-1, maas-2-deb, maas-3-deb, maas-snap) or a list of services');
+  const manager = s.manager ?? (s.preset ? PRESETS[s.preset].manager : 'systemd');
+  if (manager === 'commands' && !s.list) w.problem('vip.services.manager', 'commands needs an explicit list (a preset names units, not commands)');
+  (s.list ?? []).forEach((svc, i) => {
+    if (!svc) return;
+    if (manager === 'commands' && !svc.restart) w.problem(`vip.services.list[${i}].restart`, 'required with manager: commands');
+    if (manager === 'commands' && !svc.stop && v.fence?.method === 'stop-services') {
+      w.problem(`vip.services.list[${i}].stop`, 'required with manager: commands and fence.method: stop-services');
+    }
+    if (manager !== 'commands' && (svc.restart || svc.stop)) {
+      w.problem(`vip.services.list[${i}]`, `restart/stop commands are only used with manager: commands (the ${manager} manager builds its own)`);
+    }
+  });
+  const seen = new Set<string>();
+  (v.region_controllers ?? []).forEach((rc, i) => {
+    if (rc?.address && rc.address === v.address) w.problem(`vip.region_controllers[${i}].address`, `is the VIP itself (${v.address}); list each host's own address`);
+    else if (rc?.address && seen.has(rc.address)) w.problem(`vip.region_controllers[${i}].address`, `duplicate address ${rc.address}`);
+    if (rc?.address) seen.add(rc.address);
+  });
+}
+
+/** The validated `vip` section with the preset's services, manager and check ports filled in. */
+function buildVip(raw: NonNullable<Raw['vip']>): VipConfig {
+  const { preset, list: given, manager, timeout_ms } = raw.services;
+  const p = preset ? PRESETS[preset] : undefined;
+  const services = (given ?? p?.services ?? []).map((svc) => ({ ...svc, unit: svc.unit ?? svc.name }));
+  const checks: VipConfig['checks'] = { timeout_ms: raw.checks.timeout_ms, interval_ms: raw.checks.interval_ms };
+  const base = p?.checks ?? PRESETS['maas-3-deb'].checks;
+  if (raw.checks.api !== false) checks.api = { ...base.api, ...defined(raw.checks.api) };
+  if (raw.checks.dns !== false) checks.dns = { ...base.dns, ...defined(raw.checks.dns) };
+  if (raw.checks.proxy !== false) checks.proxy = { ...base.proxy, ...defined(raw.checks.proxy) };
+  const { slave_dns, services: _services, checks: _checks, ...rest } = raw;
+  return {
+    ...rest,
+    services: { ...(preset ? { preset } : {}), manager: manager ?? p?.manager ?? 'systemd', list: services, timeout_ms },
+    checks,
+    ...(slave_dns ? { slave_dns } : {}),
+  };
+}
+
+function defined<T extends object>(o: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([, x]) => x !== undefined)) as Partial<T>;
 }
 
 /** The validated file, with the defaults that depend on other values filled in. */
@@ -292,6 +428,7 @@ function build(raw: Raw, source: string): Config {
     state_dir: raw.state_dir,
     fencing: raw.fencing,
     log_level: raw.log_level,
+    ...(raw.vip ? { vip: buildVip(raw.vip) } : {}),
   };
 }
 

@@ -82,7 +82,10 @@ export type HookName =
   | 'recovery_1st_stage'
   | 'remote_start'
   | 'escalation'
-  | 'de_escalation';
+  | 'de_escalation'
+  | 'ip_up'
+  | 'ip_down'
+  | 'arping';
 
 export interface WebhookTarget {
   url: string;
@@ -109,6 +112,8 @@ export interface Config {
    *  as whole arguments, never through a shell. */
   fencing: { command?: string[]; timeout_ms: number };
   log_level: 'debug' | 'info' | 'warn' | 'error';
+  /** The region controller VIP held by pgpool's watchdog (lib/vip): absent when no watchdog VIP is used. */
+  vip?: VipConfig;
 }
 
 export const DEFAULT_BUDGETS_MS: Record<HookName, number> = {
@@ -119,4 +124,60 @@ export const DEFAULT_BUDGETS_MS: Record<HookName, number> = {
   remote_start: 120_000,
   escalation: 30_000,
   de_escalation: 15_000,
+  // if_up_cmd/if_down_cmd/arping_cmd replacements (maas-ha ip up|down, maas-ha arping): pgpool waits for each.
+  ip_up: 10_000,
+  ip_down: 10_000,
+  arping: 60_000,
 };
+
+// ---- the region controller VIP (lib/vip): what the watchdog escalation hooks do around pgpool's delegate_IP
+
+export type ServicePreset = 'maas-1' | 'maas-2-deb' | 'maas-3-deb' | 'maas-snap';
+export type ServiceManagerKind = 'systemd' | 'snap' | 'commands';
+
+export interface ServiceSpec {
+  /** For messages and the timeline. */
+  name: string;
+  /** systemd unit or snap name (default: name). */
+  unit: string;
+  /** Restarted only once the VIP is up, because it binds the VIP's address itself (bind9 binds addresses one by one). */
+  needs_vip: boolean;
+  /** The commands manager only: argv lists, run without a shell. */
+  restart?: string[];
+  stop?: string[];
+}
+
+export interface VipConfig {
+  /** pgpool's delegate_IP (IPv4). */
+  address: string;
+  prefix_length: number;
+  interface: string;
+  /** Every host that may hold the VIP, this one included (found at run time by its address). */
+  region_controllers: { name: string; address: string }[];
+  /** How root-only commands run: through `sudo -n` (the drop-in `maas-ha vip sudoers` prints) or as they are. */
+  privilege: 'sudo' | 'none';
+  /** Per peer, for removing a VIP a peer still holds (the peer may be dead). */
+  peer_timeout_ms: number;
+  binaries: { ip: string; arping: string; nft: string; sudo: string; systemctl: string; snap: string; rndc: string };
+  fence: {
+    /** nftables: block the region services' users from PostgreSQL/pgpool ports; stop-services: stop them. */
+    method: 'nftables' | 'stop-services' | 'none';
+    users: string[];
+    ports: number[];
+    /** The ruleset file `nft -f` loads (written by root with `maas-ha vip fence-file`). */
+    file: string;
+  };
+  services: { preset?: ServicePreset; manager: ServiceManagerKind; list: ServiceSpec[]; timeout_ms: number };
+  checks: {
+    /** Per check: retried until it passes or this runs out. */
+    timeout_ms: number;
+    interval_ms: number;
+    api?: { port: number; path: string };
+    dns?: { port: number; zone: string };
+    proxy?: { port: number };
+  };
+  /** Secondary DNS servers on the region controllers (port of their rndc control channel on each address). */
+  slave_dns?: { port: number; key_file: string; zones: string[]; timeout_ms: number };
+  /** arping does only the after-VIP part when an escalation hook ran this recently; otherwise all of it. */
+  escalation_window_ms: number;
+}

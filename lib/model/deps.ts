@@ -154,6 +154,24 @@ export interface StateStore {
   fenced(): FencedMarker[];
 }
 
+/** One DNS answer as the VIP checks need it (lib/vip/dns.ts decodes it). */
+export interface DnsResponse {
+  id: number;
+  /** 0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, 5 REFUSED. */
+  rcode: number;
+  authoritative: boolean;
+  truncated: boolean;
+  /** The TYPE of each answer record, in order. */
+  answerTypes: number[];
+}
+
+/** Network probes for the VIP health checks (lib/adapters/net.ts); each bounded, each rejects with a readable reason. */
+export interface Net {
+  httpGet(url: string, timeoutMs: number): Promise<{ status: number; body: string }>;
+  dnsQuery(server: string, port: number, name: string, type: 'A' | 'NS' | 'SOA', timeoutMs: number): Promise<DnsResponse>;
+  tcpConnect(host: string, port: number, timeoutMs: number): Promise<void>;
+}
+
 export interface Deps {
   config: Config;
   state: StateStore;
@@ -164,4 +182,6 @@ export interface Deps {
   pcp: Pcp;
   notify: Notify;
   clock: Clock;
+  /** VIP health checks (lib/vip); optional so that fakes for other use cases need not build one. */
+  net?: Net;
 }

@@ -1,0 +1,447 @@
+// `maas-ha lab vip up | status | down`: builds the VIP lab (see vip-layout.ts for what it is) and the operations
+// the end-to-end tests and the benchmark perform on it, in an operator's words: stop a leader gracefully, crash
+// one (SIGKILL of its pgpool and its link down), isolate one, bring one back as a reboot would. Runs as root;
+// PostgreSQL and pgpool run as postgres, and pgpool's hooks reach root only through the lab's sudoers drop-in,
+// rendered by the same function as production's. Processes are stopped through their pid files only, and only
+// namespaces named mhv<net>-* are created or deleted.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createShell } from '../adapters/exec.ts';
+import { loadConfig } from '../config/load.ts';
+import { OperationError } from '../errors.ts';
+import { checked, type RunResult } from '../model/deps.ts';
+import { renderHookLines } from '../pgpool/conf.ts';
+import { fenceRuleset } from '../vip/fence.ts';
+import { renderSudoers } from '../vip/sudoers.ts';
+import { postgresUser, readPid, waitFor } from './lab.ts';
+import { labService } from './vip-standin.ts';
+import {
+  HOSTS,
+  PCP_PORT,
+  PG_HBA_VIP,
+  PG_PORT,
+  RCS,
+  RNDC_KEY_NAME,
+  SINK_PORT,
+  WATCHDOG_HOSTS,
+  addr,
+  hostPaths,
+  labPgpoolConf,
+  labRcConfigYaml,
+  maasZone,
+  namedMasterConf,
+  namedSlaveConf,
+  ns,
+  squidConf,
+  sshdConfigFor,
+  vethPort,
+  vipAddr,
+  vipPaths,
+  type HostName,
+  type LabService,
+  type RcName,
+  type VipLabOptions,
+} from './vip-layout.ts';
+
+const shell = createShell();
+export type Say = (line: string) => void;
+
+async function run(argv: string[], what: string, timeoutMs = 30_000): Promise<RunResult> {
+  return checked(await shell.run(argv, { timeoutMs }), what);
+}
+const inNs = (o: VipLabOptions, h: HostName | 'sw', argv: string[]) => ['ip', 'netns', 'exec', ns(o, h), ...argv];
+const asPostgres = (argv: string[]) => ['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', ...argv];
+
+function owned(path: string, pg: { uid: number; gid: number }, mode: number, text?: string): void {
+  if (text === undefined) mkdirSync(path, { recursive: true });
+  else writeFileSync(path, text);
+  chownSync(path, pg.uid, pg.gid);
+  chmodSync(path, mode);
+}
+
+export function readVipLabOptions(dir: string): VipLabOptions | undefined {
+  const f = vipPaths(dir).options;
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as VipLabOptions) : undefined;
+}
+
+async function namespaces(): Promise<string[]> {
+  const r = await shell.run(['ip', 'netns', 'list'], { timeoutMs: 5000 });
+  return r.stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
+}
+
+export async function vipLabUp(o: VipLabOptions, say: Say): Promise<void> {
+  if (process.getuid?.() !== 0) throw new OperationError('maas-ha lab vip up must run as root (namespaces, sshd, nftables)');
+  if (!Number.isInteger(o.net) || o.net < 0 || o.net > 255) throw new OperationError(`--net must be 0..255, got ${o.net}`);
+  for (const bin of ['/usr/sbin/pgpool', '/usr/sbin/named', '/usr/sbin/rndc', '/usr/sbin/squid', '/usr/sbin/nft', '/usr/bin/sudo', '/usr/sbin/visudo', '/usr/sbin/sshd', '/usr/bin/arping', '/usr/bin/ping', join(o.pgBinDir, 'initdb')]) {
+    if (!existsSync(bin)) throw new OperationError(`${bin} is missing: run ./install.sh first`);
+  }
+  const t0 = Date.now();
+  const step = (m: string) => say(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${m}`);
+  await vipLabDown(o, () => {}, { purge: true });
+  const pg = postgresUser();
+  const p = vipPaths(o.dir);
+  mkdirSync(o.dir, { recursive: true, mode: 0o755 });
+  chmodSync(o.dir, 0o755);
+  writeFileSync(p.options, `${JSON.stringify(o, null, 2)}\n`);
+  rmSync(p.bin, { recursive: true, force: true });
+  cpSync(o.hookBinDir, p.bin, { recursive: true });
+  chmodSync(p.bin, 0o755);
+
+  // ---- hosts on a private bridge; nothing in the root namespace
+  for (const h of ['sw', ...HOSTS] as const) await run(['ip', 'netns', 'add', ns(o, h)], `ip netns add ${ns(o, h)}`);
+  await run(['ip', '-n', ns(o, 'sw'), 'link', 'add', 'br0', 'type', 'bridge'], 'bridge');
+  await run(['ip', '-n', ns(o, 'sw'), 'link', 'set', 'br0', 'up'], 'bridge up');
+  for (const h of HOSTS) {
+    await run(['ip', '-n', ns(o, 'sw'), 'link', 'add', vethPort(o, h), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns(o, h)], `veth for ${h}`);
+    await run(['ip', '-n', ns(o, 'sw'), 'link', 'set', vethPort(o, h), 'master', 'br0', 'up'], `bridge port ${h}`);
+    await run(['ip', '-n', ns(o, h), 'addr', 'add', `${addr(o, h)}/24`, 'dev', 'eth0'], `address of ${h}`);
+    await run(['ip', '-n', ns(o, h), 'link', 'set', 'eth0', 'up'], `eth0 of ${h}`);
+    await run(['ip', '-n', ns(o, h), 'link', 'set', 'lo', 'up'], `lo of ${h}`);
+  }
+  step(`namespaces ${HOSTS.map((h) => ns(o, h)).join(', ')} on a private bridge (198.18.${o.net}.0/24)`);
+
+  // ---- secrets and ssh (postgres's key, one host key, known_hosts written from it: no trust on first use)
+  owned(p.secrets, pg, 0o700);
+  mkdirSync(p.authorizedKeys, { recursive: true, mode: 0o755 });
+  await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'maas-ha-vip-lab-host', '-f', p.hostKey], 'ssh-keygen host');
+  await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'maas-ha-vip-lab-postgres', '-f', p.sshKey], 'ssh-keygen postgres');
+  chownSync(p.sshKey, pg.uid, pg.gid);
+  chmodSync(p.sshKey, 0o600);
+  writeFileSync(join(p.authorizedKeys, 'postgres'), readFileSync(`${p.sshKey}.pub`, 'utf8'), { mode: 0o644 });
+  const [type, key] = readFileSync(`${p.hostKey}.pub`, 'utf8').trim().split(/\s+/);
+  writeFileSync(p.knownHosts, RCS.map((rc) => `${addr(o, rc)} ${type} ${key}\n`).join(''), { mode: 0o644 });
+  owned(p.rndcKey, pg, 0o600, `key "${RNDC_KEY_NAME}" { algorithm hmac-sha256; secret "${randomBytes(32).toString('base64')}"; };\n`);
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+
+  // ---- per host: config, PostgreSQL, services, fence
+  const watchdogLines = renderHookLines(readFileSync(o.watchdogTemplate, 'utf8'), p.bin);
+  const pcpPassword = randomBytes(18).toString('base64url');
+  const { createHash } = await import('node:crypto');
+  for (const h of ['rc1', 'rc2', 'wit'] as const) {
+    const hp = hostPaths(o.dir, h);
+    mkdirSync(hp.root, { recursive: true, mode: 0o755 });
+    owned(hp.etc, pg, 0o755);
+    owned(hp.run, pg, 0o755);
+    owned(hp.state, pg, 0o700);
+    owned(hp.pgpoolConf, pg, 0o644, labPgpoolConf(o, h, watchdogLines));
+    owned(hp.nodeId, pg, 0o644, `${WATCHDOG_HOSTS.indexOf(h)}\n`);
+    owned(hp.pcpConf, pg, 0o600, `pcpadmin:${createHash('md5').update(pcpPassword).digest('hex')}\n`);
+    owned(hp.pcpPass, pg, 0o600, `*:${PCP_PORT}:pcpadmin:${pcpPassword}\n`);
+    owned(hp.poolHba, pg, 0o644, 'host all all 0.0.0.0/0 trust\n');
+    owned(hp.poolPasswd, pg, 0o600, '');
+  }
+  for (const rc of RCS) {
+    const hp = hostPaths(o.dir, rc);
+    owned(hp.config, pg, 0o644, labRcConfigYaml(o, rc));
+    const config = loadConfig(hp.config);
+    // Written by root, as `maas-ha vip fence-file --write` does in production: the drop-in allows `nft -f` of it only.
+    writeFileSync(hp.fenceFile, fenceRuleset(config.vip!), { mode: 0o644 });
+    mkdirSync(hp.broken, { recursive: true, mode: 0o755 });
+    mkdirSync(join(hp.root, 'ssh'), { recursive: true, mode: 0o755 });
+    writeFileSync(hp.sshdConfig, sshdConfigFor(o, rc));
+    for (const s of ['maas-regiond', 'maas-proxy', 'bind9', 'dns-slave'] as const) mkdirSync(hp.svc(s), { recursive: true, mode: 0o755 });
+    writeFileSync(join(hp.svc('bind9'), 'named.conf'), namedMasterConf(o, rc));
+    writeFileSync(join(hp.svc('bind9'), 'maas.zone'), maasZone(o, rc, Math.floor(Date.now() / 1000)));
+    writeFileSync(join(hp.svc('dns-slave'), 'named.conf'), namedSlaveConf(o, rc));
+    // named drops CAP_DAC_OVERRIDE even as root: it reads root-owned copies of the key postgres's rndc uses.
+    for (const s of ['bind9', 'dns-slave'] as const) writeFileSync(join(hp.svc(s), 'rndc.key'), readFileSync(p.rndcKey), { mode: 0o600 });
+    writeFileSync(join(hp.svc('maas-proxy'), 'squid.conf'), squidConf(o, rc));
+  }
+  await installSudoers(o);
+  step(`configs, sudoers drop-in ${p.sudoers} (visudo -cf ok), fence rulesets`);
+
+  for (const rc of RCS) {
+    const hp = hostPaths(o.dir, rc);
+    await run(inNs(o, rc, ['/usr/sbin/sshd', '-t', '-f', hp.sshdConfig]), `sshd -t on ${rc}`);
+    await run(inNs(o, rc, ['/usr/sbin/sshd', '-f', hp.sshdConfig, '-E', hp.sshdLog]), `sshd on ${rc}`);
+  }
+  await initPostgres(o, pg);
+  step('PostgreSQL: rc1 primary, rc2 streaming standby; sshd on both region controllers');
+
+  await Promise.all(
+    RCS.map(async (rc) => {
+      for (const s of ['maas-regiond', 'maas-proxy', 'bind9', 'dns-slave'] as const) await inNsService(o, rc, s, 'start');
+      await bootFence(o, rc);
+    }),
+  );
+  await startSink(o);
+  step('stand-in services on both region controllers (regiond, squid, bind9 master + secondary), both fenced as at boot');
+
+  await startPgpool(o, 'rc1');
+  await waitFor('rc1 reachable on its pcp port', 20_000, async () => (await pcpAnswers(o, 'rc1')) || undefined, 200);
+  await startPgpool(o, 'rc2');
+  await startPgpool(o, 'wit');
+  const holder = await waitForHolder(o, 60_000);
+  step(`pgpool watchdog on rc1, rc2, witness: ${holder} holds VIP ${vipAddr(o)}`);
+  await waitForClientChecks(o, holder, 60_000);
+  step(`lab up: the client reaches the region API, DNS and proxy through the VIP (${holder})`);
+}
+
+async function installSudoers(o: VipLabOptions): Promise<void> {
+  const p = vipPaths(o.dir);
+  const text = RCS.map((rc) => {
+    const c = loadConfig(hostPaths(o.dir, rc).config);
+    return renderSudoers(c.vip!, 'postgres', c.source);
+  }).join('\n');
+  const tmp = `${o.dir}/sudoers.tmp`;
+  writeFileSync(tmp, text, { mode: 0o440 });
+  await run(['/usr/sbin/visudo', '-cf', tmp], 'visudo -cf (lab sudoers)');
+  writeFileSync(p.sudoers, text, { mode: 0o440 });
+  chmodSync(p.sudoers, 0o440);
+  rmSync(tmp, { force: true });
+}
+
+async function initPostgres(o: VipLabOptions, pg: { uid: number; gid: number }): Promise<void> {
+  for (const rc of RCS) {
+    const hp = hostPaths(o.dir, rc);
+    owned(join(hp.root, 'pg'), pg, 0o755);
+    owned(hp.pgRun, pg, 0o755);
+    owned(hp.pgData, pg, 0o700);
+  }
+  const r1 = hostPaths(o.dir, 'rc1');
+  await run(asPostgres([join(o.pgBinDir, 'initdb'), '-D', r1.pgData, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8']), 'initdb', 120_000);
+  const conf = (rc: RcName) =>
+    [
+      `listen_addresses = '${addr(o, rc)}'`,
+      `port = ${PG_PORT}`,
+      `unix_socket_directories = '${hostPaths(o.dir, rc).pgRun}'`,
+      `cluster_name = '${rc}'`,
+      'max_connections = 40',
+      'shared_buffers = 16MB',
+      'wal_level = replica',
+      'hot_standby = on',
+      "log_line_prefix = '%m [%p] %q%a '",
+      '',
+    ].join('\n');
+  writeFileSync(join(r1.pgData, 'pg_hba.conf'), PG_HBA_VIP(o));
+  writeFileSync(join(r1.pgData, 'node.conf'), conf('rc1'));
+  writeFileSync(join(r1.pgData, 'postgresql.conf'), `${readFileSync(join(r1.pgData, 'postgresql.conf'), 'utf8')}\ninclude_if_exists = 'node.conf'\n`);
+  const start = (rc: RcName) => {
+    const hp = hostPaths(o.dir, rc);
+    return run(inNs(o, rc, asPostgres([join(o.pgBinDir, 'pg_ctl'), '-D', hp.pgData, '-l', hp.pgLog, '-w', '-t', '60', 'start'])), `pg_ctl start on ${rc}`, 70_000);
+  };
+  await start('rc1');
+  const r2 = hostPaths(o.dir, 'rc2');
+  await run(inNs(o, 'rc2', asPostgres([join(o.pgBinDir, 'pg_basebackup'), '-h', addr(o, 'rc1'), '-p', String(PG_PORT), '-U', 'postgres', '-D', r2.pgData, '-X', 'stream', '-c', 'fast', '-R'])), 'pg_basebackup rc2', 120_000);
+  const n2 = join(r2.pgData, 'node.conf');
+  writeFileSync(n2, conf('rc2'));
+  chownSync(n2, pg.uid, pg.gid);
+  await start('rc2');
+}
+
+/** Runs a lab service action in the host's namespace, the way the hooks do (but as root directly). */
+async function inNsService(o: VipLabOptions, rc: RcName, s: LabService, action: string): Promise<void> {
+  await run(inNs(o, rc, [join(vipPaths(o.dir).bin, 'maas-ha'), 'lab', 'vip', 'service', action, s, '--dir', o.dir, '--host', rc]), `${s} ${action} on ${rc}`, 30_000);
+}
+
+/** What a boot unit would do before pgpool starts (ExecStartPre): a region controller is fenced until it leads. */
+export async function bootFence(o: VipLabOptions, rc: RcName): Promise<void> {
+  await run(inNs(o, rc, ['/usr/sbin/nft', '-f', hostPaths(o.dir, rc).fenceFile]), `fence on ${rc}`);
+}
+
+async function startSink(o: VipLabOptions): Promise<void> {
+  const p = vipPaths(o.dir);
+  mkdirSync(join(o.dir, 'cl'), { recursive: true, mode: 0o755 });
+  writeFileSync(p.sink, '');
+  const fd = openSync(p.sinkLog, 'a');
+  const child = spawn('ip', inNs(o, 'cl', [join(p.bin, 'maas-ha'), 'lab', 'vip', 'serve-sink', '--port', String(SINK_PORT), '--out', p.sink]).slice(1), {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  writeFileSync(p.sinkPid, `${child.pid}\n`);
+  child.unref();
+}
+
+export function pgpoolEnv(o: VipLabOptions, h: HostName): Record<string, string> {
+  return { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/var/lib/postgresql', USER: 'postgres', LOGNAME: 'postgres', LANG: 'C.UTF-8', MAAS_HA_CONFIG: hostPaths(o.dir, h).config };
+}
+
+export async function startPgpool(o: VipLabOptions, h: HostName): Promise<void> {
+  const hp = hostPaths(o.dir, h);
+  const pg = postgresUser();
+  const log = openSync(hp.pgpoolLog, 'a');
+  chownSync(hp.pgpoolLog, pg.uid, pg.gid);
+  const child = spawn('ip', inNs(o, h, asPostgres(['/usr/sbin/pgpool', '-n', '-D', '-f', hp.pgpoolConf, '-F', hp.pcpConf, '-a', hp.poolHba])).slice(1), {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: pgpoolEnv(o, h),
+    cwd: '/',
+  });
+  child.unref();
+  closeSync(log);
+  await waitFor(`pgpool on ${h} to write its pid file`, 15_000, async () => readPid(hp.pgpoolPid), 100);
+}
+
+async function pcpAnswers(o: VipLabOptions, h: HostName): Promise<boolean> {
+  const r = await shell.run(inNs(o, h, ['/usr/sbin/pcp_watchdog_info', '-h', addr(o, h), '-p', String(PCP_PORT), '-U', 'pcpadmin', '-w']), {
+    timeoutMs: 5000,
+    env: { PCPPASSFILE: hostPaths(o.dir, h).pcpPass, HOME: '/root' },
+  });
+  return r.exitCode === 0 && !/ERROR/.test(r.stderr);
+}
+
+/** Which region controller has the VIP on its eth0 (both, during a duplicate; none, during a move). */
+export async function vipHolders(o: VipLabOptions): Promise<RcName[]> {
+  const out: RcName[] = [];
+  for (const rc of RCS) {
+    const r = await shell.run(['ip', '-n', ns(o, rc), '-o', '-4', 'addr', 'show', 'dev', 'eth0'], { timeoutMs: 5000 });
+    if (r.stdout.includes(` ${vipAddr(o)}/`)) out.push(rc);
+  }
+  return out;
+}
+
+export async function waitForHolder(o: VipLabOptions, timeoutMs: number, want?: RcName): Promise<RcName> {
+  return waitFor(`the VIP on ${want ?? 'exactly one region controller'}`, timeoutMs, async () => {
+    const hs = await vipHolders(o);
+    return hs.length === 1 && (!want || hs[0] === want) ? hs[0] : undefined;
+  }, 100);
+}
+
+export interface ClientCheck {
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** `maas-ha vip check --json` from the client namespace, through the VIP. */
+export async function clientChecks(o: VipLabOptions, timeoutMs = 2000): Promise<ClientCheck[]> {
+  const r = await shell.run(
+    inNs(o, 'cl', [join(vipPaths(o.dir).bin, 'maas-ha'), 'vip', 'check', '--json', '--timeout-ms', String(timeoutMs), '--config', hostPaths(o.dir, 'rc1').config]),
+    { timeoutMs: timeoutMs + 10_000 },
+  );
+  try {
+    return (JSON.parse(r.stdout) as { checks: ClientCheck[] }).checks;
+  } catch {
+    throw new OperationError(`maas-ha vip check from the client: ${r.stderr.trim() || r.stdout.trim() || `exit ${r.exitCode}`}`);
+  }
+}
+
+/** Until every check passes from the client and the API says `holder` served it. */
+export async function waitForClientChecks(o: VipLabOptions, holder: RcName, timeoutMs: number): Promise<ClientCheck[]> {
+  let last: ClientCheck[] = [];
+  try {
+    return await waitFor(`API, DNS and proxy through the VIP, served by ${holder}`, timeoutMs, async () => {
+      last = await clientChecks(o);
+      return last.length === 3 && last.every((c) => c.ok) && last.some((c) => c.check === 'api' && c.detail.includes(`on ${holder}`)) ? last : undefined;
+    }, 200);
+  } catch (err) {
+    throw new OperationError(`${(err as Error).message}; last: ${JSON.stringify(last)}`);
+  }
+}
+
+// ---- operations (what the tests do to the hosts)
+
+/** SIGINT: pgpool's fast shutdown, which runs the de-escalation when this node holds the VIP. */
+export async function stopPgpool(o: VipLabOptions, h: HostName): Promise<void> {
+  const file = hostPaths(o.dir, h).pgpoolPid;
+  const pid = readPid(file);
+  if (!pid) return;
+  process.kill(pid, 'SIGINT');
+  try {
+    await waitFor(`pgpool on ${h} to exit`, 30_000, async () => (readPid(file) === pid ? undefined : true), 100);
+  } catch {
+    killGroup(pid);
+  }
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+
+/** A host crash: SIGKILL of pgpool's whole process group (no de-escalation runs) and the link down. */
+export async function crash(o: VipLabOptions, h: RcName): Promise<void> {
+  const pid = readPid(hostPaths(o.dir, h).pgpoolPid);
+  if (pid) killGroup(pid);
+  await setLink(o, h, 'down');
+}
+
+export const setLink = (o: VipLabOptions, h: HostName, state: 'up' | 'down') => run(['ip', '-n', ns(o, h), 'link', 'set', 'eth0', state], `link ${state} on ${h}`);
+
+/** Back from a crash as a reboot would be: link up, no stale VIP, fenced before pgpool starts. */
+export async function reboot(o: VipLabOptions, h: RcName): Promise<void> {
+  const pid = readPid(hostPaths(o.dir, h).pgpoolPid);
+  if (pid) killGroup(pid);
+  await shell.run(['ip', '-n', ns(o, h), 'addr', 'del', `${vipAddr(o)}/24`, 'dev', 'eth0'], { timeoutMs: 5000 });
+  await setLink(o, h, 'up');
+  await bootFence(o, h);
+  await startPgpool(o, h);
+}
+
+/** Whether `user` in rc's namespace can open a TCP connection to rc1's PostgreSQL (the fence test). */
+export async function canReachPostgres(o: VipLabOptions, rc: RcName, user: string): Promise<boolean> {
+  const r = await shell.run(
+    inNs(o, rc, ['setpriv', `--reuid=${user}`, `--regid=${user === 'postgres' ? 'postgres' : 'nogroup'}`, '--clear-groups', join(o.pgBinDir, 'pg_isready'), '-h', addr(o, 'rc1'), '-p', String(PG_PORT), '-t', '3']),
+    { timeoutMs: 8000 },
+  );
+  return r.exitCode === 0;
+}
+
+export async function fenced(o: VipLabOptions, rc: RcName): Promise<boolean> {
+  const r = await shell.run(inNs(o, rc, ['/usr/sbin/nft', 'list', 'table', 'inet', 'maas_ha']), { timeoutMs: 5000 });
+  return r.exitCode === 0;
+}
+
+/** Makes a stand-in service's next restart fail (or heals it). */
+export function breakService(o: VipLabOptions, rc: RcName, s: LabService, broken: boolean): void {
+  const marker = join(hostPaths(o.dir, rc).broken, s);
+  if (broken) writeFileSync(marker, 'broken on purpose by a test\n');
+  else rmSync(marker, { force: true });
+}
+
+export function notifications(o: VipLabOptions): Record<string, unknown>[] {
+  const f = vipPaths(o.dir).sink;
+  if (!existsSync(f)) return [];
+  return readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+export async function vipLabStatus(o: VipLabOptions): Promise<string> {
+  const holders = await vipHolders(o);
+  const lines = [`VIP ${vipAddr(o)} on: ${holders.join(', ') || 'nobody'}`];
+  for (const h of ['rc1', 'rc2', 'wit'] as const) {
+    const pid = readPid(hostPaths(o.dir, h).pgpoolPid);
+    const f = h === 'wit' ? '' : (await fenced(o, h)) ? ', fenced' : ', not fenced';
+    lines.push(`  ${h} ${addr(o, h)}: pgpool ${pid ? `running (pid ${pid})` : 'stopped'}${f}`);
+  }
+  return lines.join('\n');
+}
+
+export async function vipLabDown(o: VipLabOptions, say: Say, opts: { purge: boolean }): Promise<void> {
+  const stopPid = async (file: string, what: string, sig: NodeJS.Signals) => {
+    const pid = readPid(file);
+    if (!pid) return;
+    try {
+      process.kill(pid, sig);
+      await waitFor(`${what} to exit`, 10_000, async () => (readPid(file) === pid ? undefined : true), 100);
+    } catch {
+      killGroup(pid);
+    }
+    say(`stopped ${what}`);
+  };
+  for (const h of ['wit', 'rc2', 'rc1'] as const) {
+    const pid = readPid(hostPaths(o.dir, h).pgpoolPid);
+    if (pid) killGroup(pid); // no de-escalation needed: the namespaces go away
+  }
+  for (const rc of RCS) {
+    const hp = hostPaths(o.dir, rc);
+    for (const s of ['maas-regiond', 'maas-proxy', 'bind9', 'dns-slave'] as const) await stopPid(join(hp.svc(s), 'service.pid'), `${s} on ${rc}`, 'SIGTERM');
+    await stopPid(join(hp.pgData, 'postmaster.pid'), `PostgreSQL on ${rc}`, 'SIGQUIT');
+    await stopPid(hp.sshdPid, `sshd on ${rc}`, 'SIGTERM');
+  }
+  await stopPid(vipPaths(o.dir).sinkPid, 'webhook sink', 'SIGTERM');
+  const mine = new Set(['sw', ...HOSTS].map((h) => ns(o, h as HostName | 'sw')));
+  for (const n of await namespaces()) if (mine.has(n)) await shell.run(['ip', 'netns', 'del', n], { timeoutMs: 10_000 });
+  rmSync(vipPaths(o.dir).sudoers, { force: true });
+  if (opts.purge) rmSync(o.dir, { recursive: true, force: true });
+}
