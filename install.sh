@@ -14,6 +14,13 @@ libdir="$prefix/lib/maas-ha"
 bindir="$prefix/bin"
 changed=0
 say() { printf 'install.sh: %s\n' "$*"; }
+sudoers=0
+for arg in "$@"; do
+  case "$arg" in
+    --sudoers) sudoers=1 ;;   # production: the VIP hooks' sudoers drop-in and fence ruleset (see below)
+    *) say "unknown option $arg (known: --sudoers)"; exit 2 ;;
+  esac
+done
 
 [ "$(id -u)" -eq 0 ] || { say "run me as root (I install packages and write $libdir)"; exit 2; }
 
@@ -25,6 +32,8 @@ major="$(node -p 'process.versions.node.split(".")[0]')"
 
 # ---- system packages (Debian 12)
 pkgs=(postgresql-15 postgresql-15-pgpool2 pgpool2 openssh-server openssh-client iputils-arping iputils-ping iproute2 util-linux)
+# the region controller VIP: the lab's bind9 and squid stand-ins, dig, the nftables fence, sudo for the hooks
+pkgs+=(bind9 bind9-utils bind9-dnsutils squid nftables sudo)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -78,5 +87,18 @@ for exe in "$libdir"/dist/bin/maas-ha*; do
   link="$bindir/$(basename "$exe")"
   if [ "$(readlink "$link" 2>/dev/null)" != "$exe" ]; then ln -sfn "$exe" "$link"; changed=1; fi
 done
+
+# ---- production (--sudoers): what pgpool's VIP hooks may run as root, and nothing more. Rendered from the vip:
+# section of the configuration (MAAS_HA_CONFIG or /etc/maas-ha/maas-ha.yaml) by the installed maas-ha; sudo only
+# ever sees a file that `visudo -cf` accepted. The fence ruleset is root's file, so the drop-in can allow exactly
+# `nft -f` of it. Unchanged files are left alone.
+if [ "$sudoers" -eq 1 ]; then
+  tmp="$(mktemp)"; trap 'rm -f "$tmp"' EXIT
+  "$bindir/maas-ha" vip sudoers --user "${MAAS_HA_PGPOOL_USER:-postgres}" > "$tmp"
+  visudo -cf "$tmp" >/dev/null || { say "the rendered sudoers drop-in does not pass visudo -cf; nothing installed"; exit 1; }
+  if ! cmp -s "$tmp" /etc/sudoers.d/maas-ha; then install -m 440 -o root -g root "$tmp" /etc/sudoers.d/maas-ha; changed=1; say "wrote /etc/sudoers.d/maas-ha"; fi
+  out="$("$bindir/maas-ha" vip fence-file --write)"; say "$out"
+  case "$out" in wrote*) changed=1 ;; esac
+fi
 
 if [ "$changed" -eq 1 ]; then say "installed maas-ha into $libdir (executables linked in $bindir)"; else say "nothing changed"; fi

@@ -7,8 +7,8 @@
 //   maas-ha vip check|plan|fence|fence-file|sudoers    for operators and install.sh
 //   maas-ha lab vip ...       the VIP lab (test tooling)
 
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createNet } from '../adapters/net.ts';
 import { systemClock } from '../adapters/clock.ts';
 import { createShell } from '../adapters/exec.ts';
@@ -114,6 +114,12 @@ export async function vipCommand(argv: string[], io: CliIo): Promise<number> {
         io.out(text.trimEnd());
         return 0;
       }
+      // Idempotent, for install.sh: an unchanged file is left alone and said to be.
+      if (existsSync(vip.fence.file) && readFileSync(vip.fence.file, 'utf8') === text) {
+        io.out(`${vip.fence.file} unchanged`);
+        return 0;
+      }
+      mkdirSync(dirname(vip.fence.file), { recursive: true });
       writeFileSync(vip.fence.file, text, { mode: 0o644 });
       io.out(`wrote ${vip.fence.file}`);
       return 0;

@@ -368,8 +368,10 @@ function crossCheckVip(v: NonNullable<Loose<Raw>['vip']>, w: Walk): void {
   if (manager === 'commands' && !s.list) w.problem('vip.services.manager', 'commands needs an explicit list (a preset names units, not commands)');
   (s.list ?? []).forEach((svc, i) => {
     if (!svc) return;
-    if (manager === 'commands' && !svc.restart) w.problem(`vip.services.list[${i}].restart`, 'required with manager: commands');
-    if (manager === 'commands' && !svc.stop && v.fence?.method === 'stop-services') {
+    // A restart that failed its own check is missing here too: say what is wrong with it once, not twice.
+    const reported = (key: string) => w.report().some((l) => l.startsWith(`vip.services.list[${i}].${key}:`));
+    if (manager === 'commands' && !svc.restart && !reported('restart')) w.problem(`vip.services.list[${i}].restart`, 'required with manager: commands');
+    if (manager === 'commands' && !svc.stop && !reported('stop') && v.fence?.method === 'stop-services') {
       w.problem(`vip.services.list[${i}].stop`, 'required with manager: commands and fence.method: stop-services');
     }
     if (manager !== 'commands' && (svc.restart || svc.stop)) {

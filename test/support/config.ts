@@ -34,3 +34,30 @@ export function testConfig(over: Partial<Config> = {}, nodes = 3): Config {
     ...over,
   };
 }
+
+/** A `vip` section as the loader builds it: two region controllers, MAAS 3.x debs under systemd, nftables fence. */
+export function testVip(over: Partial<import('../../lib/config/types.ts').VipConfig> = {}): import('../../lib/config/types.ts').VipConfig {
+  return {
+    address: '10.0.0.100',
+    prefix_length: 24,
+    interface: 'eth0',
+    region_controllers: [
+      { name: 'region1', address: '10.0.0.11' },
+      { name: 'region2', address: '10.0.0.12' },
+    ],
+    privilege: 'sudo',
+    peer_timeout_ms: 3000,
+    binaries: { ip: '/usr/sbin/ip', arping: '/usr/bin/arping', nft: '/usr/sbin/nft', sudo: '/usr/bin/sudo', systemctl: '/usr/bin/systemctl', snap: '/usr/bin/snap', rndc: '/usr/sbin/rndc' },
+    fence: { method: 'nftables', users: ['maas'], ports: [5432, 9999], file: '/etc/maas-ha/fence.nft' },
+    services: {
+      preset: 'maas-3-deb',
+      manager: 'systemd',
+      list: ['maas-regiond', 'maas-apiserver', 'maas-http', 'maas-proxy', 'bind9', 'maas-temporal'].map((name) => ({ name, unit: name, needs_vip: name === 'bind9' })),
+      timeout_ms: 60_000,
+    },
+    checks: { timeout_ms: 20_000, interval_ms: 250, api: { port: 5240, path: '/MAAS/api/2.0/version/' }, dns: { port: 53, zone: 'maas' }, proxy: { port: 8000 } },
+    slave_dns: { port: 953, key_file: '/etc/maas-ha/rndc.key', zones: ['maas'], timeout_ms: 3000 },
+    escalation_window_ms: 60_000,
+    ...over,
+  };
+}

@@ -455,3 +455,84 @@ test('config: nodeIo reads real files and their modes', (t) => {
   t.true(err.problems.every((p) => p.includes('(mode 0640); chmod 600 it')));
   t.throws(() => loadConfig(join(dir, 'absent.yaml')), { instanceOf: ConfigError, message: /no such file/ });
 });
+
+// ---- vip (the region controller VIP, lib/vip)
+
+const VIP = `vip:
+  address: 10.0.0.100
+  interface: eth0
+  region_controllers:
+    - { name: region1, address: 10.0.0.11 }
+    - { name: region2, address: 10.0.0.12 }
+  services: { preset: maas-3-deb }
+`;
+
+test('config vip: absent → no vip key; a preset → its services, manager and check ports, every other default', (t) => {
+  t.false('vip' in parseConfig(MINIMAL, 'm', fakeIo()));
+  const v = parseConfig(MINIMAL + VIP, 'm', fakeIo()).vip!;
+  t.like(v, { address: '10.0.0.100', prefix_length: 24, interface: 'eth0', privilege: 'sudo', peer_timeout_ms: 3000, escalation_window_ms: 60_000 });
+  t.deepEqual(v.fence, { method: 'nftables', users: ['maas'], ports: [5432, 9999], file: '/etc/maas-ha/fence.nft' });
+  t.deepEqual(v.services.manager, 'systemd');
+  t.deepEqual(v.services.list.map((s) => [s.name, s.unit, s.needs_vip]), [
+    ['maas-regiond', 'maas-regiond', false],
+    ['maas-apiserver', 'maas-apiserver', false],
+    ['maas-http', 'maas-http', false],
+    ['maas-proxy', 'maas-proxy', false],
+    ['bind9', 'bind9', true],
+    ['maas-temporal', 'maas-temporal', false],
+  ]);
+  t.deepEqual(v.checks, { timeout_ms: 20_000, interval_ms: 250, api: { port: 5240, path: '/MAAS/api/2.0/version/' }, dns: { port: 53, zone: 'maas' }, proxy: { port: 8000 } });
+  t.false('slave_dns' in v);
+  t.is(v.binaries.ip, '/usr/sbin/ip');
+});
+
+test('config vip: MAAS 1.x and the snap bring their own ports and manager; a check can be overridden or switched off', (t) => {
+  const one = parseConfig(`${MINIMAL}${VIP.replace('maas-3-deb', 'maas-1')}  checks: { proxy: false, api: { port: 8080 } }\n`, 'm', fakeIo()).vip!;
+  t.deepEqual(one.checks, { timeout_ms: 20_000, interval_ms: 250, api: { port: 8080, path: '/MAAS/api/1.0/version/' }, dns: { port: 5353, zone: 'maas' } });
+  const snap = parseConfig(MINIMAL + VIP.replace('maas-3-deb', 'maas-snap'), 'm', fakeIo()).vip!;
+  t.deepEqual([snap.services.manager, snap.services.list.map((s) => s.name)], ['snap', ['maas']]);
+});
+
+test('config vip: explicit commands and secondary DNS → taken as written', (t) => {
+  const text = `${MINIMAL}${VIP.replace('  services: { preset: maas-3-deb }\n', '')}  services:
+    manager: commands
+    list:
+      - { name: api, needs_vip: false, restart: [/srv/ctl, restart, api], stop: [/srv/ctl, stop, api] }
+  fence: { method: stop-services }
+  slave_dns: { key_file: /etc/maas-ha/pcppass, zones: [maas, 10.in-addr.arpa] }
+`;
+  const v = parseConfig(text, 'm', fakeIo()).vip!;
+  t.deepEqual(v.services.list, [{ name: 'api', unit: 'api', needs_vip: false, restart: ['/srv/ctl', 'restart', 'api'], stop: ['/srv/ctl', 'stop', 'api'] }]);
+  t.deepEqual(v.slave_dns, { port: 953, key_file: '/etc/maas-ha/pcppass', zones: ['maas', '10.in-addr.arpa'], timeout_ms: 3000 });
+  t.is(v.fence.method, 'stop-services');
+});
+
+test('config vip: mistakes → each named with its line:col', (t) => {
+  const text = `${MINIMAL}vip:
+  address: 10.0.0.300
+  interface: "eth0; reboot"
+  region_controllers:
+    - { name: region1, address: 10.0.0.11 }
+    - { name: region2, address: 10.0.0.11 }
+  services:
+    manager: commands
+    list:
+      - { name: api, restart: [ctl, restart] }
+      - { name: dns }
+  slave_dns: { key_file: /etc/maas-ha/known_hosts, zones: [maas] }
+`;
+  t.deepEqual(problemsOf(text), [
+    'vip.address: must be an IPv4 address such as 10.0.0.100, got "10.0.0.300" (19:12)',
+    'vip.interface: must be an interface name of only [A-Za-z0-9_.-] characters, at most 15, got "eth0; reboot" (20:14)',
+    'vip.region_controllers[1].address: duplicate address 10.0.0.11 (23:33)',
+    'vip.services.list[0].restart: the command must start with an absolute path (sudo and pgpool search no PATH), got "ctl" (27:22)',
+    'vip.services.list[1].restart: required with manager: commands (28:9)',
+    'vip.slave_dns.key_file: /etc/maas-ha/known_hosts is readable by group or others (mode 0644); chmod 600 it (it is the rndc key that controls the DNS servers) (29:26)',
+  ]);
+  t.deepEqual(problemsOf(`${MINIMAL}${VIP.replace('  services: { preset: maas-3-deb }\n', '')}`), [
+    'vip.services: needs a preset (maas-1, maas-2-deb, maas-3-deb, maas-snap) or a list of services (18:1)',
+  ]);
+  t.deepEqual(problemsOf(`${MINIMAL}${VIP.replace('maas-3-deb', 'maas-3-deb, manager: commands')}`), [
+    'vip.services.manager: commands needs an explicit list (a preset names units, not commands) (24:44)',
+  ]);
+});
