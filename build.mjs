@@ -2,7 +2,7 @@
 // (>= 20) and this directory, nothing else. Heavy libraries (pg, zx, got) are split into chunks that are loaded
 // only when a hook really needs them, so a hook's no-op path starts nearly as fast as `node -e 0`.
 import { build } from 'esbuild';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // Built beside dist/bin and swapped in at the end, so a lab or a test running dist/bin never sees it half-written.
@@ -28,24 +28,22 @@ await build({
   // pg tries `require('pg-native')` only when asked for the native driver; we never ask.
   external: ['pg-native'],
   banner: {
+    // The entries are the executables (see below), hence the shebang; a hashbang line is valid in any module.
     // Some bundled CommonJS code calls require(); give ESM bundles one.
-    js: "import { createRequire as __maasHaCreateRequire } from 'node:module'; const require = __maasHaCreateRequire(import.meta.url);",
+    js: "#!/usr/bin/env node\nimport { createRequire as __maasHaCreateRequire } from 'node:module'; const require = __maasHaCreateRequire(import.meta.url);",
   },
   legalComments: 'none',
   logLevel: 'warning',
 });
 
-// Executables without extension: a two-line launcher per entry, so pgpool.conf names `maas-ha-failover`.
+// Executables without extension, so pgpool.conf names `maas-ha-failover`: a relative symlink to the entry. Node
+// loads a symlinked main module by its real path, so it runs as the ES module it is, with no launcher process or
+// CommonJS hop in between (start-up time is part of every failover).
 for (const e of entries) {
-  const launcher = join(out, e.out);
-  // CommonJS (see package.json below), so it runs from any directory, through a symlink too.
-  writeFileSync(
-    launcher,
-    `#!/usr/bin/env node\n'use strict';\nimport(require('node:url').pathToFileURL(require('node:path').join(__dirname, '${e.out}.mjs')).href);\n`,
-  );
-  chmodSync(launcher, 0o755);
+  chmodSync(join(out, `${e.out}.mjs`), 0o755);
+  symlinkSync(`${e.out}.mjs`, join(out, e.out));
 }
-writeFileSync(join(out, 'package.json'), JSON.stringify({ type: 'commonjs' }) + '\n');
+writeFileSync(join(out, 'package.json'), JSON.stringify({ type: 'module' }) + '\n');
 const old = `dist/bin.old-${process.pid}`;
 if (existsSync(final)) renameSync(final, old);
 renameSync(out, final);

@@ -74,11 +74,18 @@ sync_dir() { # src dst
       install -D -m "$( [ -x "$f" ] && echo 755 || echo 644 )" "$f" "$dst/$rel"; changed=1
     fi
   done < <(find "$src" -type f -print0)
-  # files the new build no longer has
+  # links (each extensionless executable is a relative link to its .mjs), kept as links
+  while IFS= read -r -d '' f; do
+    rel="${f#"$src"/}"
+    if [ "$(readlink "$dst/$rel" 2>/dev/null)" != "$(readlink "$f")" ]; then
+      mkdir -p "$(dirname "$dst/$rel")"; ln -sfn "$(readlink "$f")" "$dst/$rel"; changed=1
+    fi
+  done < <(find "$src" -type l -print0)
+  # files and links the new build no longer has
   while IFS= read -r -d '' f; do
     rel="${f#"$dst"/}"
-    [ -e "$src/$rel" ] || { rm -f "$f"; changed=1; }
-  done < <(find "$dst" -type f -print0)
+    [ -e "$src/$rel" ] || [ -L "$src/$rel" ] || { rm -f "$f"; changed=1; }
+  done < <(find "$dst" \( -type f -o -type l \) -print0)
 }
 sync_dir "$here/dist/bin" "$libdir/dist/bin"
 sync_dir "$here/pgpool" "$libdir/pgpool"

@@ -12,6 +12,7 @@ import { checked, type RunResult } from '../model/deps.ts';
 import { renderHookLines } from '../pgpool/conf.ts';
 import { loadConfig } from '../config/load.ts';
 import { desiredSynchronousNames } from '../failover/sync.ts';
+import { recoveryWrappers } from '../recovery/wrappers.ts';
 import {
   LAB_PCP_PORT,
   LAB_PCP_USER,
@@ -158,7 +159,8 @@ export async function labUp(o: LabOptions, say: Say): Promise<void> {
   mkdirOwned(p.state, pg);
   // pgpool runs the lab's own copy of the hooks, so rebuilding the checkout never swaps them under a running lab.
   rmSync(p.bin, { recursive: true, force: true });
-  cpSync(o.hookBinDir, p.bin, { recursive: true });
+  // verbatimSymlinks: the extensionless executables are relative links to their .mjs; keep them relative.
+  cpSync(o.hookBinDir, p.bin, { recursive: true, verbatimSymlinks: true });
   chmodSync(p.bin, 0o755);
 
   // ---- secrets: generated here, stored in files only postgres can read, never in argv or logs.
@@ -257,6 +259,12 @@ async function initPrimary(o: LabOptions, pg: PgUser, n: LabNode, replPassword: 
     serviceEnv(o, pg),
   );
   dropDataDirConfs(n);
+  // pgpool's online recovery runs these from the primary's data directory; written before the standbys are
+  // cloned, pg_basebackup carries them to every node that may become primary (lab-recipe G16).
+  const p = labPaths(o.dir);
+  for (const w of recoveryWrappers({ configPath: p.config, binDir: p.bin, nodePath: process.execPath })) {
+    writeOwned(join(n.data, w.name), w.text, pg, 0o700);
+  }
   await pgCtl(o, pg, n, 'start');
   // The password travels on stdin (psql variable), never in argv where `ps` would show it.
   const create = await shell.run(

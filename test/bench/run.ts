@@ -21,6 +21,8 @@ export interface BenchResult {
   ratio?: number;
   /** The issue's goal, as text: "<= 1.5", ">= 0.8". */
   goal?: string;
+  /** What the goal is checked against: the ratio (default when there is a baseline) or the value itself. */
+  goalOn?: 'ratio' | 'value';
   /** Whether the goal was met (undefined when there is no goal). */
   met?: boolean;
   samples: number;
@@ -44,7 +46,7 @@ export const median = (xs: number[]): number => {
 /** Builds a result with its ratio and goal check; `goal` is "<= x" or ">= x" against the ratio. */
 export function result(r: Omit<BenchResult, 'ratio' | 'met'>): BenchResult {
   const ratio = r.baseline ? r.value / r.baseline.value : undefined;
-  const subject = ratio ?? r.value;
+  const subject = r.goalOn === 'value' ? r.value : (ratio ?? r.value);
   const m = r.goal ? /^(<=|>=)\s*([\d.]+)/.exec(r.goal) : null;
   const met = m ? (m[1] === '<=' ? subject <= Number(m[2]) : subject >= Number(m[2])) : undefined;
   return { ...r, ...(ratio !== undefined ? { ratio } : {}), ...(met !== undefined ? { met } : {}) };
@@ -60,7 +62,7 @@ export function table(results: BenchResult[]): string {
     fmt(r.value, r.unit),
     r.baseline ? `${fmt(r.baseline.value, r.unit)} (${r.baseline.name})` : '—',
     r.ratio !== undefined ? r.ratio.toFixed(2) : '—',
-    r.goal ? `${r.goal} ${r.met ? '✓' : '✗'}` : '—',
+    r.goal ? `${r.goalOn === 'value' ? `value ${r.goal}` : r.goal} ${r.met ? '✓' : '✗'}` : '—',
     String(r.samples),
   ]);
   return [
@@ -95,4 +97,11 @@ async function main(): Promise<void> {
   if (all.some((r) => r.met === false)) process.exitCode = 1;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+// Not a top-level await: bench files import this module for its helpers, and a pending top-level await here
+// would leave their import waiting on this module forever (Node exits 13, "unsettled top-level await").
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  });
+}

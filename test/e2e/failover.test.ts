@@ -56,7 +56,11 @@ test.serial('kill -9 of the primary under writes → a standby is promoted, the 
   const present = new Set(await rowsOn(lab, promoted));
   t.deepEqual(writer.acks.filter((a) => !present.has(a.seq)).map((a) => a.seq), [], 'acknowledged rows missing on the new primary');
 
-  const done = closingLines(lab, mark);
+  // pgpool shows the standby up a moment before the follow hook that attached it writes its closing line.
+  const done = await waitFor('both follow_primary runs finished', 20_000, async () => {
+    const lines = closingLines(lab, mark);
+    return lines.filter((r) => r.hook === 'follow_primary').length >= 2 ? lines : undefined;
+  });
   const failover = done.find((r) => r.hook === 'failover');
   t.regex(failover?.msg ?? '', new RegExp(`failover done in [\\d.]+ s: promoted node ${promoted} .*old primary node 0 is down`));
   const follows = done.filter((r) => r.hook === 'follow_primary').map((r) => r.msg);
