@@ -175,6 +175,7 @@ export async function vipLabUp(o: VipLabOptions, say: Say): Promise<void> {
   await startPgpool(o, 'rc2');
   await startPgpool(o, 'wit');
   const holder = await waitForHolder(o, 60_000);
+  await waitSettled(o, holder);
   step(`pgpool watchdog on rc1, rc2, witness: ${holder} holds VIP ${vipAddr(o)}`);
   await waitForClientChecks(o, holder, 60_000);
   step(`lab up: the client reaches the region API, DNS and proxy through the VIP (${holder})`);
@@ -282,6 +283,26 @@ async function pcpAnswers(o: VipLabOptions, h: HostName): Promise<boolean> {
     env: { PCPPASSFILE: hostPaths(o.dir, h).pcpPass, HOME: '/root' },
   });
   return r.exitCode === 0 && !/ERROR/.test(r.stderr);
+}
+
+/**
+ * Every watchdog member agrees that `leader` leads, has quorum, and hears every other member's heartbeat ("Alive
+ * Remote Nodes"): only then is the next fault a clean one. A member that joined a second ago has not heard its
+ * peers' heartbeats yet, and a leader crash at that moment sends pgpool's election down a path (the newcomer
+ * stands at once, the others still see the old leader) that ends with the witness leading.
+ */
+export async function waitSettled(o: VipLabOptions, leader: RcName, timeoutMs = 40_000): Promise<void> {
+  await waitFor(`the watchdog cluster settled with ${leader} leading`, timeoutMs, async () => {
+    for (const h of WATCHDOG_HOSTS) {
+      const r = await shell.run(inNs(o, h, ['/usr/sbin/pcp_watchdog_info', '-h', addr(o, h), '-p', String(PCP_PORT), '-U', 'pcpadmin', '-w', '-v']), {
+        timeoutMs: 5000,
+        env: { PCPPASSFILE: hostPaths(o.dir, h).pcpPass, HOME: '/root' },
+      });
+      const v = (k: string) => new RegExp(`^${k}\\s*:\\s*(.*)$`, 'm').exec(r.stdout)?.[1]?.trim();
+      if (r.exitCode !== 0 || v('Alive Remote Nodes') !== '2' || v('Quorum state') !== 'QUORUM EXIST' || v('Leader Host Name') !== addr(o, leader)) return undefined;
+    }
+    return true;
+  }, 250);
 }
 
 /** Which region controller has the VIP on its eth0 (both, during a duplicate; none, during a move). */

@@ -23,6 +23,7 @@ import {
   waitForClientChecks,
   waitForHolder,
   bootFence,
+  waitSettled,
 } from '../../lib/lab/vip.ts';
 import { FENCED_USER, hostPaths, type HostName, type RcName, type VipLabOptions } from '../../lib/lab/vip-layout.ts';
 
@@ -125,6 +126,7 @@ test.serial('graceful stop of the leader: the VIP moves to rc2, escalation resta
   await bootFence(o, 'rc1');
   await startPgpool(o, 'rc1');
   await joined('rc1');
+  await waitSettled(o, 'rc2');
   t.deepEqual(await vipHolders(o), ['rc2']);
   t.true(await fenced(o, 'rc1'));
 });
@@ -146,6 +148,7 @@ test.serial('crash of the leader (pgpool SIGKILL, link down): the VIP moves to r
   mark();
   await reboot(o, 'rc2');
   await joined('rc2');
+  await waitSettled(o, 'rc1');
   t.true(await fenced(o, 'rc2'));
   t.false(await canReachPostgres(o, 'rc2', FENCED_USER));
   t.deepEqual(await vipHolders(o), ['rc1']);
@@ -165,7 +168,7 @@ test.serial('isolation of the leader: with the witness rc1 loses quorum and give
   t.deepEqual(unexpected(), []);
   mark();
   await setLink(o, 'rc1', 'up');
-  await joined('rc1');
+  await waitSettled(o, 'rc2');
   t.deepEqual(await vipHolders(o), ['rc2']);
 });
 
@@ -188,5 +191,5 @@ test.serial('a service that fails to restart: escalation exits 1, logs the error
   // Leave the cluster whole.
   await bootFence(o, 'rc2');
   await startPgpool(o, 'rc2');
-  await joined('rc2');
+  await waitSettled(o, 'rc1');
 });
