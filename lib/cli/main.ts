@@ -17,6 +17,7 @@ import { labPaths, type LabOptions } from '../lab/layout.ts';
 import { runDrill, renderDrill } from '../lab/drill.ts';
 import { chooseCandidate } from '../failover/choose.ts';
 import { observeAll } from '../observe.ts';
+import { RECOVER_USAGE, recoverCommand } from './recover.ts';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -36,6 +37,7 @@ const USAGE = `usage: maas-ha <command> [options]
                                      start the local lab (PostgreSQL 15 x N, pgpool-II 4.3, sshd) on 127.0.K.x
   lab status | lab down [--purge]    show or stop the lab
   lab drill [--json]                 kill -9 the primary under write load and print the failover timeline
+${RECOVER_USAGE}
 
   vip check [--json] [--target A]    health checks through the VIP: MAAS API, DNS (SOA of the MAAS zone), proxy
   vip plan                           what escalation, the after-VIP part and de-escalation would do on this host
@@ -85,6 +87,9 @@ export async function runCli(argv: string[], selfUrl: string, io: CliIo = defaul
         return configCmd(rest, io, selfUrl);
       case 'log':
         return logCmd(rest, io);
+      case 'recover':
+        // The progress bar redraws itself on a terminal; a captured io (tests) gets plain lines.
+        return await recoverCommand(rest, io === defaultIo ? { ...io, write: (t) => process.stdout.write(t), tty: process.stdout.isTTY === true } : io, selfUrl);
       case 'lab':
         // The VIP lab's code (and its CLI) loads only when asked for.
         if (rest[0] === 'vip') return await (await import('./vip.ts')).labVipCommand(rest.slice(1), io, installRoot(selfUrl));

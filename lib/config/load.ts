@@ -12,7 +12,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isScalar, LineCounter, parseDocument } from 'yaml';
 import { ConfigError, messageOf } from '../errors.ts';
-import { DEFAULT_BUDGETS_MS, type Config, type HookName, type VipConfig } from './types.ts';
+import { DEFAULT_BUDGETS_MS, DEFAULT_RECOVERY, type Config, type HookName, type VipConfig } from './types.ts';
 import { PRESETS } from '../vip/presets.ts';
 import {
   bool,
@@ -323,6 +323,15 @@ const schema = map(
         timeout_ms: withDefault(ms, 10000),
       }),
     ),
+    recovery: section(
+      map({
+        keep_old_data_dirs: withDefault(int(0, 20), DEFAULT_RECOVERY.keep_old_data_dirs),
+        follow_basebackup: withDefault(bool, DEFAULT_RECOVERY.follow_basebackup),
+        max_rate_kb_s: optional(int(32, 1_048_576)),
+        start_timeout_ms: withDefault(ms, DEFAULT_RECOVERY.start_timeout_ms),
+        stream_timeout_ms: withDefault(ms, DEFAULT_RECOVERY.stream_timeout_ms),
+      }),
+    ),
     vip: optional(vip),
   },
   'a map of settings',
@@ -429,6 +438,7 @@ function build(raw: Raw, source: string): Config {
     notify: raw.notify,
     state_dir: raw.state_dir,
     fencing: raw.fencing,
+    recovery: raw.recovery,
     log_level: raw.log_level,
     ...(raw.vip ? { vip: buildVip(raw.vip) } : {}),
   };

@@ -94,6 +94,23 @@ export interface WebhookTarget {
   authorization_file?: string;
 }
 
+/** Rebuilding a node as a standby (online recovery, `maas-ha recover`, follow-primary's fallback). */
+export interface RecoveryConfig {
+  /** Replaced data directories kept beside the new one (`<data_directory>.maas-ha-old-<UTC time>`) once the node
+   *  streams again; older ones are deleted. 0: delete the replaced one as soon as the node streams. */
+  keep_old_data_dirs: number;
+  /** follow_primary may fall back to a base backup when pg_rewind cannot rejoin a node (the old data directory is
+   *  moved aside first, never deleted). Off by default: pgpool's follow child handles nodes one after another, so
+   *  a long copy delays every other standby. Online recovery and `maas-ha recover` always may. */
+  follow_basebackup: boolean;
+  /** pg_basebackup --max-rate in kB/s (32 to 1048576); absent: unthrottled. */
+  max_rate_kb_s?: number;
+  /** How long a rebuilt node may take to accept connections after start. */
+  start_timeout_ms: number;
+  /** How long a started node may take to stream the primary's timeline. */
+  stream_timeout_ms: number;
+}
+
 export interface Config {
   /** Path of the file this came from (for messages). */
   source: string;
@@ -111,10 +128,18 @@ export interface Config {
   /** Fencing a lost primary that ssh cannot reach: an argv run with a timeout; {host} {port} {id} are replaced
    *  as whole arguments, never through a shell. */
   fencing: { command?: string[]; timeout_ms: number };
+  recovery: RecoveryConfig;
   log_level: 'debug' | 'info' | 'warn' | 'error';
   /** The region controller VIP held by pgpool's watchdog (lib/vip): absent when no watchdog VIP is used. */
   vip?: VipConfig;
 }
+
+export const DEFAULT_RECOVERY: RecoveryConfig = {
+  keep_old_data_dirs: 1,
+  follow_basebackup: false,
+  start_timeout_ms: 60_000,
+  stream_timeout_ms: 30_000,
+};
 
 export const DEFAULT_BUDGETS_MS: Record<HookName, number> = {
   failover: 10_000,

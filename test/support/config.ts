@@ -1,5 +1,5 @@
 // A valid Config built in memory, for unit tests that do not exercise the loader.
-import { DEFAULT_BUDGETS_MS, type Config, type NodeConfig } from '../../lib/config/types.ts';
+import { DEFAULT_BUDGETS_MS, DEFAULT_RECOVERY, type Config, type NodeConfig } from '../../lib/config/types.ts';
 
 export function testNode(id: number, over: Partial<NodeConfig> = {}): NodeConfig {
   return {
@@ -30,6 +30,7 @@ export function testConfig(over: Partial<Config> = {}, nodes = 3): Config {
     notify: { webhooks: [] },
     state_dir: '/var/lib/maas-ha',
     fencing: { timeout_ms: 5000 },
+    recovery: { ...DEFAULT_RECOVERY },
     log_level: 'info',
     ...over,
   };

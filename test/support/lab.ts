@@ -172,3 +172,36 @@ export function unexpectedErrors(lab: TestLab, mark: number, expected: RegExp[] 
 export const NODE_DOWN_NOISE = [
   /failed to make persistent db connection|unable to read data from DB node|failed to create a backend( \d+)? connection|connect\(\) failed|Connection refused|health check failed|is not valid|failed to connect to PostgreSQL server|server closed the connection unexpectedly|unable to forward message to frontend|unable to read data from frontend/,
 ];
+
+// ---- online recovery helpers (test/e2e/recovery.test.ts)
+
+/** Where a node's PostgreSQL server log ends now: the recovery hooks write into the *primary's* server log. */
+export function serverLogMark(node: LabNode): number {
+  return existsSync(node.log) ? statSync(node.log).size : 0;
+}
+
+/** maas-ha's JSON lines in a node's PostgreSQL server log after `mark` (what pgpool_recovery's scripts wrote). */
+export function serverLogHookRecords(node: LabNode, mark: number): HookRecord[] {
+  if (!existsSync(node.log)) return [];
+  return readFileSync(node.log)
+    .subarray(mark)
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .flatMap((l) => {
+      try {
+        const r = JSON.parse(l) as HookRecord;
+        return typeof r.hook === 'string' ? [r] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/** Stops the lab's pgpool only (SIGINT through its pid file), so nothing reacts to what a scenario does to nodes. */
+export async function stopPgpool(lab: TestLab): Promise<void> {
+  const pid = readPid(lab.paths.pgpoolPid);
+  if (!pid) return;
+  process.kill(pid, 'SIGINT');
+  await waitFor('pgpool to exit', 20_000, async () => (readPid(lab.paths.pgpoolPid) === pid ? undefined : true));
+}

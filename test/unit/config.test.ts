@@ -190,6 +190,7 @@ test('config: minimal file → every default applied', (t) => {
     budgets_ms: DEFAULT_BUDGETS_MS,
     notify: { webhooks: [] },
     fencing: { timeout_ms: 10000 },
+    recovery: { keep_old_data_dirs: 1, follow_basebackup: false, start_timeout_ms: 60000, stream_timeout_ms: 30000 },
   };
   t.deepEqual(parseConfig(MINIMAL, '/etc/maas-ha/maas-ha.yaml', fakeIo()), expected);
 });
@@ -266,6 +267,7 @@ test('config: full file → every value as written, node defaults from postgres.
       ],
     },
     fencing: { command: ['/usr/local/sbin/fence-node', '{host}', '--port', '{port}'], timeout_ms: 5000 },
+    recovery: { keep_old_data_dirs: 1, follow_basebackup: false, start_timeout_ms: 60000, stream_timeout_ms: 30000 },
   });
 });
 
@@ -454,6 +456,20 @@ test('config: nodeIo reads real files and their modes', (t) => {
   t.is(err.problems.length, 2); // the same file is the ssh key and the pcppass here
   t.true(err.problems.every((p) => p.includes('(mode 0640); chmod 600 it')));
   t.throws(() => loadConfig(join(dir, 'absent.yaml')), { instanceOf: ConfigError, message: /no such file/ });
+});
+
+test('config: recovery section → every value as written; out-of-range values named with line:col', (t) => {
+  const c = parseConfig(
+    `${MINIMAL}recovery:\n  keep_old_data_dirs: 0\n  follow_basebackup: true\n  max_rate_kb_s: 65536\n  start_timeout_ms: 5000\n  stream_timeout_ms: 7000\n`,
+    'x',
+    fakeIo(),
+  );
+  t.deepEqual(c.recovery, { keep_old_data_dirs: 0, follow_basebackup: true, max_rate_kb_s: 65536, start_timeout_ms: 5000, stream_timeout_ms: 7000 });
+  t.deepEqual(problemsOf(`${MINIMAL}recovery:\n  keep_old_data_dirs: -1\n  max_rate_kb_s: 8\n  keep_old: 2\n`), [
+    'recovery.keep_old_data_dirs: must be an integer from 0 to 20, got -1 (19:23)',
+    'recovery.max_rate_kb_s: must be an integer from 32 to 1048576, got 8 (20:18)',
+    'recovery.keep_old: unknown key (21:3)',
+  ]);
 });
 
 // ---- vip (the region controller VIP, lib/vip)

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { conninfo, planFollow, standbyLines, type FollowAction, type FollowFacts } from '../../lib/failover/follow.ts';
+import { conninfo, followRebuildOptions, planFollow, standbyLines, type FollowAction, type FollowFacts } from '../../lib/failover/follow.ts';
+import { planRebuild, type RebuildFacts } from '../../lib/recovery/plan.ts';
 import { parseLsn } from '../../lib/model/lsn.ts';
 import type { NodeObservation } from '../../lib/observe.ts';
 import { testConfig, testNode } from '../support/config.ts';
@@ -48,4 +49,27 @@ test('follow: standby lines quote values for postgresql.conf and name the slot',
   t.true(lines.some((l) => /^primary_conninfo = 'host=10\.0\.0\.12 .*'$/.test(l)));
   t.true(lines.includes("primary_slot_name = 'maas_ha_node_2'"));
   t.true(lines.includes("recovery_target_timeline = 'latest'"));
+});
+
+test('follow: a diverged node is rewound; a base backup only when recovery.follow_basebackup allows it, old directory moved aside', (t) => {
+  const sysid = '7312345678901234567';
+  const facts = (systemIdentifier: string): RebuildFacts => ({
+    node, primary: newPrimary,
+    primaryFacts: { id: 1, systemIdentifier: sysid, major: '15', timeline: 2, sizeBytes: 1024 ** 2, tablespaces: [] },
+    disk: {
+      datadirExists: true, empty: false, pgVersion: '15', running: false, standbySignal: false, newExists: false, newComplete: false,
+      parentExists: true, parentWritable: true, datadirWritable: true, freeBytes: 1024 ** 3, oldDirs: [],
+      control: { systemIdentifier, state: 'shut down', timeline: 1, walLogHints: true, checksums: false },
+    },
+    observation: { id: 2, reachable: false, error: 'down' },
+  });
+  const now = new Date('2026-01-01T00:00:00Z');
+  const off = { ...followRebuildOptions(config), now };
+  const on = { ...followRebuildOptions(testConfig({ recovery: { ...config.recovery, follow_basebackup: true } })), now };
+  t.like(planRebuild(facts(sysid), off), { kind: 'rebuild', method: 'rewind', fallback: false });
+  t.like(planRebuild(facts(sysid), on), { kind: 'rebuild', method: 'rewind', fallback: true });
+  const refused = planRebuild(facts('42'), off);
+  t.is(refused.kind, 'refuse');
+  t.regex(refused.kind === 'refuse' ? refused.why : '', /needs a base backup .*recovery\.follow_basebackup is off/);
+  t.like(planRebuild(facts('42'), on), { kind: 'rebuild', method: 'basebackup', oldDir: '/var/lib/postgresql/15/main.maas-ha-old-20260101T000000Z' });
 });

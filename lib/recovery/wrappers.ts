@@ -1,0 +1,76 @@
+// The two small executables pgpool's online recovery needs inside every data directory. The pgpool_recovery
+// extension runs "$PGDATA/recovery_1st_stage" and "$PGDATA/pgpool_remote_start" of the *current primary*
+// (pgpool-hooks.md §1.5), so every node that can become primary needs them; written into one data directory
+// before the others are cloned from it, pg_basebackup and pg_rewind carry them everywhere (lab-recipe G16).
+//
+// They name the configuration file and the node binary explicitly: the scripts inherit the postmaster's
+// environment, and a postmaster started over ssh (pg_ctl, pg_ctlcluster) has the ssh session's, without
+// MAAS_HA_CONFIG and with a PATH that may not reach node.
+
+import { OperationError } from '../errors.ts';
+import type { Shell } from '../model/deps.ts';
+import { shScript } from '../pgctl.ts';
+import { shQuote } from '../shquote.ts';
+
+/** File name in the data directory (fixed by pgpool, or recovery_1st_stage_command) → bundled executable. */
+export const RECOVERY_WRAPPERS = {
+  recovery_1st_stage: 'maas-ha-recovery-1st-stage',
+  pgpool_remote_start: 'maas-ha-remote-start',
+} as const;
+
+export interface WrapperOptions {
+  /** The maas-ha configuration the hooks read. */
+  configPath: string;
+  /** Directory of the bundled executables (dist/bin of an install). */
+  binDir: string;
+  /** The node binary (>= 20). */
+  nodePath: string;
+}
+
+/** Pure: the two wrapper files, as name → text. */
+export function recoveryWrappers(o: WrapperOptions): { name: keyof typeof RECOVERY_WRAPPERS; text: string }[] {
+  for (const [what, p] of [['configuration', o.configPath], ['bin directory', o.binDir], ['node binary', o.nodePath]] as const) {
+    if (!p.startsWith('/')) throw new OperationError(`recovery wrappers: the ${what} must be an absolute path, got "${p}"`);
+  }
+  return (Object.keys(RECOVERY_WRAPPERS) as (keyof typeof RECOVERY_WRAPPERS)[]).map((name) => ({
+    name,
+    text: [
+      '#!/bin/sh',
+      `# Written by maas-ha. pgpool's online recovery runs this file: the pgpool_recovery extension in the primary's`,
+      `# PostgreSQL executes "$PGDATA/${name}" as the PostgreSQL user. It names the configuration and node itself`,
+      `# because a postmaster started over ssh does not pass MAAS_HA_CONFIG on. pg_basebackup and pg_rewind copy it`,
+      `# to every node, which is what pgpool needs. Rewrite it with: maas-ha recover install-scripts DATADIR`,
+      `MAAS_HA_CONFIG=${shQuote(o.configPath)}`,
+      'export MAAS_HA_CONFIG',
+      `exec ${shQuote(o.nodePath)} ${shQuote(`${o.binDir.replace(/\/+$/, '')}/${RECOVERY_WRAPPERS[name]}.mjs`)} "$@"`,
+      '',
+    ].join('\n'),
+  }));
+}
+
+/**
+ * Writes one wrapper into a data directory on this host (text on stdin, so no value is ever shell text), owned
+ * like the directory, mode 0700; prints "written" or "unchanged", so re-running the installer changes nothing.
+ */
+const INSTALL_SCRIPT = `
+set -e
+dir="$1"; name="$2"
+[ -f "$dir/PG_VERSION" ] || { echo "$dir is not a PostgreSQL data directory (no PG_VERSION)" >&2; exit 2; }
+tmp="$dir/.$name.maas-ha-tmp"
+cat > "$tmp"
+chmod 700 "$tmp"
+chown --reference="$dir" "$tmp"
+if [ -f "$dir/$name" ] && cmp -s "$tmp" "$dir/$name"; then rm -f "$tmp"; echo unchanged; else mv "$tmp" "$dir/$name"; echo written; fi`;
+
+export async function installWrappers(shell: Shell, dataDir: string, o: WrapperOptions): Promise<{ name: string; outcome: 'written' | 'unchanged' }[]> {
+  const done: { name: string; outcome: 'written' | 'unchanged' }[] = [];
+  for (const w of recoveryWrappers(o)) {
+    const r = await shell.run(shScript(INSTALL_SCRIPT, dataDir, w.name), { timeoutMs: 10_000, input: w.text });
+    const word = r.stdout.trim();
+    if (r.exitCode !== 0 || (word !== 'written' && word !== 'unchanged')) {
+      throw new OperationError(`writing ${dataDir}/${w.name} failed: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`);
+    }
+    done.push({ name: w.name, outcome: word });
+  }
+  return done;
+}

@@ -1,0 +1,316 @@
+// Online recovery, end to end: real PostgreSQL 15 nodes, a real pgpool-II 4.3 whose pcp_recovery_node makes the
+// primary's PostgreSQL run maas-ha's recovery wrappers (placed in every data directory by the lab), real ssh to
+// the target. Scenarios speak the operator's language; the failure scenarios check the one promise that matters
+// most: the node's old data directory is intact and starts.
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { createShell } from '../../lib/adapters/exec.ts';
+import type { NodeConfig } from '../../lib/config/types.ts';
+import { observeNode } from '../../lib/observe.ts';
+import { control, stopNode } from '../../lib/pgctl.ts';
+import { parseBasebackupProgress } from '../../lib/recovery/progress.ts';
+import {
+  DIST_BIN,
+  NODE_DOWN_NOISE,
+  clusterStatus,
+  healLab,
+  killPostmaster,
+  logMark,
+  redundant,
+  serverLogHookRecords,
+  serverLogMark,
+  startLab,
+  stopLab,
+  stopPgpool,
+  unexpectedErrors,
+  waitFor,
+  waitRedundant,
+  type TestLab,
+} from '../support/lab.ts';
+
+let lab: TestLab;
+const shell = createShell();
+
+/** Base backups in this file are throttled a little, so the progress bar has something to show. */
+function throttle(): void {
+  const text = readFileSync(lab.paths.config, 'utf8');
+  if (!/^recovery:/m.test(text)) appendFileSync(lab.paths.config, 'recovery:\n  max_rate_kb_s: 8192\n  keep_old_data_dirs: 1\n');
+}
+
+test.before(async () => {
+  lab = await startLab({ name: 'recovery', net: 110 });
+  throttle();
+});
+test.after.always(async () => {
+  if (lab) await stopLab(lab);
+});
+
+/** Redundant again, whichever node is primary (a rebuild only when recovery could not get there). */
+async function heal(): Promise<void> {
+  const s = await clusterStatus(lab).catch(() => undefined);
+  if (s && redundant(s, lab.o.nodes)) return;
+  await healLab(lab, { primary: s?.primary ?? 0 });
+  throttle();
+}
+test.beforeEach(heal);
+
+const cfg = (id: number): NodeConfig => lab.deps.config.nodes[id]!;
+const primaryId = async () => (await clusterStatus(lab)).primary!;
+async function aStandby(): Promise<{ p: number; s: number }> {
+  const p = await primaryId();
+  return { p, s: p === 2 ? 1 : 2 };
+}
+
+interface Cli {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+/** The built CLI, as an operator runs it (root, stdout not a terminal). */
+function maasHa(...args: string[]): Promise<Cli> {
+  return new Promise((resolve) => {
+    execFile(join(DIST_BIN, 'maas-ha'), [...args, '--config', lab.paths.config], { timeout: 150_000, encoding: 'utf8' }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const pgpoolStatus = async (id: number) => (await lab.deps.pcp.nodeInfo(id)).status;
+const waitDetached = (id: number) => waitFor(`pgpool shows node ${id} down`, 20_000, async () => ((await pgpoolStatus(id)) === 3 ? true : undefined), 200);
+
+/** A standby stopped cleanly (pgpool notices and detaches it): nothing writes to its directory any more. */
+async function stopStandby(id: number): Promise<void> {
+  const r = await stopNode(lab.deps, cfg(id), 30_000);
+  if (r.outcome !== 'stopped-fast' && r.outcome !== 'not-running') throw new Error(`stopping node ${id}: ${r.outcome} ${r.detail}`);
+  await waitDetached(id);
+}
+
+/** Every file below a data directory with its size and mtime: equal snapshots mean nothing was touched. */
+function snapshot(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        const st = statSync(p);
+        out.push(`${relative(dir, p)} ${st.size} ${st.mtimeMs}`);
+      }
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+const besideData = (id: number) => readdirSync(lab.nodes[id]!.root).filter((f) => f.startsWith('data.'));
+
+/** The old data directory starts (as maas-ha starts nodes: a standby, over ssh) and answers in recovery. */
+async function startsAsStandby(id: number): Promise<boolean> {
+  await control(lab.deps, cfg(id), 'start', 60_000);
+  const o = await waitFor(`node ${id} answers`, 30_000, async () => {
+    const x = await observeNode(lab.deps, cfg(id), 2000);
+    return x.reachable ? x : undefined;
+  });
+  return o.reachable && o.inRecovery;
+}
+
+test.serial('after a failover, pcp_recovery_node brings the old primary back by pg_rewind: streaming, attached, no longer fenced', async (t) => {
+  const mark = logMark(lab);
+  killPostmaster(lab.nodes[0]!);
+  const s = await waitFor('failover: node 0 down, a new primary, the other standby attached', 30_000, async () => {
+    const x = await clusterStatus(lab);
+    const other = x.rows.find((r) => r.id !== 0 && r.id !== x.primary);
+    return x.primary !== null && x.primary !== 0 && x.rows[0]!.pgpoolStatus === 'down' && other?.pgpoolStatus === 'up' && other.problems.length === 0 ? x : undefined;
+  });
+  const p = s.primary!;
+  t.true(lab.deps.state.fenced().some((m) => m.node === 0), 'failover fenced the old primary');
+  const logMarkP = serverLogMark(lab.nodes[p]!);
+
+  await lab.deps.pcp.recover(0, { timeoutMs: 120_000 });
+
+  const after = await waitRedundant(lab);
+  t.is(after.primary, p);
+  t.is(after.rows[0]!.pgRole, 'standby');
+  t.regex(after.rows[0]!.replication, new RegExp(`^streaming from ${lab.nodes[p]!.host.replace(/\./g, '\\.')}`));
+  const done = serverLogHookRecords(lab.nodes[p]!, logMarkP).filter((r) => r.step === 'done');
+  t.regex(done.find((r) => r.hook === 'recovery_1st_stage')?.msg ?? '', new RegExp(`node 0 rebuilt by pg_rewind from node ${p} in [\\d.]+ s; pgpool_remote_start starts it next`));
+  t.regex(done.find((r) => r.hook === 'remote_start')?.msg ?? '', new RegExp(`node 0 started and streams timeline 2 from node ${p}`));
+  t.deepEqual(besideData(0), [], 'a rewind happens in place: nothing beside the data directory');
+  t.false(lab.deps.state.fenced().some((m) => m.node === 0), 'the fencing marker is cleared once it streams as a standby');
+  t.deepEqual(unexpectedErrors(lab, mark, NODE_DOWN_NOISE), []);
+});
+
+test.serial('a standby wiped on disk comes back by base backup through `maas-ha recover`, with a progress bar and the total time', async (t) => {
+  const { p, s } = await aStandby();
+  const mark = logMark(lab);
+  await stopStandby(s);
+  const data = lab.nodes[s]!.data;
+  for (const f of readdirSync(data)) await shell.run(['rm', '-rf', '--', join(data, f)], { timeoutMs: 30_000 });
+  t.deepEqual(readdirSync(data), []);
+
+  const r = await maasHa('recover', String(s));
+  t.log(r.stdout);
+  t.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  t.regex(r.stdout, new RegExp(`^recover node ${s} \\(pg${s}, [\\d.:]+\\) from primary node ${p} by base backup \\(about \\d+ MB\\), through pgpool \\(pcp_recovery_node`, 'm'));
+  t.regex(r.stdout, /why: pg_rewind cannot work: the data directory is empty/);
+  t.regex(r.stdout, /^ {2}base backup \[[#.]{24}\] +\d+% +[\d.]+ [kM]B \/ [\d.]+ MB +[\d.]+ [kM]B\/s +ETA /m, 'a progress line with throughput and ETA');
+  t.regex(r.stdout, new RegExp(`^node ${s} recovered by base backup in [\\d.]+ s: streams timeline \\d+ from node ${p}, attached in pgpool$`, 'm'));
+  await waitRedundant(lab);
+  t.true(existsSync(join(data, 'PG_VERSION')) && existsSync(join(data, 'standby.signal')));
+  t.deepEqual(besideData(s).filter((f) => !f.endsWith('.log')), [], 'an empty directory has nothing to keep');
+  t.deepEqual(unexpectedErrors(lab, mark, NODE_DOWN_NOISE), []);
+});
+
+test.serial('maas-ha recover refuses the primary and a healthy standby; --dry-run plans; --force --method basebackup keeps the old directory, pruned to keep_old_data_dirs', async (t) => {
+  const { p, s } = await aStandby();
+  const mark = logMark(lab);
+  const primary = await maasHa('recover', String(p));
+  t.is(primary.code, 1);
+  t.regex(primary.stderr, new RegExp(`node ${p} is the primary: there is nothing to rebuild it from`));
+  const healthy = await maasHa('recover', String(s));
+  t.is(healthy.code, 1);
+  t.regex(healthy.stderr, new RegExp(`node ${s} is a healthy standby: .*use --force`));
+
+  const dry = await maasHa('recover', `pg${s}`, '--dry-run', '--force', '--method', 'basebackup');
+  t.is(dry.code, 0, dry.stderr);
+  const d = lab.nodes[s]!.data;
+  t.regex(dry.stdout, new RegExp(`swap: ${d} → ${d}\\.maas-ha-old-\\d{8}T\\d{6}Z \\([\\d.]+ MB\\), then ${d}\\.maas-ha-new → ${d}$`, 'm'));
+  t.regex(dry.stdout, /^ {3}1\. stop node \d's PostgreSQL \(it runs as a standby\)$/m);
+  t.deepEqual(besideData(s).filter((f) => f.includes('old')), [], 'a dry run changes nothing');
+  t.true(redundant(await clusterStatus(lab), 3));
+
+  const kept: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const r = await maasHa('recover', String(s), '--force', '--method', 'basebackup');
+    t.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const m = new RegExp(`^node ${s} recovered by base backup in [\\d.]+ s: streams timeline \\d+ from node ${p}, attached in pgpool; previous data directory kept at (\\S+)$`, 'm').exec(r.stdout);
+    t.truthy(m, r.stdout);
+    kept.push(m![1]!);
+    t.true(existsSync(join(m![1]!, 'PG_VERSION')), 'the kept directory still holds the cluster');
+    await waitRedundant(lab);
+  }
+  t.notDeepEqual(kept[0], kept[1]);
+  t.false(existsSync(kept[0]!), 'keep_old_data_dirs: 1 → the older copy is deleted once the node streams again');
+  t.deepEqual(besideData(s).filter((f) => f.includes('old')), [kept[1]!.split('/').pop()]);
+  t.deepEqual(unexpectedErrors(lab, mark, NODE_DOWN_NOISE), []);
+});
+
+test.serial('maas-ha recover --initial: a brand-new standby whose directory holds a fresh, foreign cluster is synced by base backup; the foreign one is kept', async (t) => {
+  const { p, s } = await aStandby();
+  const mark = logMark(lab);
+  await stopStandby(s);
+  const n = lab.nodes[s]!;
+  // What the Debian package leaves on a new host: its own freshly initialised cluster.
+  await shell.run(['rm', '-rf', '--', n.data], { timeoutMs: 30_000 });
+  const init = await shell.run(
+    ['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '/usr/lib/postgresql/15/bin/initdb', '-D', n.data, '-A', 'trust', '--locale=C.UTF-8'],
+    { timeoutMs: 60_000, env: { HOME: '/var/lib/postgresql' } },
+  );
+  t.is(init.exitCode, 0, init.stderr);
+  const refused = await maasHa('recover', String(p === 0 ? 1 : 0), '--initial');
+  t.is(refused.code, 1, 'a member of the cluster is no initial sync');
+  t.regex(refused.stderr, /--initial: node \d's data directory .* already holds this cluster|is the primary|healthy standby/);
+
+  const r = await maasHa('recover', String(s), '--initial');
+  t.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  t.regex(r.stdout, /why: pg_rewind cannot work: it holds another cluster \(system identifier \d+, the primary's is \d+\)/);
+  t.regex(r.stdout, new RegExp(`^node ${s} recovered by base backup .*attached in pgpool; previous data directory kept at \\S+maas-ha-old-\\S+$`, 'm'));
+  await waitRedundant(lab);
+  t.deepEqual(unexpectedErrors(lab, mark, NODE_DOWN_NOISE), []);
+});
+
+test.serial('ssh to the target fails: pcp_recovery_node fails, the primary\'s PostgreSQL log says why and what to check; the old data directory is intact and starts', async (t) => {
+  const { p, s } = await aStandby();
+  const mark = logMark(lab);
+  await stopStandby(s);
+  const before = snapshot(lab.nodes[s]!.data);
+  const known = readFileSync(lab.paths.knownHosts, 'utf8');
+  const logP = serverLogMark(lab.nodes[p]!);
+  try {
+    // The target's host key is no longer known: ssh with strict host key checking refuses it.
+    writeFileSync(lab.paths.knownHosts, known.split('\n').filter((l) => !l.includes(`[${lab.nodes[s]!.host}]`)).join('\n'));
+    const err = await t.throwsAsync(lab.deps.pcp.recover(s, { timeoutMs: 60_000 }));
+    t.regex(err?.message ?? '', /pcp_recovery_node .*(ERROR|failed)/);
+  } finally {
+    writeFileSync(lab.paths.knownHosts, known);
+  }
+  const failed = serverLogHookRecords(lab.nodes[p]!, logP).find((r) => r.hook === 'recovery_1st_stage' && r.step === 'done');
+  t.is(failed?.level, 'error');
+  t.regex(failed?.msg ?? '', new RegExp(`cannot reach node ${s}'s host ${lab.nodes[s]!.host.replace(/\./g, '\\.')} over ssh as postgres \\(.*Host key verification failed.*\\): nothing was changed there\\. Check .*known_hosts holds its host key`));
+  t.deepEqual(snapshot(lab.nodes[s]!.data), before, 'the data directory was not touched');
+  t.true(await startsAsStandby(s));
+  await lab.deps.pcp.attach(s);
+  await waitRedundant(lab);
+  t.deepEqual(unexpectedErrors(lab, mark, [...NODE_DOWN_NOISE, /execution of command failed at "1st stage"|recovery_1st_stage|node recovery failed/]), []);
+});
+
+test.serial('the target\'s disk is read-only: recovery is refused before anything changes; once writable, the old data directory starts', async (t) => {
+  const { p, s } = await aStandby();
+  const mark = logMark(lab);
+  await stopStandby(s);
+  const n = lab.nodes[s]!;
+  const before = snapshot(n.data);
+  const logP = serverLogMark(lab.nodes[p]!);
+  const mount = async (...args: string[]) => {
+    const r = await shell.run(['mount', ...args], { timeoutMs: 10_000 });
+    if (r.exitCode !== 0) throw new Error(`mount ${args.join(' ')}: ${r.stderr}`);
+  };
+  await mount('--bind', n.root, n.root);
+  try {
+    await mount('-o', 'remount,ro,bind', n.root);
+    await t.throwsAsync(lab.deps.pcp.recover(s, { timeoutMs: 60_000 }));
+    const failed = serverLogHookRecords(lab.nodes[p]!, logP).find((r) => r.hook === 'recovery_1st_stage' && r.step === 'done');
+    t.regex(failed?.msg ?? '', new RegExp(`node ${s}'s data directory ${n.data} is not writable \\(read-only filesystem or wrong owner\\): nothing was changed; fix the disk, then retry`));
+    const cli = await maasHa('recover', String(s), '--method', 'basebackup');
+    t.is(cli.code, 1);
+    t.regex(cli.stderr, new RegExp(`cannot build the copy beside ${n.data}: ${n.root} is not writable on node ${s}'s host .*nothing was changed`));
+  } finally {
+    await shell.run(['umount', n.root], { timeoutMs: 10_000 });
+  }
+  t.deepEqual(snapshot(n.data), before);
+  t.true(await startsAsStandby(s));
+  await lab.deps.pcp.attach(s);
+  await waitRedundant(lab);
+  t.deepEqual(unexpectedErrors(lab, mark, [...NODE_DOWN_NOISE, /execution of command failed at "1st stage"|recovery_1st_stage|node recovery failed/]), []);
+});
+
+test.serial('the primary dies in the middle of the copy: the base backup fails with a clear error; the target\'s old data directory is untouched and starts', async (t) => {
+  const { p, s } = await aStandby();
+  // Without pgpool nothing reacts to the dying primary, and `maas-ha recover` takes its direct path.
+  await stopPgpool(lab);
+  const stop = await stopNode(lab.deps, cfg(s), 30_000);
+  t.is(stop.outcome, 'stopped-fast');
+  const n = lab.nodes[s]!;
+  const before = snapshot(n.data);
+  const beside = besideData(s).filter((f) => f.includes('old'));
+  const slow = join(lab.o.dir, 'slow.yaml');
+  writeFileSync(slow, readFileSync(lab.paths.config, 'utf8').replace(/max_rate_kb_s: \d+/, 'max_rate_kb_s: 1024'));
+  const log = `${n.data}.maas-ha-basebackup.log`;
+  rmSync(log, { force: true }); // an earlier copy's progress must not count as this one's
+  const run = new Promise<Cli>((resolve) => {
+    execFile(join(DIST_BIN, 'maas-ha'), ['recover', String(s), '--method', 'basebackup', '--config', slow], { timeout: 150_000, encoding: 'utf8' }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+  await waitFor('the copy under way (1 MB reported by pg_basebackup)', 60_000, async () => {
+    const progress = existsSync(log) ? parseBasebackupProgress(readFileSync(log, 'utf8')) : undefined;
+    return progress && progress.done >= 1024 * 1024 ? true : undefined;
+  }, 100);
+  killPostmaster(lab.nodes[p]!);
+  const r = await run;
+  t.is(r.code, 1, `${r.stdout}\n${r.stderr}`);
+  t.regex(r.stdout, /directly over ssh \(pgpool does not answer/, r.stderr);
+  t.regex(
+    r.stderr,
+    new RegExp(`node ${s} not recovered after .*: base backup of node ${s} from node ${p} failed after [\\d.]+ s \\(pg_basebackup: error: .*\\): node ${s}'s data directory ${n.data} was not touched and the unfinished copy was removed; check the primary`),
+  );
+  t.false(existsSync(`${n.data}.maas-ha-new`));
+  t.deepEqual(besideData(s).filter((f) => f.includes('old')), beside, 'nothing was moved aside');
+  t.deepEqual(snapshot(n.data), before, 'not one file of the old data directory changed');
+  t.true(await startsAsStandby(s), 'the old data directory starts (as a standby; its primary is gone)');
+  await healLab(lab);
+  throttle();
+});
