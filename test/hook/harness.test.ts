@@ -2,13 +2,18 @@
 // every hook test trusts that the harness runs things the way pgpool does (pgpool-hooks.md §1.2, §1.5, §5.2),
 // so that trust is tested here rather than assumed.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { chmodSync, chownSync, statSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
+import { createShell } from '../../lib/adapters/exec.ts';
+import { createPcp } from '../../lib/adapters/pcp.ts';
+import { createSsh } from '../../lib/adapters/ssh.ts';
+import { clusterState, control, stopNode } from '../../lib/pgctl.ts';
 import { pgpoolEnv, postgresIds, SERVICE_ENV } from '../support/pgpool-env.ts';
 import { primary, standby } from '../support/fake-pg.ts';
 
-const groupsOfPostgres = () => execFileSync('id', ['-G', 'postgres'], { encoding: 'utf8' }).trim().split(/\s+/).map(Number).sort();
+const groupsOfPostgres = async () => (await promisify(execFile)('id', ['-G', 'postgres'])).stdout.trim().split(/\s+/).map(Number).sort();
 
 test('harness: a shell-mode line runs as pgpool runs it — /bin/sh -c, postgres with its groups, cwd /, umask 022, stdin /dev/null, service env', async (t) => {
   const env = await pgpoolEnv(t, { nodes: [primary(), standby()] });
@@ -22,7 +27,7 @@ test('harness: a shell-mode line runs as pgpool runs it — /bin/sh -c, postgres
   t.is(call.cwd, '/');
   t.is(call.uid, postgresIds().uid);
   t.is(call.gid, postgresIds().gid);
-  t.deepEqual([...call.groups].sort(), groupsOfPostgres());
+  t.deepEqual([...call.groups].sort(), await groupsOfPostgres());
   t.is(call.umask, 0o022);
   t.is(call.stdin, '/dev/null');
   // dash exports PWD itself; pgpool's system() runs the same /bin/sh, so a real hook sees it too.
@@ -50,7 +55,10 @@ test('harness: the config is real — loaded by the real loader, secrets 0600 ow
   const env = await pgpoolEnv(t, { nodes: [primary(), standby()] });
   t.is(env.config.nodes.length, 2);
   t.is(env.config.nodes[1]!.port, env.node(1).port);
-  const stat = (p: string) => execFileSync('stat', ['-c', '%a %U', p], { encoding: 'utf8' }).trim();
+  const stat = (p: string) => {
+    const st = statSync(p);
+    return [(st.mode & 0o777).toString(8), st.uid === postgresIds().uid ? 'postgres' : String(st.uid)].join(' ');
+  };
   t.is(stat(env.config.pcp.pcppass_file), '600 postgres');
   t.is(stat(env.config.ssh.identity_file), '600 postgres');
   const probe = env.world.install('probe', () => ({}));
@@ -61,11 +69,23 @@ test('harness: the config is real — loaded by the real loader, secrets 0600 ow
 
 test('harness: a line that outlives the harness timeout is killed with its whole process group', async (t) => {
   const env = await pgpoolEnv(t, { nodes: [primary(), standby()] });
-  env.world.install('hang', () => ({ hang: true }));
-  const run = await env.runLine(`${env.binDir}/hang; ${env.binDir}/hang`, { timeoutMs: 300 });
+  const probe = env.world.install('probe', () => ({}));
+  const run = await env.runLine(`sleep 30; ${probe}`, { timeoutMs: 300 });
   t.true(run.timedOut);
   t.is(run.signal, 'SIGKILL');
-  t.is(run.calls.length, 1, 'the second command never started');
+  t.deepEqual(run.calls, [], 'what came after the hung command never started');
+  // The sleep (a child of sh, in the same group) is gone too, once the kernel has reaped it.
+  const deadline = Date.now() + 5000;
+  let alive = true;
+  while (alive && Date.now() < deadline) {
+    try {
+      process.kill(-run.pgid, 0);
+      await new Promise((r) => setTimeout(r, 20));
+    } catch {
+      alive = false;
+    }
+  }
+  t.false(alive, `process group ${run.pgid} still exists`);
 });
 
 test('harness: recovery mode runs as the pgpool_recovery extension does — cwd = the primary data directory, umask 077, 7 quoted arguments', async (t) => {
@@ -106,4 +126,41 @@ test('harness: execv mode runs as the watchdog runs if_up_cmd — no shell, $_IP
   const missing = await env.runExecv('/nonexistent/arping -U $_IP_$', { ip: '10.0.0.5', pathDir: '/usr/sbin' });
   t.true(missing.execFailed);
   t.is(missing.exitCode, 0, 'pgpool counts a failed execv as success (pgpool-hooks.md §0.4)');
+});
+
+test('fake ssh: answers maas-ha\'s own ssh adapter from the node\'s state — stop stops it, the start guard refuses a former primary', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: [primary(), standby()] });
+  const deps = { ssh: createSsh(env.config.ssh, createShell()), config: env.config };
+  t.like(await stopNode(deps, env.nodeConfig(0), 5000), { outcome: 'stopped-fast' });
+  t.is(env.node(0).reach, 'down');
+  t.is(await clusterState(deps, env.nodeConfig(0), 5000), 'shut down');
+  t.like(await stopNode(deps, env.nodeConfig(0), 5000), { outcome: 'not-running' });
+  await t.throwsAsync(control(deps, env.nodeConfig(0), 'start', 5000), { message: /refusing to start .*: no standby\.signal/ });
+  t.is(env.node(0).reach, 'down');
+  await stopNode(deps, env.nodeConfig(1), 5000);
+  await control(deps, env.nodeConfig(1), 'start', 5000);
+  t.is(env.node(1).reach, 'up');
+});
+
+test('fake ssh: refuses an invocation that could prompt or trust a host key on first use', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: [primary(), standby()] });
+  const run = await env.runLine(`${env.binDir}/ssh -o StrictHostKeyChecking=no -o ConnectTimeout=5 node0 true`);
+  t.is(run.exitCode, 255);
+  t.regex(run.stderr, /refused, the hook did not pass BatchMode=yes, StrictHostKeyChecking=yes, UserKnownHostsFile=/);
+  t.is(env.node(0).reach, 'up');
+});
+
+test('fake pcp: the 4.3 pcp_node_info line parses with maas-ha\'s parser; a server ERROR comes with exit 0, as from the real tools', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: [primary(), standby({ reach: 'down' })] });
+  const pcp = createPcp(env.config.pcp, createShell());
+  t.like(await pcp.nodeInfo(0), { host: '127.0.0.1', port: env.node(0).port, status: 2, role: 'primary', actualRole: 'primary', lastStatusChange: '2026-11-24 21:17:17' });
+  t.like(await pcp.nodeInfo(1), { status: 3, statusName: 'down', actualStatus: 'down' });
+  t.is(await pcp.nodeCount(), 2);
+  const raw = await env.runLine(`${env.binDir}/pcp_node_info -h localhost -p 9898 -U pcpadmin -w -n 7`, { env: { ...SERVICE_ENV, PCPPASSFILE: env.config.pcp.pcppass_file } });
+  t.is(raw.exitCode, 0);
+  t.is(raw.stderr, 'ERROR: invalid node ID\n');
+  await t.throwsAsync(pcp.attach(7), { message: /invalid node ID/ });
+  const prompt = await env.runLine(`${env.binDir}/pcp_attach_node -h localhost -p 9898 -U pcpadmin -n 1`);
+  t.is(prompt.exitCode, 1, 'without -w the real tool prompts for a password a hook cannot type');
+  t.is(env.pcp.backends[1]!.status, 3);
 });

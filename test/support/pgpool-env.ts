@@ -33,9 +33,9 @@
 // - runLine with a line that has no placeholders is wd_escalation_command / wd_de_escalation_command: pgpool
 //   runs those with system() too, with no arguments.
 
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../lib/config/load.ts';
@@ -90,6 +90,8 @@ export interface HookRun {
   signal: NodeJS.Signals | null;
   /** The harness killed it (its own timeout, not the hook's budget). */
   timedOut: boolean;
+  /** Its process group (the harness starts each run in a group of its own). */
+  pgid: number;
   durationMs: number;
   stdout: string;
   stderr: string;
@@ -123,7 +125,7 @@ export interface EnvOptions {
 }
 
 export interface RunOptions {
-  /** The harness's own limit (default: the hook's budget + 5 s); pgpool itself has none. */
+  /** The harness's own limit (default: the hook's budget, at most 25 s, + 5 s); pgpool itself has none. */
   timeoutMs?: number;
   /** Replaces SERVICE_ENV (MAAS_HA_CONFIG is still added unless given). */
   env?: Record<string, string>;
@@ -135,13 +137,45 @@ interface Ids {
 }
 
 let ids: Ids | undefined;
-/** The postgres user's ids (the hooks run as postgres; the files they read must be its own). */
+/**
+ * The postgres user's ids (the hooks run as postgres; the files they read must be its own). Read from
+ * /etc/passwd rather than by running `id`: everything in the harness that blocks the event loop also stalls the
+ * fake servers of every other test in this worker, and a stalled fake looks like a dead node.
+ */
 export function postgresIds(): Ids {
-  return (ids ??= {
-    uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()),
-    gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()),
-  });
+  if (ids) return ids;
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
+  const [, , uid, gid] = line?.split(':') ?? [];
+  if (uid === undefined || gid === undefined) throw new Error('no postgres user in /etc/passwd (apt-get install postgresql-15)');
+  return (ids = { uid: Number(uid), gid: Number(gid) });
 }
+
+function chownTree(path: string, uid: number, gid: number): void {
+  chownSync(path, uid, gid);
+  if (!statSync(path).isDirectory()) return;
+  for (const e of readdirSync(path)) chownTree(join(path, e), uid, gid);
+}
+
+/**
+ * At most this many runs at once per test worker. ava starts every test of a file together; a dozen hooks, each
+ * a node process that starts more node processes (the fakes), on a 2-core machine stretch a 100 ms connect into
+ * seconds, and then the hooks' own timeouts (which several tests are about) fire for reasons no test meant.
+ */
+const runSlots = (() => {
+  const limit = availableParallelism();
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return {
+    async acquire(): Promise<() => void> {
+      if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+      running++;
+      return () => {
+        running--;
+        waiting.shift()?.();
+      };
+    },
+  };
+})();
 
 type Plain = Record<string, unknown>;
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -209,7 +243,6 @@ export class PgpoolEnv {
         cluster_name: 'hooktest',
         state_dir: this.stateDir,
         log_level: 'info',
-        postgres: { connect_timeout_ms: 1000, statement_timeout_ms: 2000 },
         replication: { user: 'replicator', use_slots: true, drop_slot_on_standby_loss: false, synchronous: { mode: 'off', count: 1 } },
         nodes: this.cluster.nodes.map((n) =>
           merge(
@@ -226,15 +259,18 @@ export class PgpoolEnv {
             o.nodeConfig?.[n.id] ?? {},
           ),
         ),
-        ssh: { binary: join(this.binDir, 'ssh'), user: 'postgres', port: 22, identity_file: identity, known_hosts_file: knownHosts, connect_timeout_s: 1 },
-        pcp: { bin_dir: this.binDir, host: 'localhost', port: 9898, user: 'pcpadmin', pcppass_file: pcppass, timeout_ms: 2000 },
-        budgets: { failover: 5000, follow_primary: 10000, failback: 5000 },
+        ssh: { binary: join(this.binDir, 'ssh'), user: 'postgres', port: 22, identity_file: identity, known_hosts_file: knownHosts, connect_timeout_s: 5 },
+        pcp: { bin_dir: this.binDir, host: 'localhost', port: 9898, user: 'pcpadmin', pcppass_file: pcppass },
+        // Roomier than production's 10 s for failover and failback: a test machine running every other suite
+        // too can take seconds to start a process, and a test that is not about the budget must not trip on it.
+        // Tests about the budget set their own.
+        budgets: { failover: 30_000, failback: 30_000 },
       },
       o.config ?? {},
     );
     writeFileSync(this.configPath, `# written by test/support/pgpool-env.ts\n${stringify(doc)}`, { mode: 0o644 });
     // The hooks read all of it as postgres, and write state_dir.
-    execFileSync('chown', ['-R', `${uid}:${gid}`, dir]);
+    chownTree(dir, uid, gid);
     this.config = loadConfig(this.configPath);
 
     this.world.install('ssh', (call) => this.ssh(call));
@@ -288,7 +324,7 @@ export class PgpoolEnv {
 
   /** Fires a hook setting as pgpool does for `event`. */
   run(setting: HookSetting, event: PgpoolEvent, opts: RunOptions = {}): Promise<HookRun> {
-    const timeoutMs = opts.timeoutMs ?? this.config.budgets_ms[SETTING_HOOK[setting]] + 5000;
+    const timeoutMs = opts.timeoutMs ?? Math.min(this.config.budgets_ms[SETTING_HOOK[setting]], 25_000) + 5000;
     return this.runLine(this.expand(setting, event), { ...opts, timeoutMs });
   }
 
@@ -326,6 +362,15 @@ export class PgpoolEnv {
   }
 
   private async spawnAsPostgres(line: string, argv: string[], cwd: string, opts: RunOptions): Promise<HookRun> {
+    const release = await runSlots.acquire();
+    try {
+      return await this.spawnNow(line, argv, cwd, opts);
+    } finally {
+      release();
+    }
+  }
+
+  private async spawnNow(line: string, argv: string[], cwd: string, opts: RunOptions): Promise<HookRun> {
     const env = { ...(opts.env ?? SERVICE_ENV) };
     env.MAAS_HA_CONFIG ??= this.configPath;
     const timeoutMs = opts.timeoutMs ?? 20_000;
@@ -375,6 +420,7 @@ export class PgpoolEnv {
       exitCode,
       signal,
       timedOut,
+      pgid: child.pid!,
       durationMs,
       stdout,
       stderr,
