@@ -1,0 +1,235 @@
+// maas-ha-failover as pgpool runs it (failover_command of pgpool/hooks.conf, /bin/sh -c, as postgres), with the
+// argument shapes pgpool really sends (pgpool-hooks.md §2.1), against fake PostgreSQL nodes, a fake ssh and fake
+// pcp tools. What the hook did is read from the world: which node received pg_promote, what ssh was asked to do,
+// what the closing log line says, what the exit status is.
+import test from 'ava';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { OBSERVE_SQL } from '../../lib/observe.ts';
+import { formatLsn, primary, slotFor, standby } from '../support/fake-pg.ts';
+import { closingLine, pgpoolEnv, promotedIn, type PgpoolEnv } from '../support/pgpool-env.ts';
+
+/** node 0 was the primary and is gone; node 1 (pgpool's %m, the lowest live id) is behind node 2. */
+const PRIMARY_LOST = () => [
+  primary({ reach: 'down' }),
+  standby({ receive: '0/3000100', replay: '0/3000100' }),
+  standby({ receive: '0/3000148', replay: '0/3000148' }),
+];
+/** pgpool-hooks.md §2.1 "Primary 0 dies": %d=0 %m=1 %M=0 %P=0. */
+const PRIMARY_0_DIES = { node: 0, newMain: 1, oldMain: 0, oldPrimary: 0 };
+
+const fenced = (env: PgpoolEnv, id: number) => {
+  const p = join(env.stateDir, 'fenced', `node-${id}.json`);
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as { status: string; reason: string }) : undefined;
+};
+
+test('failover: primary lost, %m behind another standby → the most advanced standby is promoted, not %m; old primary fenced', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: PRIMARY_LOST() });
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(promotedIn(run), [2]);
+  t.is(env.node(2).role, 'primary');
+  t.is(env.node(2).timeline, 2);
+  t.is(env.node(1).role, 'standby', 'pgpool\'s %m was not touched');
+  // Fencing: the stop script of lib/pgctl.ts for node 0, over ssh, and nothing else over ssh.
+  t.deepEqual(env.sshCommands(run).map((c) => [c.node, c.kind]), [[0, 'stop']]);
+  t.like(fenced(env, 0), { status: 'stopped', reason: 'not-running' });
+  // pg_rewind of the others needs the new timeline in a checkpoint (lab-recipe G13).
+  const afterPromote = run.statements.slice(run.statements.findIndex((s) => /pg_promote/.test(s.sql)));
+  t.true(afterPromote.some((s) => s.node === 2 && s.sql === 'CHECKPOINT'));
+  const done = closingLine(run);
+  t.is(done?.level, 'info');
+  t.regex(done?.msg ?? '', /^failover done in [\d.]+ s: promoted node 2 \(.*most advanced.*\); old primary node 0 is down$/);
+});
+
+test('failover: the chosen standby received more than it replayed → promoted only after its replay caught up', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: [primary({ reach: 'down' }), standby({ receive: '0/3000100' }), standby({ receive: '0/3000148', replay: '0/3000000' })] });
+  // Node 2 finishes replaying by its third observation; record what it had replayed when pg_promote arrived.
+  let observed = 0;
+  let replayedAtPromotion: string | undefined;
+  env.node(2)
+    .on((sql) => sql === OBSERVE_SQL, (s, n) => {
+      if (++observed === 3) n.replay = n.receive;
+      return n.answer(s);
+    })
+    .on('pg_promote', (s, n) => {
+      replayedAtPromotion = formatLsn(n.replay!);
+      return n.answer(s);
+    });
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(promotedIn(run), [2]);
+  t.is(replayedAtPromotion, '0/3000148');
+  t.like(run.logs.find((l) => l.step === 'catch-up'), { outcome: 'ok', node_id: 2 });
+});
+
+test('failover: old primary still running (pgpool lost it, ssh still reaches it) → stopped cleanly before anyone is promoted', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: [primary(), standby({ receive: '0/3000100' }), standby({ receive: '0/3000100' })] });
+  // What node 0 looked like at the moment a promotion arrived anywhere.
+  const oldPrimaryAtPromotion: string[] = [];
+  for (const id of [1, 2]) {
+    env.node(id).on('pg_promote', (s, n) => {
+      oldPrimaryAtPromotion.push(env.node(0).reach);
+      return n.answer(s);
+    });
+  }
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(env.sshCommands(run).map((c) => [c.node, c.kind]), [[0, 'stop']]);
+  t.deepEqual(oldPrimaryAtPromotion, ['down'], 'one promotion, and node 0 was already stopped (no moment with two primaries)');
+  t.deepEqual(promotedIn(run), [1], 'equal LSNs: pgpool\'s %m wins the tie');
+  t.regex(closingLine(run)?.msg ?? '', /stopped old primary node 0 \(clean shutdown\)/);
+});
+
+test('failover: standby lost (%d=2, %m=0 a standby, %P=1) → nobody promoted, slot kept, nothing touched, exit 0', async (t) => {
+  // pgpool-hooks.md §2.1 "Standby 2 dies (primary = 1, node 0 standby alive)": %m points at a standby.
+  const env = await pgpoolEnv(t, { nodes: [standby({ upstream: 1 }), primary(), standby({ upstream: 1, reach: 'down' })] });
+  const run = await env.run('failover_command', { node: 2, newMain: 0, oldMain: 0, oldPrimary: 1 });
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(promotedIn(run), []);
+  t.is(env.node(0).role, 'standby');
+  t.deepEqual(run.calls.filter((c) => c.tool === 'ssh'), [], 'a lost standby is not fenced');
+  t.deepEqual(run.statements, [], 'no slot dropped, no setting changed');
+  t.true(env.node(1).slots.has(slotFor(2)));
+  t.regex(closingLine(run)?.msg ?? '', /node 2 \(a standby\) lost: promoted nobody; slot maas_ha_node_2 kept/);
+});
+
+test('failover: standby lost with drop_slot_on_standby_loss → its slot dropped on the primary, nobody promoted', async (t) => {
+  const env = await pgpoolEnv(t, {
+    nodes: [standby({ upstream: 1 }), primary(), standby({ upstream: 1, reach: 'down' })],
+    config: { replication: { drop_slot_on_standby_loss: true } },
+  });
+  const run = await env.run('failover_command', { node: 2, newMain: 0, oldMain: 0, oldPrimary: 1 });
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(promotedIn(run), []);
+  t.deepEqual(run.statements.map((s) => [s.node, s.params]), [[1, [slotFor(2)]]]);
+  t.false(env.node(1).slots.has(slotFor(2)));
+  t.true(env.node(1).slots.has(slotFor(0)), 'the live standby\'s slot stays');
+});
+
+test('failover: the last synchronous standby lost → synchronous replication relaxed on the primary, writes keep flowing', async (t) => {
+  const env = await pgpoolEnv(t, {
+    nodes: [primary({ synchronousStandbyNames: 'ANY 1 ("node1", "node2")' }), standby({ reach: 'down' }), standby({ reach: 'down' })],
+    config: { replication: { synchronous: { mode: 'any', count: 1 } } },
+  });
+  const run = await env.run('failover_command', { node: 2, newMain: 0, oldMain: 0, oldPrimary: 0 });
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(promotedIn(run), []);
+  t.is(env.node(0).settings.get('synchronous_standby_names'), '');
+  t.regex(closingLine(run)?.msg ?? '', /synchronous replication relaxed on node 0/);
+});
+
+test('failover: a synchronous standby lost while another still streams → synchronous setting left alone', async (t) => {
+  const ssn = 'ANY 1 ("node1", "node2")';
+  const env = await pgpoolEnv(t, {
+    nodes: [primary({ synchronousStandbyNames: ssn }), standby(), standby({ reach: 'down' })],
+    config: { replication: { synchronous: { mode: 'any', count: 1 } } },
+  });
+  const run = await env.run('failover_command', { node: 2, newMain: 0, oldMain: 0, oldPrimary: 0 });
+  t.is(run.exitCode, 0, run.stderr);
+  t.is(env.node(0).settings.get('synchronous_standby_names'), ssn);
+  t.false(run.statements.some((s) => /ALTER SYSTEM/.test(s.sql)));
+});
+
+test('failover: %P = -1 (pgpool had no primary), "" for %N %S → nobody promoted, exit 0', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: [standby({ upstream: null }), standby({ upstream: null, reach: 'down' }), standby({ upstream: null })] });
+  const event = { node: 1, newMain: 0, oldMain: 0, oldPrimary: -1 };
+  t.regex(env.expand('failover_command', event), /--old-primary "-1" --old-primary-host """" --old-primary-port """"$/);
+  const run = await env.run('failover_command', event);
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(promotedIn(run), []);
+  t.deepEqual(run.calls, []);
+  t.regex(closingLine(run)?.msg ?? '', /node 1 \(a standby\) lost: promoted nobody/);
+});
+
+test('failover: %m = -1 with "" for %H %r %R (no live node left) → nobody promoted, an error line says why, exit 1', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: [primary({ reach: 'down' }), standby({ reach: 'down' }), standby({ reach: 'down' })] });
+  const event = { node: 0, newMain: -1, oldMain: 0, oldPrimary: 0 };
+  t.regex(env.expand('failover_command', event), /--new-main "-1" --new-main-host """" --new-main-port """" --new-main-data-dir """"/);
+  const run = await env.run('failover_command', event);
+  t.is(run.exitCode, 1);
+  t.deepEqual(promotedIn(run), []);
+  const why = run.logs.find((l) => l.level === 'error' && l.step === 'choose');
+  t.regex(why?.msg ?? '', /^no standby fit for promotion: node 1 unreachable \(.*ECONNREFUSED.*\); node 2 unreachable/);
+  t.is(closingLine(run)?.level, 'error');
+});
+
+test('failover: no fit standby (%m=1 but every standby unreachable or not a candidate) → nobody promoted, error line, exit 1', async (t) => {
+  const env = await pgpoolEnv(t, {
+    nodes: [primary({ reach: 'down' }), standby({ reach: 'down' }), standby()],
+    nodeConfig: { 2: { candidate: false } },
+  });
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.is(run.exitCode, 1);
+  t.deepEqual(promotedIn(run), []);
+  t.is(env.node(2).role, 'standby');
+  const done = closingLine(run);
+  t.is(done?.level, 'error');
+  t.regex(done?.msg ?? '', /primary node 0 lost and no standby fit for promotion \(node 1 unreachable .*; node 2 has candidate: false\)/);
+});
+
+test('failover: a black-holed standby (%m) → the hook still finishes within its configured budget and promotes the other', async (t) => {
+  const budget = 10_000; // production's default
+  const env = await pgpoolEnv(t, {
+    nodes: [primary({ reach: 'down' }), standby({ reach: 'blackhole' }), standby({ receive: '0/3000100' })],
+    config: { budgets: { failover: budget } },
+  });
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.is(run.exitCode, 0, run.stderr);
+  // The hook's own clock (from its start, as its budget guard counts), not the harness's, which adds node's start-up.
+  const took = closingLine(run)?.duration_ms ?? Infinity;
+  t.true(took < budget, `finished in ${took} ms, budget ${budget} ms`);
+  t.deepEqual(promotedIn(run), [2]);
+  t.false(run.logs.some((l) => l.step === 'budget'), 'finished by itself, not by the budget guard');
+  t.regex(run.logs.find((l) => l.step === 'observe' && l.node_id === 1)?.msg ?? '', /^node 1: unreachable/);
+});
+
+test('failover: the old primary\'s host hangs on ssh → fenced-pending recorded, promotion still done within budget', async (t) => {
+  const budget = 6000;
+  const env = await pgpoolEnv(t, {
+    nodes: [primary({ reach: 'down', ssh: 'hang' }), standby({ receive: '0/3000100' }), standby({ receive: '0/3000100' })],
+    config: { budgets: { failover: budget } },
+  });
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.is(run.exitCode, 0, run.stderr);
+  const took = closingLine(run)?.duration_ms ?? Infinity;
+  t.true(took < budget, `finished in ${took} ms, budget ${budget} ms`);
+  t.false(run.logs.some((l) => l.step === 'budget'));
+  t.deepEqual(promotedIn(run), [1]);
+  t.is(fenced(env, 0)?.status, 'pending');
+  t.regex(closingLine(run)?.msg ?? '', /old primary node 0 unreachable over ssh: fenced-pending/);
+});
+
+test('failover: a second run with the same arguments after success → no second promotion', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: PRIMARY_LOST() });
+  const first = await env.run('failover_command', PRIMARY_0_DIES);
+  t.is(first.exitCode, 0, first.stderr);
+  const second = await env.run('failover_command', PRIMARY_0_DIES);
+  t.is(second.exitCode, 0, second.stderr);
+  t.deepEqual(promotedIn(first), [2]);
+  t.deepEqual(promotedIn(second), []);
+  t.deepEqual(env.cluster.promoted(), [2]);
+  t.is(env.node(2).timeline, 2, 'no further timeline');
+  t.regex(closingLine(second)?.msg ?? '', /node 2 is already primary, nothing promoted/);
+});
+
+test('failover: two pgpools without watchdog fire the same failover at once → one promotion (pitfall 20)', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: PRIMARY_LOST() });
+  const runs = await Promise.all([env.run('failover_command', PRIMARY_0_DIES), env.run('failover_command', PRIMARY_0_DIES)]);
+  t.deepEqual(runs.map((r) => r.exitCode), [0, 0]);
+  t.deepEqual(env.cluster.promoted(), [2]);
+  t.is(env.cluster.nodes.filter((n) => n.role === 'primary' && n.reach === 'up').length, 1);
+});
+
+test('failover: garbage arguments (--failed-node x) → exit 2, the log line names --failed-node, nothing touched', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: PRIMARY_LOST() });
+  const handWritten = env.template('failover_command').replace('--failed-node "%d"', '--failed-node x');
+  const run = await env.runLine(env.expand(handWritten, PRIMARY_0_DIES));
+  t.is(run.exitCode, 2);
+  const line = closingLine(run);
+  t.is(line?.step, 'arguments');
+  t.is(line?.level, 'error');
+  t.regex(line?.msg ?? '', /^--failed-node: expected a node id \(0 to 127\), got "x"$/);
+  t.deepEqual(run.calls, []);
+  t.deepEqual(run.statements, []);
+});
