@@ -3,6 +3,8 @@
 # Idempotent: a second run installs nothing new and reports every step as unchanged.
 #
 #   ./install.sh            everything needed for the lab and the tests (this machine as a lab host)
+#   ./install.sh --database-host /var/lib/postgresql/15/main
+#                           also put pgpool's online-recovery wrappers into that data directory (a database host)
 #
 # The hooks are bundled into /usr/local/lib/maas-ha/dist/bin: a database host needs `node` (>= 20) and that
 # directory, nothing else (no node_modules).
@@ -15,11 +17,16 @@ bindir="$prefix/bin"
 changed=0
 say() { printf 'install.sh: %s\n' "$*"; }
 sudoers=0
-for arg in "$@"; do
-  case "$arg" in
+datadirs=()
+while [ "$#" -gt 0 ]; do
+  case "$1" in
     --sudoers) sudoers=1 ;;   # production: the VIP hooks' sudoers drop-in and fence ruleset (see below)
-    *) say "unknown option $arg (known: --sudoers)"; exit 2 ;;
+    # production, on a database host: pgpool's online-recovery wrappers into this PostgreSQL's data directory
+    --database-host) [ "$#" -ge 2 ] || { say "--database-host needs the data directory of this host's PostgreSQL"; exit 2; }; datadirs+=("$2"); shift ;;
+    --database-host=*) datadirs+=("${1#*=}") ;;
+    *) say "unknown option $1 (known: --sudoers, --database-host DATADIR)"; exit 2 ;;
   esac
+  shift
 done
 
 [ "$(id -u)" -eq 0 ] || { say "run me as root (I install packages and write $libdir)"; exit 2; }
@@ -107,5 +114,16 @@ if [ "$sudoers" -eq 1 ]; then
   out="$("$bindir/maas-ha" vip fence-file --write)"; say "$out"
   case "$out" in wrote*) changed=1 ;; esac
 fi
+
+# ---- production (--database-host DATADIR): pgpool's online recovery runs "$PGDATA/recovery_1st_stage" and
+# "$PGDATA/pgpool_remote_start" of whichever node is primary. The installed maas-ha writes both wrappers into this
+# host's data directory (owned like it, mode 0700); they name the configuration (MAAS_HA_CONFIG or
+# /etc/maas-ha/maas-ha.yaml, which must be valid) and this node binary, because a postmaster started over ssh
+# passes neither on. pg_basebackup and pg_rewind copy them to every node rebuilt from this one.
+for d in ${datadirs[@]+"${datadirs[@]}"}; do
+  out="$("$bindir/maas-ha" recover install-scripts "$d")" || { say "could not write the recovery wrappers into $d"; exit 1; }
+  while IFS= read -r l; do say "$l"; done <<< "$out"
+  case "$out" in *written*) changed=1 ;; esac
+done
 
 if [ "$changed" -eq 1 ]; then say "installed maas-ha into $libdir (executables linked in $bindir)"; else say "nothing changed"; fi
