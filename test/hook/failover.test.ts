@@ -64,7 +64,7 @@ test('failover: the chosen standby received more than it replayed → promoted o
 });
 
 test('failover: old primary still running (pgpool lost it, ssh still reaches it) → stopped cleanly before anyone is promoted', async (t) => {
-  const env = await pgpoolEnv(t, { nodes: [primary(), standby({ receive: '0/3000100' }), standby({ receive: '0/3000100' })] });
+  const env = await pgpoolEnv(t, { nodes: [primary({ lsn: '0/3000100' }), standby({ receive: '0/3000100' }), standby({ receive: '0/3000100' })] });
   // What node 0 looked like at the moment a promotion arrived anywhere.
   const oldPrimaryAtPromotion: string[] = [];
   for (const id of [1, 2]) {
@@ -79,6 +79,17 @@ test('failover: old primary still running (pgpool lost it, ssh still reaches it)
   t.deepEqual(oldPrimaryAtPromotion, ['down'], 'one promotion, and node 0 was already stopped (no moment with two primaries)');
   t.deepEqual(promotedIn(run), [1], 'equal LSNs: pgpool\'s %m wins the tie');
   t.regex(closingLine(run)?.msg ?? '', /stopped old primary node 0 \(clean shutdown\)/);
+});
+
+test('failover: switchover (pcp_promote_node -s -n 2: %m = 2) while node 1 is ahead → old primary stopped cleanly, then node 2 promoted', async (t) => {
+  // Before the stop node 1 is ahead of node 2; the clean shutdown brings both to the primary's last position
+  // (lab-recipe G14), and then pgpool's %m — the operator's choice — wins the tie.
+  const env = await pgpoolEnv(t, { nodes: [primary({ lsn: '0/3000200' }), standby({ receive: '0/3000180' }), standby({ receive: '0/3000100' })] });
+  const run = await env.run('failover_command', { node: 0, newMain: 2, oldMain: 0, oldPrimary: 0 });
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(promotedIn(run), [2]);
+  t.is(env.node(1).role, 'standby');
+  t.regex(closingLine(run)?.msg ?? '', /promoted node 2 .*pgpool's main node wins the tie.*; stopped old primary node 0 \(clean shutdown\)$/);
 });
 
 test('failover: standby lost (%d=2, %m=0 a standby, %P=1) → nobody promoted, slot kept, nothing touched, exit 0', async (t) => {

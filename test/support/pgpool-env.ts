@@ -18,8 +18,11 @@
 // - the ssh client and the pcp tools named by the config are fake executables (test/support/fake-world.ts) that
 //   report every call to this process: the fake ssh refuses to work without BatchMode=yes and
 //   StrictHostKeyChecking=yes against maas-ha's known_hosts, identifies the node by its ssh_host, and answers
-//   the remote commands of lib/pgctl.ts from the node's state (the stop script stops the fake node; pg_controldata
-//   prints the node's cluster state); anything else fails loudly. The fake pcp tools model pgpool's node status.
+//   the remote commands of lib/pgctl.ts from the node's state (the stop script stops the fake node, and a clean
+//   stop of a primary first brings its streaming standbys to its last position, as PostgreSQL's shutdown does;
+//   pg_controldata prints the node's cluster state; pg_ctl promote promotes it; a start runs only behind
+//   standby.signal); anything else fails loudly ("no script for the remote command"): tests add answers with
+//   world.script('ssh', …). The fake pcp tools model pgpool's node status (FakePcp).
 // - the config is a real maas-ha.yaml in a temp dir, validated by the real loader before any hook runs, with
 //   secret files 0600 owned by postgres and a state_dir postgres can write.
 //
@@ -456,7 +459,6 @@ export class PgpoolEnv {
       o.StrictHostKeyChecking === 'yes' ? undefined : 'StrictHostKeyChecking=yes',
       o.UserKnownHostsFile === this.config.ssh.known_hosts_file ? undefined : `UserKnownHostsFile=${this.config.ssh.known_hosts_file}`,
       o.ConnectTimeout ? undefined : 'ConnectTimeout',
-      call.stdin === '/dev/null' ? undefined : 'stdin from /dev/null',
     ].filter(Boolean);
     if (missing.length) return { stderr: `fake ssh: refused, the hook did not pass ${missing.join(', ')}\n`, exitCode: 255 };
     if (d.node === undefined) return { stderr: `ssh: Could not resolve hostname ${inv.host}: Name or service not known\n`, exitCode: 255 };
@@ -468,6 +470,16 @@ export class PgpoolEnv {
       case 'stop':
         // lib/pgctl.ts STOP_SCRIPT prints one word; a fast stop of a running server is a clean shutdown.
         if (!running) return { stdout: 'not-running\n' };
+        if (node.role === 'primary') {
+          // A clean shutdown writes a shutdown checkpoint and waits until the wal senders have sent everything,
+          // so every standby streaming from it ends up with the same last position (lab-recipe G14).
+          node.lsn += SHUTDOWN_CHECKPOINT_BYTES;
+          for (const n of this.cluster.nodes) {
+            if (n.upstream() !== node || n.walReceiver()?.status !== 'streaming') continue;
+            n.receive = node.lsn;
+            n.replay = node.lsn;
+          }
+        }
         await node.down(node.role === 'standby' ? 'shut down in recovery' : 'shut down');
         return { stdout: 'stopped-fast\n' };
       case 'controldata': {
@@ -498,6 +510,9 @@ export class PgpoolEnv {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** Size of a shutdown checkpoint WAL record in PostgreSQL 15 (what a clean stop adds after the last commit). */
+const SHUTDOWN_CHECKPOINT_BYTES = 0x70n;
 
 export type SshKind = 'stop' | 'controldata' | 'promote' | 'start' | 'start-standby' | 'other' | 'unknown-host' | 'invalid';
 export type SshCommand = (Partial<SshInvocation> & { node: number | undefined; kind: SshKind; error?: string });
