@@ -2,8 +2,26 @@
 // (>= 20) and this directory, nothing else. Heavy libraries (pg, zx, got) are split into chunks that are loaded
 // only when a hook really needs them, so a hook's no-op path starts nearly as fast as `node -e 0`.
 import { build } from 'esbuild';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join, relative } from 'node:path';
+
+/** sha256 over every .ts below hooks/ and lib/: the build stamp of checked config copies (lib/config/checked.ts
+ *  computes the same digest when run unbundled). */
+function sourceDigest(root) {
+  const files = [];
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (e.name.endsWith('.ts')) files.push(join(d, e.name));
+    }
+  };
+  walk(join(root, 'hooks'));
+  walk(join(root, 'lib'));
+  const h = createHash('sha256');
+  for (const f of files.map((x) => relative(root, x)).sort()) h.update(`${f}\0`).update(readFileSync(join(root, f))).update('\0');
+  return h.digest('hex').slice(0, 16);
+}
 
 // Built beside dist/bin and swapped in at the end, so a lab or a test running dist/bin never sees it half-written.
 const final = 'dist/bin';
@@ -15,8 +33,23 @@ const entries = readdirSync('hooks')
   .filter((f) => f.endsWith('.ts'))
   .map((f) => ({ in: join('hooks', f), out: f.replace(/\.ts$/, '') }));
 
+// pino's transports run in worker threads (thread-stream); maas-ha never uses one (its logs are synchronous writes
+// to stderr: lib/adapters/log.ts), so the worker machinery is left out of the bundle. Loading it cost every hook
+// start a few milliseconds; configuring a transport now throws at once instead of silently doing something else.
+const noPinoTransports = {
+  name: 'no-pino-transports',
+  setup(b) {
+    b.onResolve({ filter: /^thread-stream$/ }, () => ({ path: 'thread-stream', namespace: 'maas-ha-stub' }));
+    b.onLoad({ filter: /.*/, namespace: 'maas-ha-stub' }, () => ({
+      contents: "module.exports = function ThreadStream() { throw new Error('maas-ha bundles no pino transports: log to a destination stream'); };",
+      loader: 'js',
+    }));
+  },
+};
+
 await build({
   entryPoints: entries,
+  plugins: [noPinoTransports],
   outdir: out,
   bundle: true,
   splitting: true,
@@ -27,6 +60,7 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   // pg tries `require('pg-native')` only when asked for the native driver; we never ask.
   external: ['pg-native'],
+  define: { __MAAS_HA_BUILD__: JSON.stringify(sourceDigest('.')) },
   banner: {
     // The entries are the executables (see below), hence the shebang; a hashbang line is valid in any module.
     // Some bundled CommonJS code calls require(); give ESM bundles one.

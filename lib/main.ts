@@ -3,7 +3,8 @@
 // operator sees; the exit code still tells the truth for the hooks whose caller does read it (recovery) and for
 // people running a hook by hand.
 
-import { configPath, loadConfig } from './config/load.ts';
+import { loadConfigFast } from './config/checked.ts';
+import { configPath } from './config/path.ts';
 import type { Config, HookName } from './config/types.ts';
 import { createLog, newRunId } from './adapters/log.ts';
 import { createDeps } from './deps.ts';
@@ -58,7 +59,7 @@ export async function runHook<A>(
   }
   let config: Config;
   try {
-    config = loadConfig(configPath(undefined, process.env));
+    config = await loadConfigFast(configPath(undefined, process.env));
   } catch (err) {
     const log = createLog(hook, runId);
     log.error({ step: 'config', outcome: 'failed' }, err instanceof ConfigError ? err.message : messageOf(err));

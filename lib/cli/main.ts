@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { configPath, loadConfig } from '../config/load.ts';
+import { configPath, loadConfig, nodeIo, parseConfig } from '../config/load.ts';
+import { checkedPath, writeChecked } from '../config/checked.ts';
 import { createLog, newRunId } from '../adapters/log.ts';
 import { createDeps } from '../deps.ts';
 import { ConfigError, UsageError, exitCodeOf, messageOf } from '../errors.ts';
@@ -69,6 +70,16 @@ function flags<O extends Options>(argv: string[], options: O, positionals = 0) {
 function installRoot(selfUrl: string): string {
   const here = dirname(fileURLToPath(selfUrl));
   return basename(here) === 'hooks' ? resolve(here, '..') : resolve(here, '../..');
+}
+
+/** The file's text; a file that cannot be read is reported by the loader, as a ConfigError (exit 2). */
+function readConfigText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    loadConfig(path);
+    throw new Error(`${path}: cannot be read`);
+  }
 }
 
 function loadFor(configFlag: string | undefined) {
@@ -145,8 +156,14 @@ function configCmd(argv: string[], io: CliIo, selfUrl: string): number {
   const { values, positionals } = flags(argv, { bindir: { type: 'string' } }, 1);
   switch (positionals[0]) {
     case 'check': {
-      const config = loadFor(values.config);
+      const path = configPath(values.config, process.env);
+      const text = readConfigText(path);
+      // One read: the copy pairs exactly the text that was validated with its result.
+      const config = parseConfig(text, path, nodeIo);
       io.out(`${config.source}: ok (${config.nodes.length} nodes: ${config.nodes.map((n) => `${n.id}=${n.hostname}:${n.port}`).join(', ')})`);
+      // The copy hooks start from without loading the YAML parser (lib/config/checked.ts).
+      const why = writeChecked(path, text, config);
+      io.out(why ? `note: no checked copy written (${why}): hooks will parse the YAML on every run` : `checked copy: ${checkedPath(path)}`);
       return 0;
     }
     case 'render-pgpool': {

@@ -37,7 +37,7 @@ import {
 
 export type { ConfigIo } from './schema.ts';
 
-export const DEFAULT_CONFIG_PATH = '/etc/maas-ha/maas-ha.yaml';
+export { DEFAULT_CONFIG_PATH, configPath } from './path.ts';
 
 /** The real filesystem. */
 export const nodeIo: ConfigIo = {
@@ -51,11 +51,6 @@ export const nodeIo: ConfigIo = {
     }
   },
 };
-
-/** `--config` beats `MAAS_HA_CONFIG` beats /etc/maas-ha/maas-ha.yaml (an empty value counts as unset). */
-export function configPath(argvConfig?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return argvConfig || env.MAAS_HA_CONFIG || DEFAULT_CONFIG_PATH;
-}
 
 /** Reads and validates the file; a missing or unreadable file is a ConfigError with one line saying so. */
 export function loadConfig(path: string, io: ConfigIo = nodeIo): Config {

@@ -10,7 +10,8 @@ import { createShell } from '../adapters/exec.ts';
 import { OperationError } from '../errors.ts';
 import { checked, type RunResult } from '../model/deps.ts';
 import { renderHookLines } from '../pgpool/conf.ts';
-import { loadConfig } from '../config/load.ts';
+import { loadConfig, nodeIo, parseConfig } from '../config/load.ts';
+import { writeChecked } from '../config/checked.ts';
 import { desiredSynchronousNames } from '../failover/sync.ts';
 import { recoveryWrappers } from '../recovery/wrappers.ts';
 import {
@@ -174,7 +175,11 @@ export async function labUp(o: LabOptions, say: Say): Promise<void> {
   await initPrimary(o, pg, nodes[0]!, replPassword, step);
   for (const n of nodes.slice(1)) await cloneStandby(o, pg, nodes[0]!, n, step);
 
-  writeOwned(p.config, labConfigYaml(o), undefined, 0o644);
+  const configText = labConfigYaml(o);
+  writeOwned(p.config, configText, undefined, 0o644);
+  // The checked copy, as `maas-ha config check` writes it in production: the hooks start without the YAML parser.
+  const checkedFailure = writeChecked(p.config, configText, parseConfig(configText, p.config, nodeIo));
+  if (checkedFailure) throw new OperationError(`writing the checked copy of ${p.config}: ${checkedFailure}`);
   if (o.synchronous !== 'off') {
     // The same setting maas-ha's hooks manage later; set only once standbys stream, or every commit would wait.
     const wanted = desiredSynchronousNames(loadConfig(p.config), nodes[0]!.id);
