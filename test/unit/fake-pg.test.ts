@@ -11,7 +11,8 @@ import { observeNode } from '../../lib/observe.ts';
 import { FAKE_SERVER_VERSION, FakeCluster, primary, slotFor, standby, syncState } from '../support/fake-pg.ts';
 import { testNode } from '../support/config.ts';
 
-const access = { database: 'postgres', user: 'postgres', connect_timeout_ms: 1000, statement_timeout_ms: 2000 };
+// Roomy: a loaded test machine must not turn a slow answer into a failed test (the timeout tests set their own).
+const access = { database: 'postgres', user: 'postgres', connect_timeout_ms: 5000, statement_timeout_ms: 5000 };
 const adapter = createPg(access);
 
 async function cluster(t: import('ava').ExecutionContext, ...specs: Parameters<typeof FakeCluster.start>[0]): Promise<FakeCluster> {
@@ -45,7 +46,7 @@ test('fake-pg: a parameterised query (extended protocol) → params recorded, pg
   t.is(st.protocol, 'extended');
   t.deepEqual(st.params, ['7']);
   t.is(st.session.application_name, 'maas-ha');
-  t.is(st.session.statement_timeout, '2000');
+  t.is(st.session.statement_timeout, '5000');
   t.deepEqual(c.promoted(), [1]);
   const o = await observeNode({ pg: adapter }, cfgNode(c, 1));
   t.true(o.reachable && !o.inRecovery && o.timeline === 2 && formatLsn(o.currentLsn!) === '0/5000000');
