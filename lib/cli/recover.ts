@@ -107,6 +107,8 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
   let timeline: number;
   let kept: string[] = [];
   let attached = false;
+  /** The rebuild step alone (stop, rewind or copy and swap), when this process ran it. */
+  let rebuildSeconds: number | undefined;
   try {
     if (info && isAttached(info)) {
       // Only reachable with --force: pgpool refuses to recover a node it has up, and must not send clients to a
@@ -141,9 +143,12 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
       const prepared = await prepareStandby(deps, facts, plan, { budgetMs: config.budgets_ms.recovery_1st_stage, now: () => new Date() });
       await stopPoller();
       how = prepared.method === 'rewind' ? 'pg_rewind' : prepared.rewindFailure ? `base backup (pg_rewind failed: ${prepared.rewindFailure})` : prepared.method === 'resume' ? 'finishing an earlier swap' : 'base backup';
-      say(`  ${how} done in ${formatSeconds(prepared.durationMs / 1000)}; starting node ${node.id}`);
+      rebuildSeconds = prepared.durationMs / 1000;
+      say(`  ${how} done in ${formatSeconds(rebuildSeconds)}; starting node ${node.id}`);
       ({ timeline } = await startStandby(deps, node, primary, { startTimeoutMs: config.recovery.start_timeout_ms, streamTimeoutMs: config.recovery.stream_timeout_ms }));
-      ({ kept } = await settle(deps, node));
+      // What was beside the data directory before, plus what this run moved there (a fallback re-listed it).
+      const known = prepared.rewindFailure ? undefined : [...facts.disk.oldDirs, ...(prepared.oldDir ? [prepared.oldDir] : [])];
+      ({ kept } = await settle(deps, node, known));
       if (info) {
         await deps.pcp.attach(node.id);
         await waitPgpool(deps, node.id, isAttached, 15_000, 'attached');
@@ -157,9 +162,11 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
     return 1;
   }
   const total = (Date.now() - started) / 1000;
-  const keptText = kept.length ? `; previous data director${kept.length === 1 ? 'y' : 'ies'} kept at ${kept.join(', ')}` : '';
+  // Only what this run moved aside; older copies (kept by recovery.keep_old_data_dirs) are in --json's `kept`.
+  const moved = kept.filter((d) => !facts.disk.oldDirs.includes(d));
+  const keptText = moved.length ? `; previous data directory kept at ${moved.join(', ')}` : '';
   const pgpoolText = attached ? ', attached in pgpool' : pgpool?.error ? ' (pgpool did not answer: attach it once pgpool runs)' : '';
-  if (values.json) io.out(JSON.stringify({ ok: true, node: node.id, primary: primary.id, via, method: how, timeline, attached, kept, seconds: total }));
+  if (values.json) io.out(JSON.stringify({ ok: true, node: node.id, primary: primary.id, via, method: how, timeline, attached, kept, seconds: total, rebuild_seconds: rebuildSeconds }));
   say(`node ${node.id} recovered by ${how} in ${formatSeconds(total)}: streams timeline ${timeline} from node ${primary.id}${pgpoolText}${keptText}`);
   return 0;
 }

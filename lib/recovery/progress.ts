@@ -95,8 +95,18 @@ export class ProgressPrinter {
  * Polls the target's copy once a second until stopped. Failures of a single poll are ignored (a slow ssh round
  * trip must not end a recovery); each poll is bounded.
  */
-export function pollBasebackup(deps: Pick<Deps, 'ssh' | 'clock' | 'config'>, node: NodeConfig, estimateBytes: number, onSample: (p: ProgressSample) => void, everyMs = 1000) {
+export function pollBasebackup(deps: Pick<Deps, 'ssh' | 'config'>, node: NodeConfig, estimateBytes: number, onSample: (p: ProgressSample) => void, everyMs = 1000) {
   let stopped = false;
+  // The pause between polls is cut short by stop(): the closing line must not wait for the next poll.
+  let wake: (() => void) | undefined;
+  const pause = () =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, everyMs);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   const loop = (async () => {
     while (!stopped) {
       const r = await deps.ssh
@@ -104,12 +114,14 @@ export function pollBasebackup(deps: Pick<Deps, 'ssh' | 'clock' | 'config'>, nod
         .catch(() => undefined);
       const sample = r && r.exitCode === 0 ? parseProgressProbe(r.stdout, estimateBytes) : undefined;
       if (sample && !stopped) onSample(sample);
-      if (!stopped) await deps.clock.sleep(everyMs);
+      if (!stopped) await pause();
     }
   })();
   return {
+    /** Stops polling; resolves once a poll in flight (one bounded ssh round trip) has ended. */
     async stop(): Promise<void> {
       stopped = true;
+      wake?.();
       await loop;
     },
   };

@@ -207,7 +207,8 @@ async function rewind(deps: Deps, node: NodeConfig, primary: NodeConfig, budgetM
   const source = `host=${primary.hostname} port=${primary.port} user=${config.postgres.user} dbname=${config.postgres.database} connect_timeout=5`;
   // pg_rewind (PG 13+) first runs crash recovery in single-user mode on a target that was not shut down cleanly
   // (a killed primary); that server reads its configuration, which on Debian lives outside the data directory.
-  const argv = [`${node.bin_dir}/pg_rewind`, '-D', node.data_directory, `--source-server=${source}`];
+  // --no-sync: the script makes the result durable with one syncfs, much faster than fsync of every file.
+  const argv = [`${node.bin_dir}/pg_rewind`, '-D', node.data_directory, `--source-server=${source}`, '--no-sync'];
   if (node.config_directory) argv.push(`--config-file=${node.config_directory}/postgresql.conf`);
   const lines = standbyLines(deps, primary, node);
   const secs = Math.max(10, Math.floor(budgetMs / 1000) - 15);
@@ -248,6 +249,8 @@ async function basebackup(deps: Deps, facts: RebuildFacts, plan: Extract<Rebuild
     // The manifest's per-file checksums cost CPU on both ends and nobody verifies this copy with pg_verifybackup:
     // the standby proves itself by streaming.
     '--manifest-checksums=NONE',
+    // The script syncs the copy with one syncfs before the swap (see BASEBACKUP_SCRIPT).
+    '--no-sync',
   ];
   if (config.replication.use_slots) argv.push('-S', slotName(node.id));
   if (config.recovery.max_rate_kb_s) argv.push(`--max-rate=${config.recovery.max_rate_kb_s}`);
@@ -353,8 +356,10 @@ export async function waitStreaming(deps: Deps, node: NodeConfig, primary: NodeC
  * After the node streams: keep the newest recovery.keep_old_data_dirs replaced data directories, delete older
  * ones, and clear the fencing marker (a streaming standby is no longer a primary that could come back).
  */
-export async function settle(deps: Deps, node: NodeConfig): Promise<{ kept: string[]; pruned: string[] }> {
-  const disk = await observeDisk(deps, node);
+export async function settle(deps: Deps, node: NodeConfig, knownOldDirs?: string[]): Promise<{ kept: string[]; pruned: string[] }> {
+  // A caller that just listed them (and knows what it moved aside since) saves the ssh round trip.
+  const oldDirs = knownOldDirs ?? (await observeDisk(deps, node)).oldDirs;
+  const disk = { oldDirs };
   const prune = oldDirsToPrune(node.data_directory, disk.oldDirs, deps.config.recovery.keep_old_data_dirs);
   let pruned: string[] = [];
   if (prune.length) {
@@ -398,7 +403,8 @@ export async function rebuildAsStandby(
     startTimeoutMs: Math.max(5000, Math.min(r.start_timeout_ms, remaining)),
     streamTimeoutMs: Math.max(5000, Math.min(r.stream_timeout_ms, remaining)),
   });
-  const { kept, pruned } = await settle(deps, node).catch((err: unknown) => {
+  const known = [...f.disk.oldDirs, ...(prepared.oldDir ? [prepared.oldDir] : [])];
+  const { kept, pruned } = await settle(deps, node, prepared.rewindFailure ? undefined : known).catch((err: unknown) => {
     deps.log.warn({ step: 'settle', node_id: node.id, outcome: 'failed' }, `tidying up after node ${node.id} streams failed: ${messageOf(err)}`);
     return { kept: [], pruned: [] };
   });

@@ -90,6 +90,8 @@ save_conf "$d" "$save" || { echo "cannot save the node's configuration files to 
 echo stage=saved
 timeout -k 5 "$secs" "$@"; rc=$?
 if [ "$rc" -ne 0 ]; then echo "stage=rewind-failed rc=$rc"; exit 10; fi
+# pg_rewind ran with --no-sync: one syncfs instead of its fsync of every file (see BASEBACKUP_SCRIPT).
+sync -f "$d" || { echo "cannot sync $d to disk" >&2; exit 4; }
 echo stage=rewound
 if [ -d "$d/pg_replslot" ]; then find "$d/pg_replslot" -mindepth 1 -maxdepth 1 -exec rm -rf {} + || exit 4; fi
 restore_conf "$save" "$d" || { echo "cannot restore the node's configuration files from $save" >&2; exit 4; }
@@ -116,6 +118,10 @@ if [ "$rc" -ne 0 ]; then
   rm -rf "$new"
   echo "stage=copy-failed rc=$rc"; exit 10
 fi
+# pg_basebackup ran with --no-sync: one syncfs of the filesystem makes the copy durable before it replaces anything,
+# much faster than pg_basebackup's own fsync of every file (PostgreSQL's recovery_init_sync_method = syncfs relies
+# on the same call). The copy is only swapped in once it is on disk.
+sync -f "$new" || { echo "cannot sync $new to disk" >&2; rm -rf "$new"; exit 4; }
 echo stage=copied
 if [ -d "$d" ]; then restore_conf "$d" "$new" || { echo "cannot copy the node's configuration files into $new" >&2; exit 4; }; fi
 write_standby "$new" || { echo "cannot write the standby settings into $new" >&2; exit 4; }
