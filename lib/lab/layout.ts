@@ -233,7 +233,9 @@ export function pgpoolConf(o: LabOptions, hookLines: string): string {
     `logdir = '${p.pgpoolRun}'`,
     "log_destination = 'stderr'",
     "log_line_prefix = '%m: %a pid %p: '",
-    "log_min_messages = 'log'",
+    // Not 'log': pgpool, like PostgreSQL, ranks LOG above ERROR for the server log, so 'log' would hide every
+    // WARNING and ERROR (a failed escalation command is only a WARNING). 'warning' shows those and LOG too.
+    "log_min_messages = 'warning'",
     'enable_pool_hba = off',
     // An empty file, not '': with '' pgpool warns on every health check and forwards the warning to clients.
     `pool_passwd = '${p.poolPasswd}'`,

@@ -210,7 +210,9 @@ export function labPgpoolConf(o: VipLabOptions, h: HostName, watchdogLines: stri
     `logdir = '${hp.run}'`,
     "log_destination = 'stderr'",
     "log_line_prefix = '%m: %a pid %p: '",
-    "log_min_messages = 'log'",
+    // Not 'log': pgpool, like PostgreSQL, ranks LOG above ERROR for the server log, so 'log' would hide every
+    // WARNING and ERROR (a failed escalation command is only a WARNING). 'warning' shows those and LOG too.
+    "log_min_messages = 'warning'",
     'enable_pool_hba = off',
     `pool_passwd = '${hp.poolPasswd}'`,
     'num_init_children = 4',

@@ -87,7 +87,7 @@ export async function vipLabUp(o: VipLabOptions, say: Say): Promise<void> {
   chmodSync(o.dir, 0o755);
   writeFileSync(p.options, `${JSON.stringify(o, null, 2)}\n`);
   rmSync(p.bin, { recursive: true, force: true });
-  cpSync(o.hookBinDir, p.bin, { recursive: true });
+  cpSync(o.hookBinDir, p.bin, { recursive: true, verbatimSymlinks: true });
   chmodSync(p.bin, 0o755);
 
   // ---- hosts on a private bridge; nothing in the root namespace
