@@ -2,19 +2,30 @@
 // exit status proves nothing: success is read from stdout ("-- Command Successful" or the data line), anything
 // on stderr or any "ERROR" is a failure. Without -w the 4.3 tools prompt for a password on a terminal that a
 // hook does not have, so -w is always given and the password comes from PCPPASSFILE.
+//
+// pgpool restarts its PCP process about a second after every failover and failback (pgpool-hooks.md §4.4), which
+// is exactly when follow_primary attaches nodes: a refused connection is retried for a few seconds. Only a refused
+// connection: the command never reached pgpool, so sending it again cannot do anything twice.
 
 import type { PcpConfig } from '../config/types.ts';
 import { OperationError } from '../errors.ts';
 import type { Pcp, PcpNodeInfo, Shell } from '../model/deps.ts';
 import { parseNodeInfoLine } from '../pgpool/pcp-output.ts';
 
+/** What the pcp client prints when it could not connect at all (exit 1): nothing reached pgpool. */
+const NOT_CONNECTED = /connection to (host|socket) .*failed|Connection refused|could not connect/i;
+const RECONNECT_FOR_MS = 4000;
+
 export function createPcp(cfg: PcpConfig, shell: Shell): Pcp {
   const call = async (tool: string, args: string[], timeoutMs = cfg.timeout_ms): Promise<string> => {
     const argv = [`${cfg.bin_dir}/${tool}`, '-h', cfg.host, '-p', String(cfg.port), '-U', cfg.user, '-w', ...args];
-    const r = await shell.run(argv, {
-      timeoutMs,
-      env: { PCPPASSFILE: cfg.pcppass_file, HOME: process.env.HOME ?? '/', LANG: 'C' },
-    });
+    const env = { PCPPASSFILE: cfg.pcppass_file, HOME: process.env.HOME ?? '/', LANG: 'C' };
+    const started = Date.now();
+    let r = await shell.run(argv, { timeoutMs, env });
+    while (r.exitCode === 1 && NOT_CONNECTED.test(r.stderr) && Date.now() - started < Math.min(RECONNECT_FOR_MS, timeoutMs / 2)) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      r = await shell.run(argv, { timeoutMs: Math.max(1000, timeoutMs - (Date.now() - started)), env });
+    }
     const text = `${r.stdout}\n${r.stderr}`;
     if (r.timedOut) throw new OperationError(`${tool} ${args.join(' ')}: no answer from pgpool within ${timeoutMs} ms`);
     if (r.exitCode !== 0 || /\bERROR\b|FATAL/.test(text) || r.stderr.trim() !== '') {

@@ -121,3 +121,14 @@ test('failover then follow_primary for every down node, as pgpool sequences them
   t.deepEqual(env.node(2).replication().map((r) => r.application_name), ['node1']);
   t.deepEqual(env.pcp.backends.map((b) => b.status), [3, 1, 2]);
 });
+
+// pgpool restarts its PCP process about a second after each failover, exactly when follow runs (pgpool-hooks.md
+// §4.4: "so retry"); a refused PCP connection reached nothing, so the attach is simply sent again.
+test('follow_primary: pcp refuses the first connection (PCP restarting after failover) → retried, attached', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: world(standby({ upstream: 1, timeline: 2 })), ...AFTER_FAILOVER });
+  env.world.script('pcp_attach_node', () => true, { stderr: 'ERROR: connection to host "localhost" failed with error "Connection refused"\n', exitCode: 1 }, 1);
+  const run = await env.run('follow_primary_command', FOLLOW(2));
+  t.is(run.exitCode, 0, closingLine(run)?.msg);
+  t.is(env.pcp.backends[2]!.status, 1);
+  t.is(run.calls.filter((c) => c.tool === 'pcp_attach_node').length, 2, 'one refused attempt, one that reached pgpool');
+});
