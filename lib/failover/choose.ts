@@ -15,7 +15,8 @@ export interface Candidate {
 }
 
 export type Choice =
-  | { kind: 'promote'; node: Candidate; reasons: string[]; considered: Candidate[] }
+  /** `why`: the reason node was chosen, as a phrase without the node (`most advanced, lsn 0/3000148 > 0/3000100`). */
+  | { kind: 'promote'; node: Candidate; why: string; reasons: string[]; considered: Candidate[] }
   | { kind: 'already-promoted'; node: number; reasons: string[] }
   | { kind: 'none'; reasons: string[] };
 
@@ -78,10 +79,15 @@ export function chooseCandidate(input: ChooseInput): Choice {
   );
   const best = ranked[0]!;
   const runnerUp = ranked[1];
-  if (!runnerUp) reasons.unshift(`node ${best.id} is the only fit standby (lsn ${formatLsn(best.lsn)})`);
-  else if (best.timeline > runnerUp.timeline) reasons.unshift(`node ${best.id} is on the newest timeline ${best.timeline}`);
-  else if (best.lsn > runnerUp.lsn) reasons.unshift(`node ${best.id} is most advanced (lsn ${formatLsn(best.lsn)} > ${formatLsn(runnerUp.lsn)})`);
-  else if (best.id === newMain) reasons.unshift(`node ${best.id}: same lsn ${formatLsn(best.lsn)} as node ${runnerUp.id}, pgpool's main node wins the tie`);
-  else reasons.unshift(`node ${best.id}: same lsn ${formatLsn(best.lsn)} as node ${runnerUp.id}, higher priority or lower id wins the tie`);
-  return { kind: 'promote', node: best, reasons, considered: ranked };
+  const why = !runnerUp
+    ? `the only fit standby, lsn ${formatLsn(best.lsn)}`
+    : best.timeline > runnerUp.timeline
+      ? `on the newest timeline ${best.timeline}`
+      : best.lsn > runnerUp.lsn
+        ? `most advanced, lsn ${formatLsn(best.lsn)} > ${formatLsn(runnerUp.lsn)} of node ${runnerUp.id}`
+        : best.id === newMain
+          ? `same lsn ${formatLsn(best.lsn)} as node ${runnerUp.id}, pgpool's main node wins the tie`
+          : `same lsn ${formatLsn(best.lsn)} as node ${runnerUp.id}, higher priority or lower id wins the tie`;
+  reasons.unshift(`node ${best.id}: ${why}`);
+  return { kind: 'promote', node: best, why, reasons, considered: ranked };
 }

@@ -7,7 +7,7 @@
 
 import type { Config, NodeConfig } from '../config/types.ts';
 import { messageOf } from '../errors.ts';
-import type { Deps } from '../model/deps.ts';
+import { CommandError, type Deps } from '../model/deps.ts';
 import { formatLsn } from '../model/lsn.ts';
 import { observeNode } from '../observe.ts';
 import { stopNode, controlArgv, type StopResult } from '../pgctl.ts';
@@ -156,7 +156,7 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
     return { ok: false, summary: `primary node ${failed.id} lost and no standby fit for promotion (${why}); ${fenceNote}`, timeline: tl };
   }
   const target = nodeById(deps, choice.node.id)!;
-  log.info({ step: 'choose', node_id: target.id, outcome: 'ok', reasons: choice.reasons }, `promoting node ${target.id}: ${choice.reasons[0]}`);
+  log.info({ step: 'choose', node_id: target.id, outcome: 'ok', reasons: choice.reasons }, `promoting node ${target.id}: ${choice.why}`);
   if (resume?.chosen !== undefined && resume.chosen !== target.id) {
     log.info({ step: 'choose', node_id: target.id }, `the unfinished run ${resume.runId} had chosen node ${resume.chosen}; the data now points at node ${target.id}`);
   }
@@ -168,13 +168,14 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   }
 
   if (choice.node.lsn > choice.node.replayLsn) await waitForReplay(deps, target, choice.node.lsn, Math.min(3000, remainingMs() / 4));
-  await promote(deps, target, Math.max(1000, remainingMs() - 1000));
+  // What is left but a margin for the closing log line and the notification.
+  await promote(deps, target, Math.max(1000, remainingMs() - 800));
   tl.add('promoted', { node: target.id });
   journal('promoted', { node: target.id });
   const [{ fence: f, note: fenceNote }] = await Promise.all([fenced(), checkpoint(deps, target, remainingMs, journal)]);
   await relaxAfterPromotion(deps, target, tl);
   journal('done', { node: target.id });
-  const why = choice.reasons[0]!.replace(/^node \d+:? ?/, '');
+  const why = choice.why;
   return {
     ok: f.outcome !== 'still-running',
     summary: `promoted node ${target.id} (${why}); ${fenceNote}${doubt ? `; ${doubt}` : ''}`,
@@ -291,24 +292,34 @@ async function waitForReplay(deps: Deps, node: NodeConfig, target: bigint, timeo
   deps.log.warn({ step: 'catch-up', node_id: node.id, outcome: 'failed' }, `node ${node.id} did not replay up to ${formatLsn(target)} within ${timeoutMs} ms; promoting anyway (promotion replays what was received)`);
 }
 
+/**
+ * pg_promote over a direct connection, else `pg_ctl promote` over ssh; then confirm. The time is split so that
+ * both attempts and the confirmation fit in `timeoutMs` whatever hangs: pg_promote gets 60 % of it, the fallback
+ * what is left but the confirmation's share.
+ */
 async function promote(deps: Deps, node: NodeConfig, timeoutMs: number): Promise<void> {
   const { log } = deps;
   const started = deps.clock.now();
-  const waitS = Math.max(1, Math.min(60, Math.floor(timeoutMs / 1000) - 1));
+  const confirmMs = Math.min(2000, Math.max(300, Math.floor(timeoutMs / 5)));
+  const left = () => timeoutMs - (deps.clock.now() - started);
+  const directMs = Math.max(500, Math.floor((timeoutMs - confirmMs) * 0.6));
   try {
     const rows = await deps.pg.query<{ promoted: boolean }>(
       { host: node.hostname, port: node.port },
       'SELECT pg_promote(wait => true, wait_seconds => $1) AS promoted',
-      [waitS],
-      { timeoutMs },
+      [Math.max(1, Math.floor(directMs / 1000))],
+      { timeoutMs: directMs },
     );
     if (rows[0]?.promoted !== true) throw new Error('pg_promote returned false');
   } catch (err) {
     log.warn({ step: 'promote', node_id: node.id, outcome: 'failed' }, `pg_promote on node ${node.id} failed (${messageOf(err)}); trying ${controlArgv(node, 'promote')[0]} over ssh`);
-    const r = await deps.ssh.run(node.ssh_host, controlArgv(node, 'promote', { waitS }), { timeoutMs: Math.max(1000, timeoutMs - (deps.clock.now() - started)) });
-    if (r.exitCode !== 0) throw new Error(`promotion of node ${node.id} failed: ${(r.stderr || r.stdout).trim()}`);
+    const sshMs = Math.max(500, left() - confirmMs);
+    const argv = controlArgv(node, 'promote', { waitS: Math.max(1, Math.floor(sshMs / 1000) - 1) });
+    const r = await deps.ssh.run(node.ssh_host, argv, { timeoutMs: sshMs });
+    // CommandError says "timed out after N ms" when ssh was killed at its deadline, which prints nothing itself.
+    if (r.exitCode !== 0) throw new Error(`promotion of node ${node.id} failed: ${messageOf(err)}; then ${new CommandError(r, `${argv[0]} promote over ssh`).message}`);
   }
-  const check = await observeNode(deps, node, 2000);
+  const check = await observeNode(deps, node, Math.max(300, Math.min(confirmMs, left())));
   if (!check.reachable || check.inRecovery) {
     throw new Error(`node ${node.id} was promoted but ${check.reachable ? 'is still in recovery' : `no longer answers (${check.error})`}`);
   }

@@ -161,8 +161,10 @@ export function parseEventArgs(argv: readonly string[], kind: EventKind): EventA
 
 function flagged(argv: readonly string[], kind: EventKind): Raws {
   const flags = EVENT_FLAGS[kind];
-  const spec: Record<string, { type: 'string'; required: boolean }> = {};
-  for (const p of PLACEHOLDERS) spec[flags[p]] = { type: 'string', required: !OPTIONAL_PLACEHOLDERS.has(p) };
+  // Every flag optional here: a value that is wrong is reported before a flag that is missing, because a
+  // person trying one flag by hand (`--failed-node x`) needs to hear about the value they typed.
+  const spec: Record<string, { type: 'string' }> = {};
+  for (const p of PLACEHOLDERS) spec[flags[p]] = { type: 'string' };
   let values: Record<string, string | undefined>;
   try {
     values = parseFlags(argv, spec as FlagsSpec).values as Record<string, string | undefined>;
@@ -178,7 +180,18 @@ function flagged(argv: readonly string[], kind: EventKind): Raws {
     const value = values[flags[p]];
     if (value !== undefined) raws.set(p, { value, label: `--${flags[p]}` });
   }
+  for (const [p, raw] of raws) checkValue(p, raw);
+  const missing = PLACEHOLDERS.filter((p) => !OPTIONAL_PLACEHOLDERS.has(p) && !raws.has(p)).map((p) => `--${flags[p]}`);
+  if (missing.length) throw new UsageError(`${missing.join(', ')}: missing (required)`);
   return raws;
+}
+
+/** Checks a value by what its placeholder holds (node id, host, port, data directory); throws naming the flag. */
+function checkValue(p: Placeholder, raw: Raw): void {
+  if ('dmMP'.includes(p)) optionalId(raw);
+  else if ('hHN'.includes(p)) optionalHost(raw);
+  else if ('prS'.includes(p)) optionalPort(raw);
+  else optionalDataDir(raw);
 }
 
 /** The sample scripts' order: 10 arguments (3.x, and follow_primary.sh.sample) or 12 (4.1+ with `%N %S`). */

@@ -95,7 +95,7 @@ test.serial("pgpool's %m is behind another standby → the most advanced standby
   t.deepEqual([...on1, ...on2].filter((seq) => !present.has(seq)), [], 'rows a standby had are lost');
 
   const choose = hookRecords(lab, mark).find((r) => r.hook === 'failover' && r.step === 'choose');
-  t.regex(choose?.msg ?? '', new RegExp(`promoting node 2: node 2 is most advanced \\(lsn ${formatLsn(o2.receiveLsn!).replace('/', '\\/')}`));
+  t.regex(choose?.msg ?? '', new RegExp(`promoting node 2: most advanced, lsn ${formatLsn(o2.receiveLsn!).replace('/', '\\/')} > `));
   t.deepEqual(unexpectedErrors(lab, mark, NODE_DOWN_NOISE), []);
 });
 

@@ -211,6 +211,22 @@ test('failover: the old primary\'s host hangs on ssh → fenced-pending recorded
   t.regex(closingLine(run)?.msg ?? '', /old primary node 0 unreachable over ssh: fenced-pending/);
 });
 
+test('failover: pg_promote and the ssh fallback both hang → exit 1 within the budget, the error says both timed out', async (t) => {
+  const budget = 4000;
+  const env = await pgpoolEnv(t, {
+    nodes: [primary({ reach: 'down' }), standby({ receive: '0/3000100' }), standby({ receive: '0/3000148' })],
+    config: { budgets: { failover: budget } },
+  });
+  env.node(2).on('pg_promote', { hang: true });
+  env.world.script('ssh', (c) => env.describeSsh(c).node === 2, { hang: true });
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.is(run.exitCode, 1);
+  const done = closingLine(run);
+  t.regex(done?.msg ?? '', /promotion of node 2 failed: .*no answer within \d+ ms; then .*promote over ssh timed out after \d+ ms/);
+  t.true((done?.duration_ms ?? Infinity) < budget, `finished in ${done?.duration_ms} ms, budget ${budget} ms`);
+  t.false(run.logs.some((l) => l.step === 'budget'), 'finished by itself, not by the budget guard');
+});
+
 test('failover: a second run with the same arguments after success → no second promotion', async (t) => {
   const env = await pgpoolEnv(t, { nodes: PRIMARY_LOST() });
   const first = await env.run('failover_command', PRIMARY_0_DIES);

@@ -131,8 +131,16 @@ test('failover flags: a missing required flag → UsageError naming it', (t) => 
   usage(t, () => parseEventArgs(flagArgv('failover', noP), 'failover'), '--old-primary: missing (required)');
 });
 
-test('failover flags: no arguments at all → the first required flag is named', (t) => {
-  usage(t, () => parseEventArgs([], 'failover'), '--failed-node: missing (required)');
+test("failover flags: no arguments at all → every required flag is named, in the order of pgpool's placeholders", (t) => {
+  usage(
+    t,
+    () => parseEventArgs([], 'failover'),
+    '--failed-node, --failed-host, --failed-port, --failed-data-dir, --new-main, --new-main-host, --old-main, --old-primary, --new-main-port, --new-main-data-dir: missing (required)',
+  );
+});
+
+test('failover flags: one flag typed by hand with a bad value → that value is named before the missing flags', (t) => {
+  usage(t, () => parseEventArgs(['--failed-node', 'x'], 'failover'), '--failed-node: expected a node id (0 to 127), got "x"');
 });
 
 test('failover flags: an unknown flag → UsageError naming it and listing the right ones', (t) => {
