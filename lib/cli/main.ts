@@ -12,6 +12,7 @@ import { createDeps } from '../deps.ts';
 import { ConfigError, UsageError, exitCodeOf, messageOf } from '../errors.ts';
 import { renderLogLine } from '../log-render.ts';
 import { gatherStatus, renderStatus, statusJson } from '../status.ts';
+import { gatherPreflight, renderFindings } from '../preflight.ts';
 import { renderHookLines } from '../pgpool/conf.ts';
 import { labDown, labIsUp, labUp, readLabOptions } from '../lab/lab.ts';
 import { labPaths, type LabOptions } from '../lab/layout.ts';
@@ -30,6 +31,8 @@ const defaultIo: CliIo = { out: (t) => process.stdout.write(`${t}\n`), err: (t) 
 const USAGE = `usage: maas-ha <command> [options]
 
   status [--json]                    the cluster as PostgreSQL and pgpool see it
+  preflight [--pgpool-conf F] [--json]
+                                     check pgpool.conf, pcp, every node and its host before trusting a failover
   plan failover [--json]             dry run: which standby failover would promote now, and why
   config check                       validate the configuration file, list every problem
   config render-pgpool [--bindir D]  the pgpool.conf lines that wire maas-ha's hooks
@@ -92,6 +95,8 @@ export async function runCli(argv: string[], selfUrl: string, io: CliIo = defaul
     switch (cmd) {
       case 'status':
         return await status(rest, io);
+      case 'preflight':
+        return await preflight(rest, io, selfUrl);
       case 'plan':
         return await plan(rest, io);
       case 'config':
@@ -133,6 +138,24 @@ async function status(argv: string[], io: CliIo): Promise<number> {
   const s = await gatherStatus(deps);
   io.out(values.json ? statusJson(s) : renderStatus(s));
   return s.problems.length ? 1 : 0;
+}
+
+async function preflight(argv: string[], io: CliIo, selfUrl: string): Promise<number> {
+  const { values } = flags(argv, { json: { type: 'boolean' }, 'pgpool-conf': { type: 'string' } });
+  const config = loadFor(values.config);
+  const deps = createDeps(config, createLog('cli', newRunId(), 'warn'));
+  const confFile = values['pgpool-conf'] ?? '/etc/pgpool2/pgpool.conf';
+  let pgpool: { text: string; source: string } | undefined;
+  try {
+    pgpool = { text: readFileSync(confFile, 'utf8'), source: confFile };
+  } catch (err) {
+    if (values['pgpool-conf'] !== undefined) throw new UsageError(`--pgpool-conf: cannot read ${confFile}: ${messageOf(err)}`);
+  }
+  const template = readFileSync(join(installRoot(selfUrl), 'pgpool', 'hooks.conf'), 'utf8');
+  const findings = await gatherPreflight(deps, pgpool, template);
+  if (!pgpool) findings.unshift({ area: 'pgpool.conf', level: 'warn', what: `${confFile} not found on this host: its settings were not checked`, fix: 'run preflight on a pgpool host, or pass --pgpool-conf FILE' });
+  io.out(values.json ? JSON.stringify(findings, null, 2) : renderFindings(findings));
+  return findings.some((f) => f.level === 'fail') ? 1 : 0;
 }
 
 async function plan(argv: string[], io: CliIo): Promise<number> {

@@ -79,6 +79,36 @@ test.serial('ssh as postgres: every node answers with strict host key checking; 
   t.regex(refused.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
 });
 
+test.serial('maas-ha preflight (the built CLI): the lab passes; a broken copy of its pgpool.conf names each mistake', (t) => {
+  const run = (conf: string) => {
+    try {
+      return { code: 0, out: execFileSync(join(DIST_BIN, 'maas-ha'), ['preflight', '--config', lab.paths.config, '--pgpool-conf', conf], { encoding: 'utf8', timeout: 60_000 }) };
+    } catch (err) {
+      const e = err as { status: number; stdout: string };
+      return { code: e.status, out: e.stdout };
+    }
+  };
+  const good = run(lab.paths.pgpoolConf);
+  t.is(good.code, 0, good.out);
+  t.regex(good.out, /^preflight passed$/m);
+  t.regex(good.out, /ssh node 2 +reachable with strict host keys; tools and recovery wrappers in place/);
+
+  const broken = join(lab.o.dir, 'pgpool-broken.conf');
+  writeFileSync(
+    broken,
+    readFileSync(lab.paths.pgpoolConf, 'utf8')
+      .replace(/^health_check_period = .*$/m, 'health_check_period = 0')
+      .replace(/^follow_primary_command/m, 'follow_master_command')
+      .replace(/^backend_hostname1 = .*$/m, "backend_hostname1 = 'localhost'"),
+  );
+  const bad = run(broken);
+  t.is(bad.code, 1);
+  t.regex(bad.out, /FAIL +pgpool.conf +health_check_period is 0/);
+  t.regex(bad.out, /FAIL +pgpool.conf +follow_master_command is set/);
+  t.regex(bad.out, /FAIL +pgpool.conf +backend_hostname1 is "localhost", maas-ha says "127\.0\.101\.12"/);
+  t.regex(bad.out, /^preflight FAILED: 3 problems/m);
+});
+
 test.serial('the lab logged no error while it came up and was queried', (t) => {
   t.deepEqual(unexpectedErrors(lab, mark), []);
 });
