@@ -13,6 +13,7 @@ import { ConfigError, UsageError, exitCodeOf, messageOf } from '../errors.ts';
 import { renderLogLine } from '../log-render.ts';
 import { gatherStatus, renderStatus, statusJson } from '../status.ts';
 import { gatherPreflight, renderFindings } from '../preflight.ts';
+import { runSwitchover } from '../switchover.ts';
 import { renderHookLines } from '../pgpool/conf.ts';
 import { labDown, labIsUp, labUp, readLabOptions } from '../lab/lab.ts';
 import { labPaths, type LabOptions } from '../lab/layout.ts';
@@ -31,6 +32,8 @@ const defaultIo: CliIo = { out: (t) => process.stdout.write(`${t}\n`), err: (t) 
 const USAGE = `usage: maas-ha <command> [options]
 
   status [--json]                    the cluster as PostgreSQL and pgpool see it
+  switchover NODE [--timeout S] [--force]
+                                     planned move of the primary to a healthy standby, watched until redundant
   preflight [--pgpool-conf F] [--json]
                                      check pgpool.conf, pcp, every node and its host before trusting a failover
   plan failover [--json]             dry run: which standby failover would promote now, and why
@@ -97,6 +100,8 @@ export async function runCli(argv: string[], selfUrl: string, io: CliIo = defaul
         return await status(rest, io);
       case 'preflight':
         return await preflight(rest, io, selfUrl);
+      case 'switchover':
+        return await switchover(rest, io);
       case 'plan':
         return await plan(rest, io);
       case 'config':
@@ -156,6 +161,23 @@ async function preflight(argv: string[], io: CliIo, selfUrl: string): Promise<nu
   if (!pgpool) findings.unshift({ area: 'pgpool.conf', level: 'warn', what: `${confFile} not found on this host: its settings were not checked`, fix: 'run preflight on a pgpool host, or pass --pgpool-conf FILE' });
   io.out(values.json ? JSON.stringify(findings, null, 2) : renderFindings(findings));
   return findings.some((f) => f.level === 'fail') ? 1 : 0;
+}
+
+async function switchover(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = flags(argv, { timeout: { type: 'string' }, force: { type: 'boolean' } }, 1);
+  const node = Number(positionals[0]);
+  if (positionals[0] === undefined || !/^\d+$/.test(positionals[0])) throw new UsageError(`switchover: expected a node id, got "${positionals[0] ?? ''}"`);
+  const timeoutS = values.timeout === undefined ? 120 : Number(values.timeout);
+  if (!Number.isInteger(timeoutS) || timeoutS < 5 || timeoutS > 3600) throw new UsageError(`--timeout: expected seconds from 5 to 3600, got "${values.timeout}"`);
+  const deps = createDeps(loadFor(values.config), createLog('cli', newRunId(), 'warn'));
+  const r = await runSwitchover(deps, node, { timeoutMs: timeoutS * 1000, force: values.force ?? false }, (l) => io.out(l));
+  if (r.ok) {
+    const followers = r.status.rows.filter((x) => x.id !== node).map((x) => x.id);
+    io.out(`switchover done in ${r.seconds.toFixed(1)} s: node ${node} is the primary, node${followers.length === 1 ? '' : 's'} ${followers.join(' and ')} follow${followers.length === 1 ? 's' : ''} it`);
+    return 0;
+  }
+  io.out(`switchover NOT finished after ${timeoutS} s; the cluster now:\n${renderStatus(r.status)}`);
+  return 1;
 }
 
 async function plan(argv: string[], io: CliIo): Promise<number> {

@@ -205,6 +205,32 @@ test.serial('pcp_promote_node -s (switchover) → the requested standby is prima
   t.deepEqual(unexpectedErrors(lab, mark, NODE_DOWN_NOISE), []);
 });
 
+test.serial('maas-ha switchover (the built CLI): refuses the primary itself; moves the primary to node 1, printing each change, ends redundant', async (t) => {
+  const cli = (...args: string[]) => {
+    try {
+      return { code: 0, out: execFileSync(join(DIST_BIN, 'maas-ha'), [...args, '--config', lab.paths.config], { encoding: 'utf8', timeout: 150_000 }) };
+    } catch (err) {
+      const e = err as { status: number; stdout: string; stderr: string };
+      return { code: e.status, out: `${e.stdout}${e.stderr}` };
+    }
+  };
+  const refused = cli('switchover', '0');
+  t.is(refused.code, 1);
+  t.regex(refused.out, /node 0 is already the primary/);
+  t.is(await primaryOf(), 0);
+
+  const mark = logMark(lab);
+  const r = cli('switchover', '1');
+  t.is(r.code, 0, r.out);
+  t.regex(r.out, /asking pgpool to switch the primary from node 0 to node 1/);
+  t.regex(r.out, /node 1: primary \(timeline 2\), pgpool up/);
+  t.regex(r.out, /switchover done in [\d.]+ s: node 1 is the primary, nodes 0 and 2 follow it$/m);
+  const s = await clusterStatus(lab);
+  t.is(s.primary, 1);
+  t.deepEqual(s.problems, []);
+  t.deepEqual(unexpectedErrors(lab, mark, NODE_DOWN_NOISE), []);
+});
+
 test.serial('a fenced old primary cannot be started by maas-ha: only standbys are started', async (t) => {
   killPostmaster(lab.nodes[0]!);
   await waitRedundantWithout(0);

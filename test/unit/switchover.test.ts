@@ -1,0 +1,56 @@
+// The switchover's safety checks and its progress lines: pure, from cluster status values.
+import test from 'ava';
+import type { ClusterStatus, StatusRow } from '../../lib/status.ts';
+import { statusChanges, switchedOver, switchoverRefusal } from '../../lib/switchover.ts';
+
+const row = (id: number, pgRole: StatusRow['pgRole'], over: Partial<StatusRow> = {}): StatusRow => ({
+  id,
+  name: `pg${id}`,
+  address: `10.0.0.1${id}:5432`,
+  pgRole,
+  pgpoolStatus: 'up',
+  pgpoolRole: pgRole === 'unreachable' ? '-' : pgRole,
+  timeline: pgRole === 'unreachable' ? null : 1,
+  lsn: '0/3000000',
+  lagBytes: 0,
+  replication: pgRole === 'standby' ? 'streaming from 10.0.0.10 (quorum)' : '2 standbys attached',
+  problems: [],
+  ...over,
+});
+const status = (rows: StatusRow[], problems: string[] = []): ClusterStatus => ({
+  cluster: 't',
+  primary: rows.find((r) => r.pgRole === 'primary')?.id ?? null,
+  rows,
+  problems: [...problems, ...rows.flatMap((r) => r.problems.map((p) => `node ${r.id}: ${p}`))],
+});
+const healthy = () => status([row(0, 'primary'), row(1, 'standby'), row(2, 'standby')]);
+
+test('switchover: a healthy standby of a redundant cluster → allowed', (t) => {
+  t.is(switchoverRefusal(healthy(), 1), undefined);
+});
+
+const refusals: [string, ClusterStatus, number, RegExp][] = [
+  ['the primary itself', healthy(), 0, /node 0 is already the primary/],
+  ['a node not configured', healthy(), 7, /node 7 is not in the configuration/],
+  ['a standby pgpool has down', status([row(0, 'primary'), row(1, 'standby', { pgpoolStatus: 'down' }), row(2, 'standby')]), 1, /pgpool has node 1 down/],
+  ['a standby that does not stream', status([row(0, 'primary'), row(1, 'standby', { problems: ['not streaming'] }), row(2, 'standby')]), 1, /node 1 is not a healthy standby: not streaming/],
+  ['an unreachable node', status([row(0, 'primary'), row(1, 'unreachable'), row(2, 'standby')]), 1, /node 1 is unreachable, not a running standby/],
+  ['no primary (that is a failover)', status([row(1, 'standby'), row(2, 'standby')]), 1, /no primary to switch over from/],
+  ['another node broken', status([row(0, 'primary'), row(1, 'standby'), row(2, 'unreachable', { problems: ['connect ECONNREFUSED'] })]), 1, /not redundant now \(node 2: connect ECONNREFUSED\).*--force/],
+];
+for (const [title, s, target, why] of refusals) {
+  test(`switchover: ${title} → refused, saying why`, (t) => {
+    t.regex(switchoverRefusal(s, target) ?? '', why);
+  });
+}
+
+test('switchover: progress lines name only the nodes that changed, done only when fully redundant', (t) => {
+  const before = healthy();
+  const mid = status([row(0, 'unreachable', { pgpoolStatus: 'down' }), row(1, 'primary', { timeline: 2 }), row(2, 'standby')]);
+  t.deepEqual(statusChanges(before, mid), ['node 0: unreachable, pgpool down', 'node 1: primary (timeline 2), pgpool up']);
+  t.deepEqual(statusChanges(mid, mid), []);
+  t.false(switchedOver(mid, 1));
+  const after = status([row(0, 'standby', { timeline: 2 }), row(1, 'primary', { timeline: 2 }), row(2, 'standby', { timeline: 2 })]);
+  t.true(switchedOver(after, 1));
+  t.false(switchedOver(after, 2));
+});
