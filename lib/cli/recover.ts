@@ -165,7 +165,13 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
   // Only what this run moved aside; older copies (kept by recovery.keep_old_data_dirs) are in --json's `kept`.
   const moved = kept.filter((d) => !facts.disk.oldDirs.includes(d));
   const keptText = moved.length ? `; previous data directory kept at ${moved.join(', ')}` : '';
-  const pgpoolText = attached ? ', attached in pgpool' : pgpool?.error ? ' (pgpool did not answer: attach it once pgpool runs)' : '';
+  const pgpoolText = attached
+    ? ', attached in pgpool'
+    : pgpool?.error
+      ? ' (pgpool did not answer: attach it once pgpool runs)'
+      : pgpool
+        ? ` (not in pgpool: add it as a backend, then pcp_attach_node -n ${node.id})`
+        : '';
   if (values.json) io.out(JSON.stringify({ ok: true, node: node.id, primary: primary.id, via, method: how, timeline, attached, kept, seconds: total, rebuild_seconds: rebuildSeconds }));
   say(`node ${node.id} recovered by ${how} in ${formatSeconds(total)}: streams timeline ${timeline} from node ${primary.id}${pgpoolText}${keptText}`);
   return 0;
@@ -182,7 +188,7 @@ function headline(node: NodeConfig, primary: NodeConfig, plan: Extract<RebuildPl
   const path =
     via === 'pcp'
       ? `through pgpool (pcp_recovery_node; pgpool has it ${info?.statusName ?? 'down'})`
-      : `directly over ssh${pgpoolError ? ` (pgpool does not answer: ${pgpoolError})` : info ? ', then pcp_attach_node' : ''}`;
+      : `directly over ssh${pgpoolError ? ` (pgpool does not answer: ${pgpoolError})` : info ? ', then pcp_attach_node' : ` (pgpool does not know node ${node.id}: add it to pgpool.conf, then pcp_attach_node)`}`;
   return `recover node ${node.id} (${node.name}, ${node.hostname}:${node.port}) from primary node ${primary.id} by ${method}, ${path}`;
 }
 
@@ -192,16 +198,19 @@ interface PgpoolView {
   error?: string;
 }
 
-/** pcp_node_info for every node; an unreachable pgpool is not an error here (the direct path is the answer). */
+/**
+ * pcp_node_info for every node; an unreachable pgpool is not an error here (the direct path is the answer), and a
+ * node pgpool does not know (a new standby not yet in pgpool.conf) is simply absent from `nodes`.
+ */
 async function pgpoolView(deps: Deps): Promise<PgpoolView> {
-  try {
-    const infos = await Promise.all(deps.config.nodes.map((n) => deps.pcp.nodeInfo(n.id)));
-    const nodes = new Map(infos.map((i) => [i.id, i]));
-    const primary = infos.find((i) => i.role === 'primary' && isAttached(i))?.id;
-    return { nodes, primary };
-  } catch (err) {
-    return { nodes: new Map(), error: messageOf(err).split('\n')[0] };
+  const results = await Promise.allSettled(deps.config.nodes.map((n) => deps.pcp.nodeInfo(n.id)));
+  const infos = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  if (infos.length === 0) {
+    const first = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    return { nodes: new Map(), error: messageOf(first?.reason).split('\n')[0] };
   }
+  const nodes = new Map(infos.map((i) => [i.id, i]));
+  return { nodes, primary: infos.find((i) => i.role === 'primary' && isAttached(i))?.id };
 }
 
 async function waitPgpool(deps: Deps, id: number, ok: (i: PcpNodeInfo) => boolean, timeoutMs: number, what: string): Promise<void> {
