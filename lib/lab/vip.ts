@@ -11,6 +11,7 @@ import { chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, openSyn
 import { join } from 'node:path';
 import { createShell } from '../adapters/exec.ts';
 import { loadConfig } from '../config/load.ts';
+import { writeChecked } from '../config/checked.ts';
 import { OperationError } from '../errors.ts';
 import { checked, type RunResult } from '../model/deps.ts';
 import { renderHookLines } from '../pgpool/conf.ts';
@@ -135,8 +136,12 @@ export async function vipLabUp(o: VipLabOptions, say: Say): Promise<void> {
   }
   for (const rc of RCS) {
     const hp = hostPaths(o.dir, rc);
-    owned(hp.config, pg, 0o644, labRcConfigYaml(o, rc));
+    const configText = labRcConfigYaml(o, rc);
+    owned(hp.config, pg, 0o644, configText);
     const config = loadConfig(hp.config);
+    // The checked copy, as `maas-ha config check` writes it in production: the hooks start without the YAML parser.
+    const why = writeChecked(hp.config, configText, config);
+    if (why) throw new Error(`writing the checked copy of ${hp.config}: ${why}`);
     // Written by root, as `maas-ha vip fence-file --write` does in production: the drop-in allows `nft -f` of it only.
     writeFileSync(hp.fenceFile, fenceRuleset(config.vip!), { mode: 0o644 });
     mkdirSync(hp.broken, { recursive: true, mode: 0o755 });

@@ -60,10 +60,12 @@ export interface AfterVipPlan {
   slaves: { address: string; local: boolean }[];
 }
 
-export function planAfterVip(vip: VipConfig, view: HostView): AfterVipPlan {
+/** `unreachable`: peers the escalation could not reach just before; their secondary DNS is skipped, not waited for. */
+export function planAfterVip(vip: VipConfig, view: HostView, unreachable: readonly string[] = []): AfterVipPlan {
   const checks = (['api', 'dns', 'proxy'] as const).filter((c) => vip.checks[c] !== undefined);
+  const peers = view.peers.filter((p) => !unreachable.includes(p.address));
   const slaves = vip.slave_dns
-    ? [...(view.self ? [{ address: view.self.address, local: true }] : []), ...view.peers.map((p) => ({ address: p.address, local: false }))]
+    ? [...(view.self ? [{ address: view.self.address, local: true }] : []), ...peers.map((p) => ({ address: p.address, local: false }))]
     : [];
   return { restart: vip.services.list.filter((s) => s.needs_vip), checks, slaves };
 }
@@ -89,6 +91,12 @@ export function arpingMode(journal: readonly Record<string, unknown>[], nowMs: n
   if (!last || last.event !== 'escalated' || typeof last.at !== 'string') return 'whole';
   const age = nowMs - Date.parse(last.at);
   return age >= 0 && age <= windowMs ? 'after-vip' : 'whole';
+}
+
+/** The peers the last escalation found unreachable (pure, from the journal). */
+export function unreachablePeers(journal: readonly Record<string, unknown>[]): string[] {
+  const last = [...journal].reverse().find((e) => e.event === 'escalated');
+  return Array.isArray(last?.unreachable) ? last.unreachable.filter((a): a is string => typeof a === 'string') : [];
 }
 
 export function describePlan(vip: VipConfig, view: HostView): string {
@@ -126,6 +134,8 @@ export async function observeHost(deps: Pick<Deps, 'shell'>, vip: VipConfig): Pr
 
 /** Collects what went wrong and what is worth a warning, for the closing sentence. */
 class Outcome {
+  /** Addresses of peers that did not answer (a crashed leader): nothing else on them can answer either. */
+  readonly unreachable: string[] = [];
   readonly failed: string[] = [];
   readonly warned: string[] = [];
   readonly done: string[] = [];
@@ -141,7 +151,9 @@ async function removeFromPeers(deps: VipDeps, vip: VipConfig, peers: RegionContr
   const results = await Promise.all(
     peers.map(async (peer): Promise<PeerOutcome> => {
       const r = await deps.ssh.run(peer.address, peerRemoveArgv(vip), { timeoutMs: vip.peer_timeout_ms });
-      return interpretPeerRemove(peer.name, r);
+      const p = interpretPeerRemove(peer.name, r);
+      if (p.outcome === 'unreachable') out.unreachable.push(peer.address);
+      return p;
     }),
   );
   for (const p of results) {
@@ -227,7 +239,7 @@ export async function runEscalation(deps: VipDeps, vip: VipConfig, budgetMs: num
     const view = await observeHost(deps, vip);
     tl.add('escalation_started', { host: view.self?.name ?? null });
     await beforeVip(deps, vip, view, tl, out);
-    deps.state.journal('vip', { event: 'escalated', ok: out.failed.length === 0 });
+    deps.state.journal('vip', { event: 'escalated', ok: out.failed.length === 0, unreachable: out.unreachable });
     return { ok: out.failed.length === 0, summary: out.summary(`${view.self?.name ?? 'this host'} takes the VIP: `), timeline: tl };
   });
 }
@@ -282,27 +294,39 @@ export async function runIpDown(deps: VipDeps, vip: VipConfig): Promise<VipRun> 
 export async function runArping(deps: VipDeps & { net: Net }, vip: VipConfig, budgetMs: number): Promise<VipRun & { mode: ArpingMode; checks: CheckResult[] }> {
   const tl = new Timeline(deps.clock);
   const out = new Outcome();
-  const arp = await deps.shell.run(arpingArgv(vip), { timeoutMs: 3000 });
-  if (arp.exitCode === 0) tl.add('gratuitous_arp_sent', { interface: vip.interface });
-  else {
-    deps.log.error({ step: 'arping', outcome: 'failed', duration_ms: arp.durationMs }, `gratuitous ARP failed: ${failure(arp)}`);
-    out.failed.push(`gratuitous ARP failed (${failure(arp)})`);
-  }
-  return withVipLock(deps, budgetMs, async () => {
-    const mode = arpingMode(deps.state.readJournal('vip'), deps.clock.now(), vip.escalation_window_ms);
+  // The gratuitous ARP goes out at once, but iputils arping only exits a second later (it waits one interval
+  // after its last packet): nothing below needs it to have exited, so the region's work does not wait for it.
+  const arping = deps.shell.run(arpingArgv(vip), { timeoutMs: 3000 }).then((arp) => {
+    if (arp.exitCode === 0) tl.add('gratuitous_arp_sent', { interface: vip.interface });
+    else {
+      deps.log.error({ step: 'arping', outcome: 'failed', duration_ms: arp.durationMs }, `gratuitous ARP failed: ${failure(arp)}`);
+      out.failed.push(`gratuitous ARP failed (${failure(arp)})`);
+    }
+  });
+  const run = await withVipLock(deps, budgetMs, async () => {
+    const journal = deps.state.readJournal('vip');
+    const mode = arpingMode(journal, deps.clock.now(), vip.escalation_window_ms);
     const view = await observeHost(deps, vip);
     if (mode === 'whole') {
       deps.log.info({ step: 'mode' }, 'no escalation hook ran just before: doing the whole escalation here (pgpool 3.x style, arping_cmd only)');
       await beforeVip(deps, vip, view, tl, out);
-      deps.state.journal('vip', { event: 'escalated', via: 'arping', ok: out.failed.length === 0 });
+      deps.state.journal('vip', { event: 'escalated', via: 'arping', ok: out.failed.length === 0, unreachable: out.unreachable });
     }
+    const unreachable = mode === 'whole' ? out.unreachable : unreachablePeers(journal);
     if (view.holdsVip) {
       tl.add('vip_acquired', { address: vip.address, host: view.self?.name ?? null });
       out.done.push(`VIP ${vip.address} up on ${view.self?.name ?? vip.interface}`);
     } else out.failed.push(`VIP ${vip.address} is not on ${vip.interface}`);
-    const plan = planAfterVip(vip, view);
+    const plan = planAfterVip(vip, view, unreachable);
+    for (const address of unreachable) {
+      if (vip.slave_dns) deps.log.info({ step: 'slave_dns', server: address, outcome: 'skipped' }, `secondary DNS on ${address} not refreshed: that peer did not answer the escalation a moment ago`);
+    }
     if (plan.restart.length) record(deps, await runServices(deps, vip, plan.restart, 'restart'), tl, out);
-    const checks = await runChecks(vip, deps.net, deps.clock);
+    // The secondary DNS servers pull the zones from the VIP while the checks run: neither waits for the other.
+    const [checks] = await Promise.all([
+      runChecks(vip, deps.net, deps.clock),
+      plan.slaves.length && vip.slave_dns ? refreshSlaves(deps, vip, plan.slaves, tl, out) : Promise.resolve(),
+    ]);
     for (const c of checks) {
       const fields = { step: 'check', check: c.check, outcome: c.ok ? ('ok' as const) : ('failed' as const), duration_ms: c.durationMs };
       if (c.ok) {
@@ -315,9 +339,10 @@ export async function runArping(deps: VipDeps & { net: Net }, vip: VipConfig, bu
       }
     }
     if (checks.length && checks.every((c) => c.ok)) out.done.push(`${checks.map((c) => c.check).join(', ')} answer through the VIP`);
-    if (plan.slaves.length && vip.slave_dns) await refreshSlaves(deps, vip, plan.slaves, tl, out);
-    return { ok: out.failed.length === 0, summary: out.summary(), timeline: tl, mode, checks };
+    return { mode, checks };
   });
+  await arping;
+  return { ok: out.failed.length === 0, summary: out.summary(), timeline: tl, ...run };
 }
 
 async function refreshSlaves(deps: VipDeps, vip: VipConfig, slaves: AfterVipPlan['slaves'], tl: Timeline, out: Outcome): Promise<void> {
@@ -325,11 +350,14 @@ async function refreshSlaves(deps: VipDeps, vip: VipConfig, slaves: AfterVipPlan
   const runs = slaves.flatMap((slave) =>
     s.zones.map(async (zone) => {
       const argv = [vip.binaries.rndc, '-s', slave.address, '-p', String(s.port), '-k', s.key_file, 'retransfer', zone];
-      const r = await deps.shell.run(argv, { timeoutMs: s.timeout_ms });
+      // A peer's server is best effort (after a crash it is down and its rndc can only time out): a second is
+      // plenty for a live one on the same network. Ours must answer, within the configured timeout.
+      const r = await deps.shell.run(argv, { timeoutMs: slave.local ? s.timeout_ms : Math.min(1000, s.timeout_ms) });
       return { slave, zone, r };
     }),
   );
-  for (const { slave, zone, r } of await Promise.all(runs)) {
+  const results = await Promise.all(runs);
+  for (const { slave, zone, r } of results) {
     const fields = { step: 'slave_dns', server: slave.address, zone, duration_ms: r.durationMs };
     if (r.exitCode === 0) {
       deps.log.info({ ...fields, outcome: 'ok' }, `secondary DNS ${slave.address} retransfers ${zone} from the VIP`);
@@ -342,6 +370,6 @@ async function refreshSlaves(deps: VipDeps, vip: VipConfig, slaves: AfterVipPlan
       out.failed.push(`secondary DNS ${slave.address} not refreshed (${failure(r)})`);
     }
   }
-  const n = (await Promise.all(runs)).filter((x) => x.r.exitCode === 0).length;
+  const n = results.filter((x) => x.r.exitCode === 0).length;
   if (n) out.done.push(`${n} secondary zone${n === 1 ? '' : 's'} retransferring`);
 }

@@ -60,6 +60,9 @@ export default async function vipBench(ctx: BenchContext): Promise<BenchResult[]
       restarts.push(slowest / 1000);
       own.push((hooks - slowest) / 1000);
       ctx.say(`  cycle ${i + 1}: ${leader} crashed → checks pass via ${next} after ${totals.at(-1)!.toFixed(2)} s; hooks ${(hooks / 1000).toFixed(2)} s, restarts ${(slowest / 1000).toFixed(2)} s`);
+      // Where the hooks' time went, step by step, for whoever has to make it shorter.
+      const steps = recs.filter((r) => r.duration_ms !== undefined && r.step !== undefined).map((r) => `${r.hook}/${r.step}${r.service ? `:${r.service}` : ''} ${r.duration_ms} ms`);
+      ctx.say(`    ${steps.join(', ')}`);
       await reboot(o, leader!);
       await waitForHolder(o, 30_000, next);
       await waitSettled(o, next);

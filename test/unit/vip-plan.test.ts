@@ -4,7 +4,7 @@
 import test from 'ava';
 import type { VipConfig } from '../../lib/config/types.ts';
 import type { RunResult } from '../../lib/model/deps.ts';
-import { arpingMode, describePlan, planAfterVip, planDeEscalation, planEscalation } from '../../lib/vip/escalate.ts';
+import { arpingMode, describePlan, planAfterVip, planDeEscalation, planEscalation, unreachablePeers } from '../../lib/vip/escalate.ts';
 import { hostView, interpretIpAdd, interpretIpDel, interpretPeerRemove, parseIpAddrs, peerRemoveArgv } from '../../lib/vip/host.ts';
 import { interpretFenceOff, interpretFenceStatus } from '../../lib/vip/fence.ts';
 import { PRESETS } from '../../lib/vip/presets.ts';
@@ -63,6 +63,17 @@ test('vip plan: after the VIP → VIP-bound services, the configured checks, our
   const noDns = testVip({ checks: { timeout_ms: 1, interval_ms: 1, api: { port: 1, path: '/' } } });
   const { slave_dns: _s, ...withoutSlaves } = noDns;
   t.deepEqual(planAfterVip(withoutSlaves, view), { restart: [noDns.services.list.find((s) => s.needs_vip)!], checks: ['api'], slaves: [] });
+});
+
+test('vip plan: after a crash, the peer the escalation could not reach → its secondary DNS is skipped, ours kept', (t) => {
+  const view = hostView(testVip(), parseIpAddrs(IP_OUT));
+  const journal = [
+    { at: '2026-11-25T10:00:00Z', event: 'de-escalated', ok: true },
+    { at: '2026-11-25T10:05:00Z', event: 'escalated', ok: true, unreachable: ['10.0.0.12'] },
+  ];
+  t.deepEqual(unreachablePeers(journal), ['10.0.0.12']);
+  t.deepEqual(planAfterVip(testVip(), view, unreachablePeers(journal)).slaves, [{ address: '10.0.0.11', local: true }]);
+  t.deepEqual(unreachablePeers([{ at: '2026-11-25T10:05:00Z', event: 'escalated', ok: true }]), [], 'an old journal entry without the field');
 });
 
 test('vip plan: de-escalation → nftables fence, or every service stopped, or nothing', (t) => {
