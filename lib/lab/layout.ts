@@ -95,13 +95,16 @@ export function labPaths(dir: string) {
   };
 }
 
-export function sshdConfig(o: LabOptions): string {
-  const p = labPaths(o.dir);
+/**
+ * The lab's sshd policy, wherever it listens: key-only logins for postgres (the "user equivalence" pgpool's hooks
+ * rely on), nothing else. Used by the plain lab and the VIP lab alike.
+ */
+export function sshdPolicy(s: { listen: string[]; hostKey: string; pidFile: string; authorizedKeys: string }): string {
   return [
-    ...labNodes(o).map((n) => `ListenAddress ${n.host}:${LAB_SSH_PORT}`),
-    `HostKey ${p.hostKey}`,
-    `PidFile ${p.sshdPid}`,
-    `AuthorizedKeysFile ${p.authorizedKeys}/%u`,
+    ...s.listen.map((a) => `ListenAddress ${a}`),
+    `HostKey ${s.hostKey}`,
+    `PidFile ${s.pidFile}`,
+    `AuthorizedKeysFile ${s.authorizedKeys}/%u`,
     'AuthenticationMethods publickey',
     'PubkeyAuthentication yes',
     'PasswordAuthentication no',
@@ -117,6 +120,16 @@ export function sshdConfig(o: LabOptions): string {
     'LogLevel VERBOSE',
     '',
   ].join('\n');
+}
+
+export function sshdConfig(o: LabOptions): string {
+  const p = labPaths(o.dir);
+  return sshdPolicy({
+    listen: labNodes(o).map((n) => `${n.host}:${LAB_SSH_PORT}`),
+    hostKey: p.hostKey,
+    pidFile: p.sshdPid,
+    authorizedKeys: p.authorizedKeys,
+  });
 }
 
 export function knownHosts(o: LabOptions, hostPublicKey: string): string {

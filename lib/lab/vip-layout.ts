@@ -17,6 +17,7 @@
 // not per network namespace (G29), so every instance has its own socket directories.
 
 import { join } from 'node:path';
+import { sshdPolicy } from './layout.ts';
 
 export interface VipLabOptions {
   dir: string;
@@ -320,25 +321,7 @@ export function squidConf(o: VipLabOptions, h: RcName): string {
 
 export function sshdConfigFor(o: VipLabOptions, h: RcName): string {
   const p = vipPaths(o.dir);
-  const hp = hostPaths(o.dir, h);
-  return [
-    `ListenAddress ${addr(o, h)}:22`,
-    `HostKey ${p.hostKey}`,
-    `PidFile ${hp.sshdPid}`,
-    `AuthorizedKeysFile ${p.authorizedKeys}/%u`,
-    'AuthenticationMethods publickey',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'PermitRootLogin no',
-    'AllowUsers postgres',
-    'UsePAM yes',
-    'StrictModes yes',
-    'X11Forwarding no',
-    'AllowTcpForwarding no',
-    'PermitTTY no',
-    'LogLevel VERBOSE',
-    '',
-  ].join('\n');
+  return sshdPolicy({ listen: [`${addr(o, h)}:22`], hostKey: p.hostKey, pidFile: hostPaths(o.dir, h).sshdPid, authorizedKeys: p.authorizedKeys });
 }
 
 export const PG_HBA_VIP = (o: Pick<VipLabOptions, 'net'>) =>
