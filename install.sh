@@ -126,4 +126,17 @@ for d in ${datadirs[@]+"${datadirs[@]}"}; do
   case "$out" in *written*) changed=1 ;; esac
 done
 
+# ---- the configuration, where there is one: checked (which also refreshes the checked copy the hooks start
+# from), and its state_dir made for the user pgpool runs as: the hooks take their locks and keep their journal and
+# fencing markers there, and that user cannot create a directory under /var/lib itself.
+cfg="${MAAS_HA_CONFIG:-/etc/maas-ha/maas-ha.yaml}"
+if [ -f "$cfg" ]; then
+  out="$("$bindir/maas-ha" config check --config "$cfg" 2>&1)" || { say "$cfg is not valid:"; printf '%s\n' "$out"; exit 1; }
+  state="$("$bindir/maas-ha" config get state_dir --config "$cfg")"
+  user="${MAAS_HA_PGPOOL_USER:-postgres}"
+  if [ ! -d "$state" ]; then
+    install -d -o "$user" -g "$user" -m 700 "$state"; changed=1; say "created $state for $user"
+  fi
+fi
+
 if [ "$changed" -eq 1 ]; then say "installed maas-ha into $libdir (executables linked in $bindir)"; else say "nothing changed"; fi

@@ -4,13 +4,21 @@
 // taken over when that pid is gone (a hook killed by its budget must not wedge the next failover).
 
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { OperationError } from '../errors.ts';
 import type { Clock, FencedMarker, StateStore } from '../model/deps.ts';
 
 export function createStateStore(dir: string, clock: Clock): StateStore {
   const ensure = (d: string) => {
-    mkdirSync(d, { recursive: true, mode: 0o700 });
+    try {
+      mkdirSync(d, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      // The hooks run as pgpool's user, which cannot create directories under /var/lib: install.sh makes state_dir.
+      throw new OperationError(
+        `cannot create ${d} (maas-ha's state: locks, journal, fencing markers) as ${userInfo().username}: ${(err as Error).message}; create ${dir} owned by the user pgpool runs as (install.sh does it for state_dir)`,
+      );
+    }
     return d;
   };
   const alive = (pid: number) => {

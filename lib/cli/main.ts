@@ -38,6 +38,7 @@ const USAGE = `usage: maas-ha <command> [options]
                                      check pgpool.conf, pcp, every node and its host before trusting a failover
   plan failover [--json]             dry run: which standby failover would promote now, and why
   config check                       validate the configuration file, list every problem
+  config get KEY                     one value of the validated file (e.g. state_dir)
   config render-pgpool [--bindir D]  the pgpool.conf lines that wire maas-ha's hooks
   log [FILE]                         render maas-ha JSON log lines (from FILE or stdin) for people
   lab up [--nodes N] [--sync any|off] [--net K] [--dir D]
@@ -198,7 +199,7 @@ async function plan(argv: string[], io: CliIo): Promise<number> {
 }
 
 function configCmd(argv: string[], io: CliIo, selfUrl: string): number {
-  const { values, positionals } = flags(argv, { bindir: { type: 'string' } }, 1);
+  const { values, positionals } = flags(argv, { bindir: { type: 'string' } }, 2);
   switch (positionals[0]) {
     case 'check': {
       const path = configPath(values.config, process.env);
@@ -211,13 +212,22 @@ function configCmd(argv: string[], io: CliIo, selfUrl: string): number {
       io.out(why ? `note: no checked copy written (${why}): hooks will parse the YAML on every run` : `checked copy: ${checkedPath(path)}`);
       return 0;
     }
+    case 'get': {
+      // `maas-ha config get state_dir`: one value of the validated file, for scripts (install.sh).
+      const key = positionals[1];
+      if (!key) throw new UsageError('config get: expected a key, e.g. "config get state_dir"');
+      const value = key.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), loadFor(values.config));
+      if (value === undefined || (typeof value === 'object' && value !== null)) throw new UsageError(`config get: ${key} is not a setting with a single value`);
+      io.out(String(value));
+      return 0;
+    }
     case 'render-pgpool': {
       const template = readFileSync(join(installRoot(selfUrl), 'pgpool', 'hooks.conf'), 'utf8');
       io.out(renderHookLines(template, values.bindir ?? '/usr/local/bin'));
       return 0;
     }
     default:
-      throw new UsageError('config: expected "config check" or "config render-pgpool"');
+      throw new UsageError('config: expected "config check", "config get KEY" or "config render-pgpool"');
   }
 }
 

@@ -60,8 +60,15 @@ export const checkedPath = (configFile: string) => `${configFile}.checked.json`;
 export function writeChecked(configFile: string, text: string, config: Config): string | undefined {
   const file = checkedPath(configFile);
   const tmp = `${file}.tmp-${process.pid}`;
+  const content = `${JSON.stringify({ build: configBuild(), text, config } satisfies CheckedCopy)}\n`;
   try {
-    writeFileSync(tmp, `${JSON.stringify({ build: configBuild(), text, config } satisfies CheckedCopy)}\n`, { mode: 0o644 });
+    // An identical copy is left alone: running the installer twice changes nothing.
+    if (readFileSync(file, 'utf8') === content) return undefined;
+  } catch {
+    // no copy yet
+  }
+  try {
+    writeFileSync(tmp, content, { mode: 0o644 });
     renameSync(tmp, file);
     return undefined;
   } catch (err) {

@@ -42,6 +42,14 @@ test.serial('maas-ha status --json (the built CLI): the same cluster, for script
   t.deepEqual(s.rows.map((r) => [r.id, r.pgRole, r.timeline]), [[0, 'primary', 1], [1, 'standby', 1], [2, 'standby', 1]]);
 });
 
+test.serial('maas-ha config check / config get (the built CLI): the lab configuration is valid; get prints one value', (t) => {
+  const cli = (...a: string[]) => execFileSync(join(DIST_BIN, 'maas-ha'), [...a, '--config', lab.paths.config], { encoding: 'utf8', timeout: 20_000 });
+  t.regex(cli('config', 'check'), new RegExp(`^${lab.paths.config}: ok \\(3 nodes: 0=127\\.0\\.101\\.11:5432, 1=127\\.0\\.101\\.12:5432, 2=127\\.0\\.101\\.13:5432\\)\nchecked copy: ${lab.paths.config}\\.checked\\.json$`, 'm'));
+  t.is(cli('config', 'get', 'state_dir').trim(), lab.paths.state);
+  t.is(cli('config', 'get', 'pcp.port').trim(), '9898');
+  t.throws(() => cli('config', 'get', 'nodes'), { message: /config get: nodes is not a setting with a single value/ });
+});
+
 test.serial('pgpool runs exactly the hook lines of pgpool/hooks.conf (PGPOOL SHOW, not our own file)', async (t) => {
   const expected = new Map(
     renderHookLines(readFileSync(join(ROOT, 'pgpool', 'hooks.conf'), 'utf8'), lab.paths.bin)
