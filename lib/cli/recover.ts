@@ -200,15 +200,14 @@ interface PgpoolView {
 
 /**
  * pcp_node_info for every node; an unreachable pgpool is not an error here (the direct path is the answer), and a
- * node pgpool does not know (a new standby not yet in pgpool.conf) is simply absent from `nodes`.
+ * node pgpool does not know (a new standby not yet in pgpool.conf: "invalid node ID") is absent from `nodes`. Any
+ * other failure (pgpool shutting down, say) counts as pgpool not answering.
  */
 async function pgpoolView(deps: Deps): Promise<PgpoolView> {
   const results = await Promise.allSettled(deps.config.nodes.map((n) => deps.pcp.nodeInfo(n.id)));
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !/invalid node/i.test(messageOf(r.reason)));
+  if (failure) return { nodes: new Map(), error: messageOf(failure.reason).split('\n')[0] };
   const infos = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-  if (infos.length === 0) {
-    const first = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    return { nodes: new Map(), error: messageOf(first?.reason).split('\n')[0] };
-  }
   const nodes = new Map(infos.map((i) => [i.id, i]));
   return { nodes, primary: infos.find((i) => i.role === 'primary' && isAttached(i))?.id };
 }
