@@ -4,14 +4,13 @@
 // the recovery and pgpool reports only "pgpool_recovery failed", so every failure here ends in one sentence
 // (in the PostgreSQL log, where pgpool's error points) that says what happened to the data and what to do.
 
+import type { NodeConfig } from '../config/types.ts';
 import { messageOf, OperationError } from '../errors.ts';
 import type { Deps } from '../model/deps.ts';
-import { observeNode } from '../observe.ts';
+import { observeAll, observeNode } from '../observe.ts';
 import type { RecoveryArgs, RemoteStartArgs } from '../pgpool/args.ts';
 import { planRebuild, primaryCandidates, resolveRemoteStart, resolveTarget } from './plan.ts';
 import { gatherFacts, pickPrimary, prepareStandby, settle, startStandby } from './rebuild.ts';
-import { observeAll } from '../observe.ts';
-import type { NodeConfig } from '../config/types.ts';
 
 export interface RecoveryOutcome {
   ok: boolean;
