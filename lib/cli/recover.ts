@@ -145,7 +145,11 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
       how = prepared.method === 'rewind' ? 'pg_rewind' : prepared.rewindFailure ? `base backup (pg_rewind failed: ${prepared.rewindFailure})` : prepared.method === 'resume' ? 'finishing an earlier swap' : 'base backup';
       rebuildSeconds = prepared.durationMs / 1000;
       say(`  ${how} done in ${formatSeconds(rebuildSeconds)}; starting node ${node.id}`);
-      ({ timeline } = await startStandby(deps, node, primary, { startTimeoutMs: config.recovery.start_timeout_ms, streamTimeoutMs: config.recovery.stream_timeout_ms }));
+      ({ timeline } = await startStandby(deps, node, primary, {
+        startTimeoutMs: config.recovery.start_timeout_ms,
+        streamTimeoutMs: config.recovery.stream_timeout_ms,
+        justPrepared: true,
+      }));
       // What was beside the data directory before, plus what this run moved there (a fallback re-listed it).
       const known = prepared.rewindFailure ? undefined : [...facts.disk.oldDirs, ...(prepared.oldDir ? [prepared.oldDir] : [])];
       ({ kept } = await settle(deps, node, known));

@@ -294,6 +294,12 @@ async function basebackup(deps: Deps, facts: RebuildFacts, plan: Extract<Rebuild
 export interface StartOptions {
   startTimeoutMs: number;
   streamTimeoutMs: number;
+  /**
+   * The caller has just prepared the node (prepareStandby: stopped, standby.signal written), so the look at its
+   * disk would only say so again: one ssh round trip saved. The start still runs behind the host-side check for
+   * standby.signal (lib/pgctl.ts), so a wrong claim cannot start a primary.
+   */
+  justPrepared?: boolean;
 }
 
 /**
@@ -302,7 +308,7 @@ export interface StartOptions {
  */
 export async function startStandby(deps: Deps, node: NodeConfig, primary: NodeConfig, opts: StartOptions): Promise<{ timeline: number }> {
   const { log } = deps;
-  const disk = await observeDisk(deps, node);
+  const disk = opts.justPrepared ? { standbySignal: true, running: false } : await observeDisk(deps, node);
   if (!disk.standbySignal) {
     const fenced = deps.state.fenced().find((m) => m.node === node.id);
     throw new OperationError(
@@ -402,6 +408,7 @@ export async function rebuildAsStandby(
   const { timeline } = await startStandby(deps, node, primary, {
     startTimeoutMs: Math.max(5000, Math.min(r.start_timeout_ms, remaining)),
     streamTimeoutMs: Math.max(5000, Math.min(r.stream_timeout_ms, remaining)),
+    justPrepared: true,
   });
   const known = [...f.disk.oldDirs, ...(prepared.oldDir ? [prepared.oldDir] : [])];
   const { kept, pruned } = await settle(deps, node, prepared.rewindFailure ? undefined : known).catch((err: unknown) => {

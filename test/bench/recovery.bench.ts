@@ -9,7 +9,9 @@
 // - flatness: rewind rejoin on the full database divided by the same on a database a quarter of its size
 //   (goal <= 1.5, "nearly flat as the database grows"), with the base backup's growth beside it for contrast.
 //
-// Full run: pgbench scale 70 (about 1.1 GB) and 17; `--quick`: scale 8 and 2, to prove the bench works.
+// Full run: pgbench scale 17, 70 (about 1.1 GB) and 280 (about 4.2 GB), the rejoins measured at each, so the
+// README can say where rewind pulls ahead of a base backup and not only how it does at one size; `--quick`:
+// scales 2, 8 and 16, to prove the bench works.
 
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -100,7 +102,7 @@ async function pgbench(o: LabOptions, scale: number, say: (l: string) => void): 
 
 export default async function bench(ctx: BenchContext): Promise<BenchResult[]> {
   const quick = ctx.cycles < 5;
-  const [smallScale, largeScale] = quick ? [2, 8] : [17, 70];
+  const [smallScale, largeScale, hugeScale] = quick ? [2, 8, 16] : [17, 70, 280];
   const o = labOptions({ name: 'recovery-bench', net: 119, nodes: 2, synchronous: 'off' });
   const nodes = labNodes(o);
   await labDown(o, quiet, { purge: true });
@@ -166,6 +168,10 @@ export default async function bench(ctx: BenchContext): Promise<BenchResult[]> {
       ctx.say(`  throughput ${i + 1}/${ctx.cycles}: ${(bytes / 1024 ** 2).toFixed(0)} MB, recover ${r.seconds.toFixed(2)} s, cp -a ${cpSeconds.toFixed(2)} s (+ sync ${(cpSyncSeconds - cpSeconds).toFixed(2)} s)`);
     }
 
+    // Last, the database grows to about four times the size: the same rejoins again.
+    const hugeBytes = await pgbench(o, hugeScale, ctx.say);
+    const huge = await measureRejoins(`${(hugeBytes / 1024 ** 2).toFixed(0)} MB`);
+
     const secs = (xs: Recovered[], k: 'seconds' | 'rebuildSeconds' = 'seconds') => median(xs.map((x) => x[k]));
     const sizeNote = `pgbench scale ${largeScale} (${(largeBytes / 1024 ** 3).toFixed(2)} GB)`;
     return [
@@ -219,6 +225,24 @@ export default async function bench(ctx: BenchContext): Promise<BenchResult[]> {
         goal: '<= 1.5',
         samples: ctx.cycles,
         how: `pgbench scale ${smallScale}, then ${largeScale}: the same ~10 MB divergence rejoined by pg_rewind; nearly flat means a ratio near 1.`,
+      }),
+      result({
+        name: `rejoin at ${(hugeBytes / 1024 ** 3).toFixed(1)} GB, ~10 MB diverged: pg_rewind vs base backup (whole command)`,
+        value: secs(huge.rewind),
+        baseline: { name: 'the same rejoin by base backup', value: secs(huge.copy) },
+        unit: 's',
+        goal: '<= 0.1',
+        samples: ctx.cycles,
+        how: `pgbench scale ${hugeScale} (${(hugeBytes / 1024 ** 3).toFixed(2)} GB): the same rejoins as above on a database about four times larger; the base backup grows with it, the rewind does not.`,
+      }),
+      result({
+        name: `rewind rejoin as the database grows (${(hugeBytes / 1024 ** 2).toFixed(0)} MB vs ${(smallBytes / 1024 ** 2).toFixed(0)} MB)`,
+        value: secs(huge.rewind),
+        baseline: { name: `rewind rejoin at ${(smallBytes / 1024 ** 2).toFixed(0)} MB`, value: secs(small.rewind) },
+        unit: 's',
+        goal: '<= 1.5',
+        samples: ctx.cycles,
+        how: `pgbench scale ${smallScale}, then ${hugeScale}: the same ~10 MB divergence rejoined by pg_rewind on a database some fifteen times larger.`,
       }),
       result({
         name: `base-backup rejoin as the database grows (${(largeBytes / 1024 ** 2).toFixed(0)} MB vs ${(smallBytes / 1024 ** 2).toFixed(0)} MB)`,
