@@ -19,5 +19,5 @@ await runHook(
     );
     return { ok: r.ok, summary: r.summary, timeline: r.timeline.events };
   },
-  { lock: 'failover' },
+  { lock: 'failover', queriesPostgres: true },
 );

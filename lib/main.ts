@@ -7,6 +7,7 @@ import { loadConfigFast } from './config/checked.ts';
 import { configPath } from './config/path.ts';
 import type { Config, HookName } from './config/types.ts';
 import { createLog, newRunId } from './adapters/log.ts';
+import { preloadPg } from './adapters/pg.ts';
 import { createDeps } from './deps.ts';
 import { ConfigError, exitCodeOf, messageOf } from './errors.ts';
 import type { Deps, Log } from './model/deps.ts';
@@ -35,6 +36,8 @@ export interface HookOptions {
    * (failback, run by pgpool's main process during follow's pcp_attach_node) must not share a lock with it.
    */
   lock?: string;
+  /** The hook will query PostgreSQL whatever happens: load the driver while the configuration is read. */
+  queriesPostgres?: boolean;
 }
 
 /**
@@ -48,6 +51,7 @@ export async function runHook<A>(
   options: HookOptions = {},
 ): Promise<void> {
   const started = Date.now();
+  if (options.queriesPostgres) preloadPg();
   const runId = newRunId();
   let args: A;
   try {

@@ -10,6 +10,15 @@ type PgModule = typeof import('pg');
 let pgModule: Promise<PgModule> | undefined;
 const loadPg = () => (pgModule ??= import('pg').then((m) => (m.default ?? m) as PgModule));
 
+/**
+ * Starts loading the PostgreSQL driver now, for a hook that will certainly query: its chunk then loads while the
+ * hook reads its configuration, instead of after (the failover hook's first query is on the clock of every
+ * failover). A failed load is reported by the first query, as without this.
+ */
+export function preloadPg(): void {
+  loadPg().catch(() => {});
+}
+
 export function createPg(access: PostgresAccess, appName = 'maas-ha'): Pg {
   // node-postgres reads the libpq password file itself when no password is given.
   if (access.password_file) process.env.PGPASSFILE = access.password_file;

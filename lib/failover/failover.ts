@@ -87,28 +87,33 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   }
   journal('started');
 
-  // Stop the old primary while the candidates are observed: when its host answers, this costs one ssh round
-  // trip in parallel; when it does not, ssh's connect timeout bounds the wait. An earlier run that already
+  // The fence (stopping the old primary over ssh) is started by startFence, once. An earlier run that already
   // stopped it saves us the trip (and, for a dead host, the whole connect timeout).
-  const fencing: Promise<StopResult> =
-    resume?.fenced && STOPPED.includes(resume.fenced)
-      ? Promise.resolve({ outcome: resume.fenced as StopResult['outcome'], detail: `fenced by run ${resume.runId}` })
-      : fenceOldPrimary(deps, failed, Math.min(remainingMs() / 3, config.ssh.connect_timeout_s * 1000 + 5000));
+  let fencing: Promise<StopResult> | undefined;
+  const startFence = (): Promise<StopResult> =>
+    (fencing ??=
+      resume?.fenced && STOPPED.includes(resume.fenced)
+        ? Promise.resolve({ outcome: resume.fenced as StopResult['outcome'], detail: `fenced by run ${resume.runId}` })
+        : fenceOldPrimary(deps, failed, Math.min(remainingMs() / 3, config.ssh.connect_timeout_s * 1000 + 5000)));
   const perNode = Math.min(2000, remainingMs() / 5);
   const others = config.nodes.filter((n) => n.id !== failed.id);
-  const [oldPrimary, ...rest] = await Promise.all([failed, ...others].map((n) => observeNode(deps, n, perNode)));
-  let observations = rest;
-  // The promotion waits for the fence unless the old primary's port refused the connection: a refused port
-  // means the postmaster is gone (kill -9, crash) and accepts no writes, so promoting at once is safe and saves
-  // the ssh round trip; the fence still runs and is reported. A primary that answers (switchover, a false
-  // failover) or cannot be reached at all (host down, or a partition that may hide a running primary) is
-  // stopped, or fenced as far as possible, before anything is promoted.
-  const postmasterGone = !oldPrimary!.reachable && oldPrimary!.refused === true;
+  const oldObservation = observeNode(deps, failed, perNode);
+  const standbys = Promise.all(others.map((n) => observeNode(deps, n, perNode)));
+  // A refused PostgreSQL port (the host answered, nothing listens) means the postmaster is gone (kill -9, a
+  // crash) and accepts no writes: the promotion goes first and the fence runs after it, so nothing the fence
+  // loads (the command runner) competes with the promotion for this process. A primary that answers (switchover,
+  // a false failover) or whose host does not answer at once (down, or a partition that may hide a running
+  // primary) is stopped, or fenced as far as possible, before anything is promoted, and that fence starts now,
+  // alongside the observations, so a dead host costs its connect timeout once.
+  const early = await Promise.race([oldObservation, deps.clock.sleep(50).then(() => undefined)]);
+  const postmasterGone = early !== undefined && !early.reachable && early.refused === true;
+  if (!postmasterGone) startFence();
+  let observations = await standbys;
   let fence: StopResult | undefined;
   if (postmasterGone) {
-    log.info({ step: 'fence', node_id: failed.id, outcome: 'started' }, `old primary node ${failed.id} refuses connections (postmaster gone): promoting without waiting for the fence`);
+    log.info({ step: 'fence', node_id: failed.id, outcome: 'started' }, `old primary node ${failed.id} refuses connections (postmaster gone): promoting first, fencing after`);
   } else {
-    fence = await fencing;
+    fence = await startFence();
     if (fence.outcome === 'stopped-fast' || fence.outcome === 'stopped-immediate') {
       // It was still running a moment ago (pcp_promote_node -s, or a primary pgpool lost but the host kept):
       // its last WAL, shutdown checkpoint included, reached the standbys only now (lab-recipe G14). Compare the
@@ -117,7 +122,7 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
     }
   }
   const fenced = async (): Promise<{ fence: StopResult; note: string }> => {
-    fence ??= await fencing;
+    fence ??= await startFence();
     journal('fenced', { node: failed.id, outcome: fence.outcome });
     tl.add('old_primary_fenced', { node: failed.id, outcome: fence.outcome });
     return { fence, note: fenceSentence(failed.id, fence) };
@@ -194,13 +199,24 @@ function describeResume(r: Resume): string {
   return done.length ? `it had ${done.join(', ')}` : 'it had done nothing yet';
 }
 
-/** pg_rewind against a freshly promoted primary needs the new timeline in a checkpoint (lab-recipe G13). */
+/**
+ * pg_rewind against a freshly promoted primary needs the new timeline in a checkpoint (lab-recipe G13). pgpool
+ * waits for this hook while no client can write, and a CHECKPOINT of a busy database can take seconds: it gets
+ * CHECKPOINT_WAIT_MS, after which the checkpointer finishes it on its own (dropping the connection does not stop
+ * a checkpoint) and the rewind in follow_primary, which checkpoints again before it rewinds, is no worse off.
+ */
+const CHECKPOINT_WAIT_MS = 1500;
+
 async function checkpoint(deps: Deps, target: NodeConfig, remainingMs: () => number, journal: ReturnType<typeof failoverJournal>): Promise<void> {
+  const waitMs = Math.max(300, Math.min(CHECKPOINT_WAIT_MS, remainingMs() - 500));
   try {
-    await deps.pg.query({ host: target.hostname, port: target.port }, 'CHECKPOINT', [], { timeoutMs: Math.max(1000, remainingMs() - 500) });
+    await deps.pg.query({ host: target.hostname, port: target.port }, 'CHECKPOINT', [], { timeoutMs: waitMs });
     journal('checkpointed', { node: target.id });
   } catch (err) {
-    deps.log.warn({ step: 'checkpoint', node_id: target.id, outcome: 'failed' }, `CHECKPOINT on the new primary failed: ${messageOf(err)}`);
+    deps.log.warn(
+      { step: 'checkpoint', node_id: target.id, outcome: 'failed' },
+      `CHECKPOINT on the new primary not finished within ${waitMs} ms (${messageOf(err)}): left to the checkpointer; follow_primary checkpoints again before any rewind`,
+    );
   }
 }
 
