@@ -48,7 +48,10 @@ export function createPg(access: PostgresAccess, appName = 'maas-ha'): Pg {
       try {
         const work = (async () => {
           await client.connect();
-          const res = await client.query(sql, params);
+          // node-postgres writes the statement to the socket as it queues it on a ready connection.
+          const pending = client.query(sql, params);
+          opts.onSent?.();
+          const res = await pending;
           return res.rows as never[];
         })();
         work.catch(() => {});

@@ -100,8 +100,8 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   const oldObservation = observeNode(deps, failed, perNode);
   const standbys = Promise.all(others.map((n) => observeNode(deps, n, perNode)));
   // A refused PostgreSQL port (the host answered, nothing listens) means the postmaster is gone (kill -9, a
-  // crash) and accepts no writes: the promotion goes first and the fence runs after it, so nothing the fence
-  // loads (the command runner) competes with the promotion for this process. A primary that answers (switchover,
+  // crash) and accepts no writes: the promotion request goes first and the fence starts once it is sent, so
+  // nothing the fence loads (the command runner) competes with the promotion for this process. A primary that answers (switchover,
   // a false failover) or whose host does not answer at once (down, or a partition that may hide a running
   // primary) is stopped, or fenced as far as possible, before anything is promoted, and that fence starts now,
   // alongside the observations, so a dead host costs its connect timeout once.
@@ -111,7 +111,7 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   let observations = await standbys;
   let fence: StopResult | undefined;
   if (postmasterGone) {
-    log.info({ step: 'fence', node_id: failed.id, outcome: 'started' }, `old primary node ${failed.id} refuses connections (postmaster gone): promoting first, fencing after`);
+    log.info({ step: 'fence', node_id: failed.id, outcome: 'started' }, `old primary node ${failed.id} refuses connections (postmaster gone): promoting first, fencing alongside`);
   } else {
     fence = await startFence();
     if (fence.outcome === 'stopped-fast' || fence.outcome === 'stopped-immediate') {
@@ -174,7 +174,10 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
 
   if (choice.node.lsn > choice.node.replayLsn) await waitForReplay(deps, target, choice.node.lsn, Math.min(3000, remainingMs() / 4));
   // What is left but a margin for the closing log line and the notification.
-  await promote(deps, target, Math.max(1000, remainingMs() - 800));
+  // The fence starts as soon as the promotion request is on its way: PostgreSQL promotes on its own while this
+  // process loads what the fence needs (the command runner), and pgpool, which waits for this hook, gets it back
+  // no later than before. (Started already, and awaited, when the old primary was not known to be gone.)
+  await promote(deps, target, Math.max(1000, remainingMs() - 800), () => void startFence());
   tl.add('promoted', { node: target.id });
   journal('promoted', { node: target.id });
   const [{ fence: f, note: fenceNote }] = await Promise.all([fenced(), checkpoint(deps, target, remainingMs, journal)]);
@@ -313,7 +316,7 @@ async function waitForReplay(deps: Deps, node: NodeConfig, target: bigint, timeo
  * both attempts and the confirmation fit in `timeoutMs` whatever hangs: pg_promote gets 60 % of it, the fallback
  * what is left but the confirmation's share.
  */
-async function promote(deps: Deps, node: NodeConfig, timeoutMs: number): Promise<void> {
+async function promote(deps: Deps, node: NodeConfig, timeoutMs: number, onRequested: () => void = () => {}): Promise<void> {
   const { log } = deps;
   const started = deps.clock.now();
   const confirmMs = Math.min(2000, Math.max(300, Math.floor(timeoutMs / 5)));
@@ -324,13 +327,14 @@ async function promote(deps: Deps, node: NodeConfig, timeoutMs: number): Promise
       { host: node.hostname, port: node.port },
       'SELECT pg_promote(wait => true, wait_seconds => $1) AS promoted',
       [Math.max(1, Math.floor(directMs / 1000))],
-      { timeoutMs: directMs },
+      { timeoutMs: directMs, onSent: onRequested },
     );
     if (rows[0]?.promoted !== true) throw new Error('pg_promote returned false');
   } catch (err) {
     log.warn({ step: 'promote', node_id: node.id, outcome: 'failed' }, `pg_promote on node ${node.id} failed (${messageOf(err)}); trying ${controlArgv(node, 'promote')[0]} over ssh`);
     const sshMs = Math.max(500, left() - confirmMs);
     const argv = controlArgv(node, 'promote', { waitS: Math.max(1, Math.floor(sshMs / 1000) - 1) });
+    onRequested();
     const r = await deps.ssh.run(node.ssh_host, argv, { timeoutMs: sshMs });
     // CommandError says "timed out after N ms" when ssh was killed at its deadline, which prints nothing itself.
     if (r.exitCode !== 0) throw new Error(`promotion of node ${node.id} failed: ${messageOf(err)}; then ${new CommandError(r, `${argv[0]} promote over ssh`).message}`);

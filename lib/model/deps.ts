@@ -71,7 +71,8 @@ export interface Pg {
     target: QueryTarget,
     sql: string,
     params?: unknown[],
-    opts?: { timeoutMs?: number },
+    /** onSent: called once the statement has been handed to the connection (before its answer). */
+    opts?: { timeoutMs?: number; onSent?: () => void },
   ): Promise<R[]>;
 }
 
