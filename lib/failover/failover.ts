@@ -180,7 +180,7 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   await promote(deps, target, Math.max(1000, remainingMs() - 800), () => void startFence());
   tl.add('promoted', { node: target.id });
   journal('promoted', { node: target.id });
-  const [{ fence: f, note: fenceNote }] = await Promise.all([fenced(), checkpoint(deps, target, remainingMs, journal)]);
+  const [{ fence: f, note: fenceNote }] = await Promise.all([fenced(), checkpoint(deps, target, remainingMs, journal), firstWrite(deps, target, tl)]);
   await relaxAfterPromotion(deps, target, tl);
   journal('done', { node: target.id });
   const why = choice.why;
@@ -220,6 +220,20 @@ async function checkpoint(deps: Deps, target: NodeConfig, remainingMs: () => num
       { step: 'checkpoint', node_id: target.id, outcome: 'failed' },
       `CHECKPOINT on the new primary not finished within ${waitMs} ms (${messageOf(err)}): left to the checkpointer; follow_primary checkpoints again before any rewind`,
     );
+  }
+}
+
+/**
+ * Proof that the new primary accepts writes, for the timeline: assigning a transaction id is a write that a
+ * standby refuses ("cannot assign TransactionIds during recovery"). Reported, never fatal: the promotion stands.
+ */
+async function firstWrite(deps: Deps, target: NodeConfig, tl: Timeline): Promise<void> {
+  try {
+    const [row] = await deps.pg.query<{ xid: string }>({ host: target.hostname, port: target.port }, 'SELECT txid_current()::text AS xid', [], { timeoutMs: 1000 });
+    tl.add('first_write_accepted', { node: target.id, xid: row?.xid });
+  } catch (err) {
+    deps.log.warn({ step: 'first-write', node_id: target.id, outcome: 'failed' }, `node ${target.id} did not take a first write: ${messageOf(err)}`);
+    tl.add('first_write_failed', { node: target.id, error: messageOf(err) });
   }
 }
 

@@ -3,6 +3,8 @@
 // pcp tools. What the hook did is read from the world: which node received pg_promote, what ssh was asked to do,
 // what the closing log line says, what the exit status is.
 import test from 'ava';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OBSERVE_SQL } from '../../lib/observe.ts';
@@ -40,6 +42,35 @@ test('failover: primary lost, %m behind another standby → the most advanced st
   const done = closingLine(run);
   t.is(done?.level, 'info');
   t.regex(done?.msg ?? '', /^failover done in [\d.]+ s: promoted node 2 \(.*most advanced.*\); old primary node 0 is down$/);
+});
+
+test('failover: the webhook gets the run as JSON (Slack-style text, timeline from primary lost to the first write accepted)', async (t) => {
+  const received: Record<string, unknown>[] = [];
+  const sink = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      received.push(JSON.parse(body) as Record<string, unknown>);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => sink.close());
+  const url = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/hooks/maas-ha`;
+  const env = await pgpoolEnv(t, { nodes: PRIMARY_LOST(), config: { notify: { webhooks: [{ url }] } } });
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.is(run.exitCode, 0, run.stderr);
+  t.is(received.length, 1);
+  const n = received[0] as { hook: string; outcome: string; text: string; timeline: { event: string; node?: number; xid?: string }[] };
+  t.like(n, { hook: 'failover', outcome: 'ok' });
+  t.regex(n.text, /^:white_check_mark: maas-ha failover: promoted node 2 \(most advanced/);
+  const events = n.timeline.map((e) => e.event);
+  for (const [before, after] of [['primary_lost', 'candidate_chosen'], ['candidate_chosen', 'promoted'], ['promoted', 'first_write_accepted']]) {
+    t.true(events.indexOf(before!) < events.indexOf(after!) && events.indexOf(before!) >= 0, `${before} before ${after} in ${events.join(', ')}`);
+  }
+  t.true(events.includes('old_primary_fenced'));
+  t.like(n.timeline.find((e) => e.event === 'first_write_accepted'), { node: 2 });
+  t.regex(n.timeline.find((e) => e.event === 'first_write_accepted')?.xid ?? '', /^\d+$/);
 });
 
 test('failover: the chosen standby received more than it replayed → promoted only after its replay caught up', async (t) => {

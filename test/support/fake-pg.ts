@@ -125,6 +125,8 @@ export class FakeNode {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private nextPid = 1000;
+  /** Transaction ids handed out by txid_current() (a primary's first write). */
+  private xid = 700;
 
   constructor(
     readonly id: number,
@@ -236,6 +238,11 @@ export class FakeNode {
       return { rows: [{ [col]: true }] };
     }
     if (/^CHECKPOINT$/i.test(sql)) return { rows: [], command: 'CHECKPOINT' };
+    // A transaction id is a write: a standby refuses it, in PostgreSQL's words.
+    if (/^SELECT txid_current\(\)::text AS xid$/i.test(sql)) {
+      if (this.role === 'standby') return { error: 'cannot assign TransactionIds during recovery', code: '25006' };
+      return { rows: [{ xid: String(++this.xid) }] };
+    }
     let m = /^ALTER SYSTEM SET (\w+)\s*(?:=|TO)\s*'((?:[^']|'')*)'$/i.exec(sql);
     if (m) {
       this.pending.set(m[1]!.toLowerCase(), m[2]!.replace(/''/g, "'"));
