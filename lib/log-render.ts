@@ -3,6 +3,25 @@
 
 const LEVEL_WIDTH = 5;
 
+/** One maas-ha log record: pino's fields plus ours (step, node_id, duration_ms, outcome, ...). */
+export type LogRecord = Record<string, unknown> & { hook: string; level: string; msg: string; time?: string; step?: string; node_id?: number; outcome?: string };
+
+/**
+ * maas-ha's records in a log's text: pgpool and PostgreSQL interleave their own lines with our JSON lines (a
+ * hook's stderr goes into their logs), so anything that is not one of our objects is skipped.
+ */
+export function logRecords(text: string): LogRecord[] {
+  return text.split('\n').flatMap((l) => {
+    if (!l.startsWith('{')) return [];
+    try {
+      const r = JSON.parse(l) as LogRecord;
+      return typeof r.hook === 'string' && typeof r.msg === 'string' ? [r] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 export function renderLogLine(line: string): string {
   const trimmed = line.trim();
   if (!trimmed.startsWith('{')) return line;

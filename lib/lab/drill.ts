@@ -14,6 +14,7 @@ import type { Deps } from '../model/deps.ts';
 import { formatLsn } from '../model/lsn.ts';
 import { observeAll } from '../observe.ts';
 import { gatherStatus } from '../status.ts';
+import { logRecords, type LogRecord } from '../log-render.ts';
 import { labDown, labUp, readPid, type Say } from './lab.ts';
 import { LAB_PGPOOL_PORT, labNodes, labPaths, pgpoolHost, type LabOptions } from './layout.ts';
 
@@ -93,25 +94,15 @@ export class Writer {
   }
 }
 
-/** maas-ha's JSON log lines that pgpool copied into its log after `offset`. */
-function hookLines(logFile: string, offset: number): Record<string, unknown>[] {
+/** maas-ha's records that pgpool copied into its log after `offset`. */
+function hookLines(logFile: string, offset: number): LogRecord[] {
   const size = statSync(logFile).size;
   if (size <= offset) return [];
   const fd = openSync(logFile, 'r');
   try {
     const buf = Buffer.alloc(size - offset);
     readSync(fd, buf, 0, buf.length, offset);
-    return buf
-      .toString('utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('{"level"'))
-      .flatMap((l) => {
-        try {
-          return [JSON.parse(l) as Record<string, unknown>];
-        } catch {
-          return [];
-        }
-      });
+    return logRecords(buf.toString('utf8'));
   } finally {
     closeSync(fd);
   }

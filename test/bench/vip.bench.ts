@@ -8,6 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { crash, reboot, vipLabDown, vipLabUp, waitForClientChecks, waitForHolder, waitSettled, vipHolders } from '../../lib/lab/vip.ts';
 import { waitFor } from '../../lib/lab/lab.ts';
+import { logRecords } from '../../lib/log-render.ts';
 import { hostPaths, type RcName, type VipLabOptions } from '../../lib/lab/vip-layout.ts';
 import { median, result, type BenchContext, type BenchResult } from './run.ts';
 
@@ -17,13 +18,7 @@ type Rec = { hook?: string; step?: string; service?: string; duration_ms?: numbe
 
 function recordsSince(rc: RcName, o: VipLabOptions, mark: number): Rec[] {
   const f = hostPaths(o.dir, rc).pgpoolLog;
-  if (!existsSync(f)) return [];
-  return readFileSync(f)
-    .subarray(mark)
-    .toString('utf8')
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Rec);
+  return existsSync(f) ? (logRecords(readFileSync(f).subarray(mark).toString('utf8')) as Rec[]) : [];
 }
 
 export default async function vipBench(ctx: BenchContext): Promise<BenchResult[]> {

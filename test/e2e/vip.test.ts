@@ -6,6 +6,7 @@ import test from 'ava';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { waitFor } from '../../lib/lab/lab.ts';
+import { logRecords, type LogRecord } from '../../lib/log-render.ts';
 import {
   breakService,
   canReachPostgres,
@@ -37,7 +38,7 @@ const o: VipLabOptions = {
 };
 const MOVE_MS = 60_000;
 
-type Rec = Record<string, unknown> & { hook: string; level: string; msg: string; step?: string; outcome?: string };
+type Rec = LogRecord;
 const marks = new Map<HostName, number>();
 const logOf = (h: HostName) => hostPaths(o.dir, h).pgpoolLog;
 function mark(): void {
@@ -47,16 +48,7 @@ function since(h: HostName): string {
   return existsSync(logOf(h)) ? readFileSync(logOf(h)).subarray(marks.get(h) ?? 0).toString('utf8') : '';
 }
 function records(h: HostName): Rec[] {
-  return since(h)
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as Rec];
-      } catch {
-        return [];
-      }
-    });
+  return logRecords(since(h));
 }
 const closing = (h: HostName, hook: string) => records(h).filter((r) => r.hook === hook && r.step === 'done');
 /** The closing lines of `hook` on `h` once there is one: the hook may still run when the client's checks pass. */

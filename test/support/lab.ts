@@ -13,6 +13,7 @@ import { labDown, labIsUp, labUp, readPid, waitFor } from '../../lib/lab/lab.ts'
 import { LAB_PGPOOL_PORT, labNodes, labPaths, pgpoolHost, type LabNode, type LabOptions } from '../../lib/lab/layout.ts';
 import type { Deps } from '../../lib/model/deps.ts';
 import { gatherStatus, type ClusterStatus } from '../../lib/status.ts';
+import { logRecords, type LogRecord } from '../../lib/log-render.ts';
 
 export { waitFor };
 
@@ -133,21 +134,11 @@ function logSince(lab: TestLab, mark: number): string {
   return readFileSync(lab.paths.pgpoolLog).subarray(mark).toString('utf8');
 }
 
-export type HookRecord = Record<string, unknown> & { hook: string; level: string; msg: string; step?: string; node_id?: number; outcome?: string };
+export type HookRecord = LogRecord;
 
 /** maas-ha's JSON log lines (pgpool copies its hooks' stderr into its log) written after `mark`. */
 export function hookRecords(lab: TestLab, mark: number): HookRecord[] {
-  return logSince(lab, mark)
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .flatMap((l) => {
-      try {
-        const r = JSON.parse(l) as HookRecord;
-        return typeof r.hook === 'string' ? [r] : [];
-      } catch {
-        return [];
-      }
-    });
+  return logRecords(logSince(lab, mark));
 }
 
 /** The closing sentence of each hook run after `mark`, in order. */
@@ -182,20 +173,7 @@ export function serverLogMark(node: LabNode): number {
 
 /** maas-ha's JSON lines in a node's PostgreSQL server log after `mark` (what pgpool_recovery's scripts wrote). */
 export function serverLogHookRecords(node: LabNode, mark: number): HookRecord[] {
-  if (!existsSync(node.log)) return [];
-  return readFileSync(node.log)
-    .subarray(mark)
-    .toString('utf8')
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .flatMap((l) => {
-      try {
-        const r = JSON.parse(l) as HookRecord;
-        return typeof r.hook === 'string' ? [r] : [];
-      } catch {
-        return [];
-      }
-    });
+  return existsSync(node.log) ? logRecords(readFileSync(node.log).subarray(mark).toString('utf8')) : [];
 }
 
 /** Stops the lab's pgpool only (SIGINT through its pid file), so nothing reacts to what a scenario does to nodes. */
