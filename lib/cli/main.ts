@@ -298,6 +298,9 @@ async function lab(argv: string[], io: CliIo, selfUrl: string): Promise<number> 
       } else {
         io.out(renderDrill(result));
         await labStatus();
+        if (result.promoted_node !== null) {
+          io.out(`node ${result.killed_node} stays down, fenced; to bring it back as a standby: maas-ha recover ${result.killed_node} --config ${labPaths(o.dir).config}`);
+        }
       }
       return result.ok ? 0 : 1;
     }
