@@ -42,6 +42,12 @@ interface Ack {
 
 type PgModule = typeof import('pg');
 
+/** The drill's table, empty: numbered rows, so that a lost acknowledged row has a number to be missed by. */
+export async function resetDrillTable(c: { query(sql: string): Promise<unknown> }): Promise<void> {
+  await c.query('CREATE TABLE IF NOT EXISTS maas_ha_drill (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())');
+  await c.query('TRUNCATE maas_ha_drill');
+}
+
 /** Writes numbered rows through pgpool until stopped, reconnecting after every error. */
 export class Writer {
   readonly acks: Ack[] = [];
@@ -131,8 +137,7 @@ export async function runDrill(o: LabOptions, say: Say): Promise<DrillResult> {
   const pgMod = ((await import('pg')) as unknown as { default: PgModule }).default;
   const setup = new pgMod.Client({ host: pgpoolHost(o), port: LAB_PGPOOL_PORT, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 3000 });
   await setup.connect();
-  await setup.query('CREATE TABLE IF NOT EXISTS maas_ha_drill (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())');
-  await setup.query('TRUNCATE maas_ha_drill');
+  await resetDrillTable(setup);
   await setup.end();
 
   const writer = new Writer(pgMod, pgpoolHost(o));

@@ -222,6 +222,13 @@ pcp:
 `;
 }
 
+/**
+ * How every lab pgpool logs: to stderr (the lab's log file), with maas-ha's hook lines in between. Not
+ * `log_min_messages = 'log'`: pgpool, like PostgreSQL, ranks LOG above ERROR for the server log, so 'log' would
+ * hide every WARNING and ERROR (a failed escalation command is only a WARNING). 'warning' shows those and LOG too.
+ */
+export const PGPOOL_LOG_SETTINGS = ["log_destination = 'stderr'", "log_line_prefix = '%m: %a pid %p: '", "log_min_messages = 'warning'"];
+
 export function pgpoolConf(o: LabOptions, hookLines: string): string {
   const p = labPaths(o.dir);
   const backends = labNodes(o).flatMap((n) => [
@@ -244,11 +251,7 @@ export function pgpoolConf(o: LabOptions, hookLines: string): string {
     `wd_ipc_socket_dir = '${p.pgpoolRun}'`,
     `pid_file_name = '${p.pgpoolPid}'`,
     `logdir = '${p.pgpoolRun}'`,
-    "log_destination = 'stderr'",
-    "log_line_prefix = '%m: %a pid %p: '",
-    // Not 'log': pgpool, like PostgreSQL, ranks LOG above ERROR for the server log, so 'log' would hide every
-    // WARNING and ERROR (a failed escalation command is only a WARNING). 'warning' shows those and LOG too.
-    "log_min_messages = 'warning'",
+    ...PGPOOL_LOG_SETTINGS,
     'enable_pool_hba = off',
     // An empty file, not '': with '' pgpool warns on every health check and forwards the warning to clients.
     `pool_passwd = '${p.poolPasswd}'`,

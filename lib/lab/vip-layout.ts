@@ -17,7 +17,7 @@
 // not per network namespace (G29), so every instance has its own socket directories.
 
 import { join } from 'node:path';
-import { sshdPolicy } from './layout.ts';
+import { PGPOOL_LOG_SETTINGS, sshdPolicy } from './layout.ts';
 
 export interface VipLabOptions {
   dir: string;
@@ -209,11 +209,7 @@ export function labPgpoolConf(o: VipLabOptions, h: HostName, watchdogLines: stri
     `wd_ipc_socket_dir = '${hp.run}'`,
     `pid_file_name = '${hp.pgpoolPid}'`,
     `logdir = '${hp.run}'`,
-    "log_destination = 'stderr'",
-    "log_line_prefix = '%m: %a pid %p: '",
-    // Not 'log': pgpool, like PostgreSQL, ranks LOG above ERROR for the server log, so 'log' would hide every
-    // WARNING and ERROR (a failed escalation command is only a WARNING). 'warning' shows those and LOG too.
-    "log_min_messages = 'warning'",
+    ...PGPOOL_LOG_SETTINGS,
     'enable_pool_hba = off',
     `pool_passwd = '${hp.poolPasswd}'`,
     'num_init_children = 4',

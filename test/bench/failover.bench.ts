@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { createShell } from '../../lib/adapters/exec.ts';
 import { labDown, labUp, postgresUser, readPid, serviceEnv, waitFor } from '../../lib/lab/lab.ts';
-import { runDrill, Writer } from '../../lib/lab/drill.ts';
+import { resetDrillTable, runDrill, Writer } from '../../lib/lab/drill.ts';
 import { LAB_SSH_PORT, labNodes, labPaths, pgpoolHost, LAB_PCP_PORT, LAB_PCP_USER, type LabOptions } from '../../lib/lab/layout.ts';
 import { renderHookLines } from '../../lib/pgpool/conf.ts';
 import { expandHookCommand } from '../support/pgpool-expand.ts';
@@ -151,8 +151,7 @@ exec timeout 10 /usr/bin/ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyCheck
 async function writerUnavailability(o: LabOptions): Promise<number> {
   const setup = new pg.Client({ host: pgpoolHost(o), port: 9999, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 3000 });
   await setup.connect();
-  await setup.query('CREATE TABLE IF NOT EXISTS maas_ha_drill (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())');
-  await setup.query('TRUNCATE maas_ha_drill');
+  await resetDrillTable(setup);
   await setup.end();
   const w = new Writer(pg, pgpoolHost(o));
   w.start();

@@ -12,6 +12,7 @@ import { serviceEnv, postgresUser } from '../../lib/lab/lab.ts';
 import { formatLsn } from '../../lib/model/lsn.ts';
 import {
   DIST_BIN,
+  runCli,
   NODE_DOWN_NOISE,
   closingLines,
   clusterStatus,
@@ -206,14 +207,7 @@ test.serial('pcp_promote_node -s (switchover) → the requested standby is prima
 });
 
 test.serial('maas-ha switchover (the built CLI): refuses the primary itself; moves the primary to node 1, printing each change, ends redundant', async (t) => {
-  const cli = (...args: string[]) => {
-    try {
-      return { code: 0, out: execFileSync(join(DIST_BIN, 'maas-ha'), [...args, '--config', lab.paths.config], { encoding: 'utf8', timeout: 150_000 }) };
-    } catch (err) {
-      const e = err as { status: number; stdout: string; stderr: string };
-      return { code: e.status, out: `${e.stdout}${e.stderr}` };
-    }
-  };
+  const cli = (...args: string[]) => runCli([...args, '--config', lab.paths.config], 150_000);
   const refused = cli('switchover', '0');
   t.is(refused.code, 1);
   t.regex(refused.out, /node 0 is already the primary/);

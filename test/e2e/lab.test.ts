@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createShell } from '../../lib/adapters/exec.ts';
 import { createSsh } from '../../lib/adapters/ssh.ts';
 import { renderHookLines } from '../../lib/pgpool/conf.ts';
-import { DIST_BIN, ROOT, clusterStatus, logMark, startLab, stopLab, unexpectedErrors, type TestLab } from '../support/lab.ts';
+import { DIST_BIN, ROOT, clusterStatus, logMark, runCli, startLab, stopLab, unexpectedErrors, type TestLab } from '../support/lab.ts';
 
 let lab: TestLab;
 let mark = 0;
@@ -88,14 +88,7 @@ test.serial('ssh as postgres: every node answers with strict host key checking; 
 });
 
 test.serial('maas-ha preflight (the built CLI): the lab passes; a broken copy of its pgpool.conf names each mistake', (t) => {
-  const run = (conf: string) => {
-    try {
-      return { code: 0, out: execFileSync(join(DIST_BIN, 'maas-ha'), ['preflight', '--config', lab.paths.config, '--pgpool-conf', conf], { encoding: 'utf8', timeout: 60_000 }) };
-    } catch (err) {
-      const e = err as { status: number; stdout: string };
-      return { code: e.status, out: e.stdout };
-    }
-  };
+  const run = (conf: string) => runCli(['preflight', '--config', lab.paths.config, '--pgpool-conf', conf]);
   const good = run(lab.paths.pgpoolConf);
   t.is(good.code, 0, good.out);
   t.regex(good.out, /^preflight passed$/m);

@@ -4,6 +4,7 @@
 // one (`healLab`). After each scenario, `unexpectedErrors` scans what pgpool and the hooks logged, in the spirit
 // of Patroni's acceptance tests that read every log for bugs afterwards.
 
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createLog, newRunId } from '../../lib/adapters/log.ts';
@@ -78,6 +79,16 @@ function attach(o: LabOptions): TestLab {
 /** Stops everything; keeps the directory (logs) when MAAS_HA_KEEP_LAB is set. */
 export async function stopLab(lab: TestLab): Promise<void> {
   await labDown(lab.o, quiet, { purge: !process.env.MAAS_HA_KEEP_LAB });
+}
+
+/** The built `maas-ha` CLI with these arguments: exit code and everything it printed (stdout, then stderr). */
+export function runCli(args: string[], timeoutMs = 60_000): { code: number; out: string } {
+  try {
+    return { code: 0, out: execFileSync(join(DIST_BIN, 'maas-ha'), args, { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] }) };
+  } catch (err) {
+    const e = err as { status: number | null; stdout: string; stderr: string };
+    return { code: e.status ?? -1, out: `${e.stdout}${e.stderr}` };
+  }
 }
 
 export const clusterStatus = (lab: TestLab): Promise<ClusterStatus> => gatherStatus(lab.deps);

@@ -1,7 +1,7 @@
 // Writes through pgpool for the end-to-end tests, and what each node holds afterwards: the evidence for "no
 // acknowledged row is lost". Rows go to maas_ha_drill (the drill's table), numbered by the writer.
 import pg from 'pg';
-import { Writer } from '../../lib/lab/drill.ts';
+import { resetDrillTable, Writer } from '../../lib/lab/drill.ts';
 import type { TestLab } from './lab.ts';
 
 const client = (host: string, port: number) =>
@@ -19,10 +19,7 @@ async function withClient<T>(host: string, port: number, f: (c: pg.Client) => Pr
 }
 
 async function freshTable(lab: TestLab): Promise<void> {
-  await withClient(lab.pgpool.host, lab.pgpool.port, async (c) => {
-    await c.query('CREATE TABLE IF NOT EXISTS maas_ha_drill (seq bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())');
-    await c.query('TRUNCATE maas_ha_drill');
-  });
+  await withClient(lab.pgpool.host, lab.pgpool.port, resetDrillTable);
 }
 
 /** A writer inserting numbered rows through pgpool until stopped, reconnecting after every error. */
