@@ -60,7 +60,11 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   // pg tries `require('pg-native')` only when asked for the native driver; we never ask.
   external: ['pg-native'],
-  define: { __MAAS_HA_BUILD__: JSON.stringify(sourceDigest('.')) },
+  define: {
+    __MAAS_HA_BUILD__: JSON.stringify(sourceDigest('.')),
+    // `maas-ha --version`: the bundle cannot read package.json (dist/bin/package.json only says "type": "module").
+    __MAAS_HA_VERSION__: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version),
+  },
   banner: {
     // The entries are the executables (see below), hence the shebang; a hashbang line is valid in any module.
     // Some bundled CommonJS code calls require(); give ESM bundles one.

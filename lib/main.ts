@@ -3,6 +3,7 @@
 // operator sees; the exit code still tells the truth for the hooks whose caller does read it (recovery) and for
 // people running a hook by hand.
 
+import { wantsHelp } from './cli/flags.ts';
 import { loadConfigFast } from './config/checked.ts';
 import { configPath } from './config/path.ts';
 import type { Config, HookName } from './config/types.ts';
@@ -41,7 +42,9 @@ export interface HookOptions {
 }
 
 /**
- * Parses argv first (bad arguments exit 2 before anything else happens), then loads the config, then runs body.
+ * Answers `--help`/`-h` first (anywhere in argv: print what runs this hook and what it takes, exit 0, nothing
+ * else), then parses argv (bad arguments exit 2 before anything else happens), then loads the config, then runs
+ * body.
  */
 export async function runHook<A>(
   hook: HookName,
@@ -50,6 +53,14 @@ export async function runHook<A>(
   body: (ctx: HookContext, args: A) => Promise<HookOutcome>,
   options: HookOptions = {},
 ): Promise<void> {
+  if (wantsHelp(argv)) {
+    // A person at a terminal, not pgpool (no placeholder expands to -h): no config, no lock, no log line. The
+    // texts load only here, so a hook's normal start does not pay for them.
+    const { hookHelp } = await import('./cli/help.ts');
+    process.stdout.write(`${hookHelp(hook)}\n`);
+    process.exitCode = 0;
+    return;
+  }
   const started = Date.now();
   if (options.queriesPostgres) preloadPg();
   const runId = newRunId();

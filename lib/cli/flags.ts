@@ -119,3 +119,13 @@ function convert(flag: string, type: FlagType, raw: string | undefined): unknown
   if (!INT.test(t) || !Number.isSafeInteger(n)) throw new UsageError(`${flag}: expected an integer, got "${value}"`);
   return n;
 }
+
+/**
+ * `--help` or `-h` anywhere before `--`. The CLI and every hook ask this before they parse a flag, read the
+ * configuration or touch anything, so help added to any command line (even one with a wrong flag) is always
+ * safe to run and always answered.
+ */
+export function wantsHelp(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}

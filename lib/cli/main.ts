@@ -1,5 +1,6 @@
 // The CLI's dispatch: one function per command, each parsing its own flags strictly (an unknown flag is an error
-// that names it) and returning an exit code. Output goes through `out` so tests can capture it.
+// that names it) and returning an exit code. Output goes through `out` so tests can capture it. `--help`/`-h`
+// anywhere on the line is answered here, before any command sees its argv (lib/cli/help.ts has every usage).
 
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve, basename } from 'node:path';
@@ -20,7 +21,9 @@ import { labPaths, type LabOptions } from '../lab/layout.ts';
 import { runDrill, renderDrill } from '../lab/drill.ts';
 import { chooseCandidate } from '../failover/choose.ts';
 import { observeAll } from '../observe.ts';
-import { RECOVER_USAGE, recoverCommand } from './recover.ts';
+import { helpFor, USAGE } from './help.ts';
+import { recoverCommand } from './recover.ts';
+import { wantsHelp } from './flags.ts';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -29,41 +32,11 @@ export interface CliIo {
 
 const defaultIo: CliIo = { out: (t) => process.stdout.write(`${t}\n`), err: (t) => process.stderr.write(`${t}\n`) };
 
-const USAGE = `usage: maas-ha <command> [options]
-
-  status [--json]                    the cluster as PostgreSQL and pgpool see it
-  switchover NODE [--timeout S] [--force]
-                                     planned move of the primary to a healthy standby, watched until redundant
-  preflight [--pgpool-conf F] [--json]
-                                     check pgpool.conf, pcp, every node and its host before trusting a failover
-  plan failover [--json]             dry run: which standby failover would promote now, and why
-  config check                       validate the configuration file, list every problem
-  config get KEY                     one value of the validated file (e.g. state_dir)
-  config render-pgpool [--bindir D]  the pgpool.conf lines that wire maas-ha's hooks
-  log [FILE]                         render maas-ha JSON log lines (from FILE or stdin) for people
-  lab up [--nodes N] [--sync any|off] [--net K] [--dir D]
-                                     start the local lab (PostgreSQL 15 x N, pgpool-II 4.3, sshd) on 127.0.K.x
-  lab status | lab down [--purge]    show or stop the lab
-  lab drill [--json]                 kill -9 the primary under write load and print the failover timeline
-${RECOVER_USAGE}
-
-  vip check [--json] [--target A]    health checks through the VIP: MAAS API, DNS (SOA of the MAAS zone), proxy
-  vip plan                           what escalation, the after-VIP part and de-escalation would do on this host
-  vip fence on|off|status            the passive-node nftables fence (table inet maas_ha)
-  vip fence-file [--write]           the fence ruleset (root writes it to vip.fence.file)
-  vip sudoers [--user postgres]      the sudoers drop-in with the hooks' exact root commands
-  ip up|down VIP                     pgpool's if_up_cmd/if_down_cmd (see pgpool/watchdog.conf)
-  arping VIP                         pgpool's arping_cmd: gratuitous ARP, services that bind the VIP, checks
-  lab vip up [--net K] [--dir D]     the VIP lab: region controllers, witness and client as network namespaces
-  lab vip status | lab vip down [--purge]
-
-options for every command: --config FILE (default $MAAS_HA_CONFIG or /etc/maas-ha/maas-ha.yaml)`;
-
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 function flags<O extends Options>(argv: string[], options: O, positionals = 0) {
   try {
-    const r = parseArgs({ args: argv, options: { ...options, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: positionals > 0 });
+    const r = parseArgs({ args: argv, options: { ...options, config: { type: 'string' } }, strict: true, allowPositionals: positionals > 0 });
     if (r.positionals.length > positionals) throw new UsageError(`unexpected argument "${r.positionals[positionals]}"`);
     return r;
   } catch (err) {
@@ -93,7 +66,21 @@ function loadFor(configFlag: string | undefined) {
   return loadConfig(configPath(configFlag, process.env));
 }
 
+declare const __MAAS_HA_VERSION__: string | undefined;
+
+/** package.json's version: put into the bundle by build.mjs; read from the checkout when run unbundled (tsx). */
+function version(): string {
+  if (typeof __MAAS_HA_VERSION__ === 'string') return __MAAS_HA_VERSION__;
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 export async function runCli(argv: string[], selfUrl: string, io: CliIo = defaultIo): Promise<number> {
+  // Before anything else: a command asked for help only prints its usage (it loads no configuration, starts or
+  // removes nothing), whatever else the line says, an unknown or malformed flag included.
+  if (wantsHelp(argv)) {
+    io.out(helpFor(argv));
+    return 0;
+  }
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
@@ -122,12 +109,18 @@ export async function runCli(argv: string[], selfUrl: string, io: CliIo = defaul
         return await (await import('./vip.ts')).arpingCommand(rest);
       case 'vip':
         return await (await import('./vip.ts')).vipCommand(rest, io);
-      case undefined:
       case 'help':
-      case '--help':
-      case '-h':
+        // `maas-ha help lab up` = `maas-ha lab up --help`.
+        io.out(helpFor(rest));
+        return 0;
+      case 'version':
+      case '--version':
+        if (rest.length) throw new UsageError(`version: takes no arguments, got "${rest[0]}"`);
+        io.out(`maas-ha ${version()}`);
+        return 0;
+      case undefined:
         io.out(USAGE);
-        return cmd === undefined ? 2 : 0;
+        return 2;
       default:
         throw new UsageError(`unknown command "${cmd}"\n${USAGE}`);
     }

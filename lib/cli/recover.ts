@@ -22,6 +22,7 @@ import { shScript } from '../pgctl.ts';
 import { isAttached } from '../pgpool/pcp-output.ts';
 import { describePlan, planRebuild, type RebuildPlan } from '../recovery/plan.ts';
 import { parseFlags } from './flags.ts';
+import { helpFor } from './help.ts';
 import { formatSeconds, pollBasebackup, ProgressPrinter } from '../recovery/progress.ts';
 import { gatherFacts, observeDisk, pickPrimary, prepareStandby, settle, startStandby, waitStreaming } from '../recovery/rebuild.ts';
 import { LOG_REASON_SCRIPT } from '../recovery/scripts.ts';
@@ -35,12 +36,6 @@ export interface RecoverIo {
   /** stdout is a terminal: redraw the progress bar in place. */
   tty?: boolean;
 }
-
-export const RECOVER_USAGE = `  recover NODE [--dry-run] [--force] [--initial] [--method rewind|basebackup] [--direct] [--json]
-                                     rebuild NODE as a standby of the primary (pg_rewind, else a base backup
-                                     beside its data directory); through pgpool (pcp_recovery_node) when it answers
-  recover install-scripts DATADIR [--bindir D]
-                                     put pgpool's online-recovery wrappers into a local data directory`;
 
 const SPEC = {
   config: { type: 'string' },
@@ -57,7 +52,7 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
   const { values, positionals } = parseFlags(argv, SPEC, { positionals: 1 });
   const method = values.method ?? 'auto';
   if (method !== 'auto' && method !== 'rewind' && method !== 'basebackup') throw new UsageError(`--method: expected rewind or basebackup, got "${method}"`);
-  if (positionals[0] === undefined) throw new UsageError(`recover: expected a node id or name\n${RECOVER_USAGE}`);
+  if (positionals[0] === undefined) throw new UsageError(`recover: expected a node id or name\n${helpFor(['recover'])}`);
   const config = loadConfig(configPath(values.config, process.env));
   const node = findNode(config.nodes, positionals[0]);
   const deps = createDeps(config, createLog('recover', newRunId(), 'warn'));

@@ -1,0 +1,270 @@
+// Every usage text of maas-ha, in one place: the commands of the `maas-ha` CLI (one table, from which
+// `maas-ha --help` and each command's own `--help` are rendered) and the hooks pgpool runs. Help is answered
+// before anything else on the line is looked at (lib/cli/main.ts runCli, lib/main.ts runHook): `--help` added to
+// any command line must be safe to run, because it once was not (`maas-ha lab up --help` built a lab and purged a
+// stopped one). Pure: no I/O.
+
+import type { HookName } from '../config/types.ts';
+import { EVENT_FLAGS, type EventKind, type Placeholder } from '../pgpool/args.ts';
+
+export interface CommandHelp {
+  /** The command paths this entry documents, words joined by one space (`lab vip down`). */
+  paths: readonly string[];
+  /** What follows `maas-ha ` on a command line. */
+  synopsis: string;
+  /** One or more lines (split by \n). */
+  about: string;
+  /** The command reads the configuration file, so --config applies. */
+  config?: boolean;
+  /** Run by maas-ha itself (inside the VIP lab): answered with --help, not listed by `maas-ha --help`. */
+  internal?: boolean;
+}
+
+const CONFIG_DEFAULT = '$MAAS_HA_CONFIG, else /etc/maas-ha/maas-ha.yaml';
+
+export const COMMANDS: readonly CommandHelp[] = [
+  { paths: ['status'], synopsis: 'status [--json]', about: 'the cluster as PostgreSQL and pgpool see it', config: true },
+  {
+    paths: ['switchover'],
+    synopsis: 'switchover NODE [--timeout S] [--force]',
+    about: 'planned move of the primary to a healthy standby, watched until redundant',
+    config: true,
+  },
+  {
+    paths: ['preflight'],
+    synopsis: 'preflight [--pgpool-conf F] [--json]',
+    about: 'check pgpool.conf, pcp, every node and its host before trusting a failover',
+    config: true,
+  },
+  { paths: ['plan failover'], synopsis: 'plan failover [--json]', about: 'dry run: which standby failover would promote now, and why', config: true },
+  { paths: ['config check'], synopsis: 'config check', about: 'validate the configuration file, list every problem', config: true },
+  { paths: ['config get'], synopsis: 'config get KEY', about: 'one value of the validated file (e.g. state_dir)', config: true },
+  { paths: ['config render-pgpool'], synopsis: 'config render-pgpool [--bindir D]', about: "the pgpool.conf lines that wire maas-ha's hooks" },
+  { paths: ['log'], synopsis: 'log [FILE]', about: 'render maas-ha JSON log lines (from FILE or stdin) for people' },
+  {
+    paths: ['lab up'],
+    synopsis: 'lab up [--nodes N] [--sync any|off] [--net K] [--dir D]',
+    about: 'start the local lab (PostgreSQL 15 x N, pgpool-II 4.3, sshd) on 127.0.K.x\nin D (default $MAAS_HA_LAB_DIR, else /var/lib/maas-ha-lab)',
+  },
+  { paths: ['lab status'], synopsis: 'lab status [--dir D]', about: 'the lab cluster, as `maas-ha status` shows it' },
+  { paths: ['lab down'], synopsis: 'lab down [--purge] [--dir D]', about: 'stop the lab; --purge also removes its directory' },
+  { paths: ['lab drill'], synopsis: 'lab drill [--json] [--dir D]', about: 'kill -9 the primary under write load and print the failover timeline' },
+  {
+    paths: ['recover'],
+    synopsis: 'recover NODE [--dry-run] [--force] [--initial] [--method rewind|basebackup] [--direct] [--json]',
+    about:
+      'rebuild NODE as a standby of the primary (pg_rewind, else a base backup\nbeside its data directory); through pgpool (pcp_recovery_node) when it answers',
+    config: true,
+  },
+  {
+    paths: ['recover install-scripts'],
+    synopsis: 'recover install-scripts DATADIR [--bindir D]',
+    about: "put pgpool's online-recovery wrappers into a local data directory",
+    config: true,
+  },
+  {
+    paths: ['vip check'],
+    synopsis: 'vip check [--json] [--target A] [--timeout-ms MS]',
+    about: 'health checks through the VIP: MAAS API, DNS (SOA of the MAAS zone), proxy',
+    config: true,
+  },
+  { paths: ['vip plan'], synopsis: 'vip plan', about: 'what escalation, the after-VIP part and de-escalation would do on this host', config: true },
+  {
+    paths: ['vip fence on', 'vip fence off', 'vip fence status'],
+    synopsis: 'vip fence on|off|status',
+    about: 'the passive-node nftables fence (table inet maas_ha)',
+    config: true,
+  },
+  { paths: ['vip fence-file'], synopsis: 'vip fence-file [--write]', about: 'the fence ruleset (root writes it to vip.fence.file)', config: true },
+  { paths: ['vip sudoers'], synopsis: 'vip sudoers [--user postgres]', about: "the sudoers drop-in with the hooks' exact root commands", config: true },
+  {
+    paths: ['ip up'],
+    synopsis: 'ip up VIP',
+    about: "pgpool's if_up_cmd (see pgpool/watchdog.conf): add the VIP;\nconfiguration from $MAAS_HA_CONFIG",
+  },
+  {
+    paths: ['ip down'],
+    synopsis: 'ip down VIP',
+    about: "pgpool's if_down_cmd (see pgpool/watchdog.conf): remove the VIP;\nconfiguration from $MAAS_HA_CONFIG",
+  },
+  {
+    paths: ['arping'],
+    synopsis: 'arping VIP',
+    about: "pgpool's arping_cmd: gratuitous ARP, services that bind the VIP, checks;\nconfiguration from $MAAS_HA_CONFIG",
+  },
+  {
+    paths: ['lab vip up'],
+    synopsis: 'lab vip up [--net K] [--dir D]',
+    about: 'the VIP lab: region controllers, witness and client as network namespaces\nin D (default /var/lib/maas-ha-test/vip)',
+  },
+  { paths: ['lab vip status'], synopsis: 'lab vip status [--dir D]', about: 'the VIP lab: who holds the VIP, which services run where' },
+  { paths: ['lab vip down'], synopsis: 'lab vip down [--purge] [--dir D]', about: 'stop the VIP lab; --purge also removes its directory' },
+  {
+    paths: ['lab vip service'],
+    synopsis: 'lab vip service start|stop|restart|status NAME --host rc1|rc2 [--dir D]',
+    about: "a region service's stand-in inside the VIP lab (what systemctl is there)",
+    internal: true,
+  },
+  { paths: ['lab vip serve-api'], synopsis: 'lab vip serve-api --host rc1|rc2 [--port P]', about: "the VIP lab's stand-in MAAS API", internal: true },
+  { paths: ['lab vip serve-sink'], synopsis: 'lab vip serve-sink --out FILE [--port P]', about: "the VIP lab's client-side record of what answered", internal: true },
+  { paths: ['help'], synopsis: 'help [COMMAND...]', about: 'this list, or the usage of one command' },
+  { paths: ['version'], synopsis: 'version | --version', about: 'the version of maas-ha' },
+];
+
+const COLUMN = 35;
+
+/** Synopsis and about as two columns (a long synopsis puts the about on the next line), indented by two. */
+function row(c: CommandHelp): string {
+  const about = c.about.split('\n');
+  const pad = ' '.repeat(COLUMN + 2);
+  const head = c.synopsis.length < COLUMN - 1 ? [`  ${c.synopsis.padEnd(COLUMN)}${about[0]}`] : [`  ${c.synopsis}`, `${pad}${about[0]}`];
+  return [...head, ...about.slice(1).map((l) => `${pad}${l}`)].join('\n');
+}
+
+export const USAGE = [
+  'usage: maas-ha <command> [options]',
+  '',
+  ...COMMANDS.filter((c) => !c.internal).map(row),
+  '',
+  `--config FILE: the configuration, for the commands that read it (default ${CONFIG_DEFAULT})`,
+  '--help, -h: the usage of any command (`maas-ha lab up --help`), which then does nothing else',
+].join('\n');
+
+const under = (path: string) => (c: CommandHelp) => c.paths.some((p) => p === path || p.startsWith(`${path} `));
+
+/**
+ * The command path that argv names: its words, in order, as long as they lead to a documented command. Other
+ * words (flag values, NODE, FILE) are skipped, so `lab --dir /x up --help` is `lab up`; "" when nothing matched.
+ */
+export function commandPath(argv: readonly string[]): string {
+  const end = argv.indexOf('--');
+  let path = '';
+  for (const word of end === -1 ? argv : argv.slice(0, end)) {
+    if (word.startsWith('-')) continue;
+    const next = path ? `${path} ${word}` : word;
+    if (COMMANDS.some(under(next))) path = next;
+  }
+  return path;
+}
+
+/**
+ * The usage of the command argv names (`['lab', 'up', '--help']`): its own entry, or the entries under it (the
+ * internal ones only when named); USAGE when argv names no command.
+ */
+export function helpFor(argv: readonly string[]): string {
+  const path = commandPath(argv);
+  const all = path ? COMMANDS.filter(under(path)) : [];
+  const entries = all.length > 1 ? all.filter((c) => !c.internal) : all;
+  if (entries.length === 0) return USAGE;
+  const config = entries.some((c) => c.config) ? [`  --config FILE  the configuration (default ${CONFIG_DEFAULT})`] : [];
+  const options = ['options:', ...config, '  --help, -h     this text; the command does nothing else'];
+  if (entries.length === 1) {
+    const [c] = entries as [CommandHelp];
+    return [`usage: maas-ha ${c.synopsis}`, '', ...c.about.split('\n').map((l) => `  ${l}`), '', ...options].join('\n');
+  }
+  return [`usage of maas-ha ${path}:`, '', ...entries.map((c) => row({ ...c, synopsis: `maas-ha ${c.synopsis}` })), '', ...options].join('\n');
+}
+
+// ---- the hooks ------------------------------------------------------------------------------------------------
+
+interface HookHelp {
+  /** The command line, as pgpool's setting (or the wrapper) writes it; later lines carry their own indent. */
+  usage: string[];
+  /** Who runs it, from which setting, and what a non-zero exit makes pgpool do. */
+  about: string[];
+}
+
+const EVENT_SETTING: Record<EventKind, { exe: string; setting: string; runs: string }> = {
+  failover: {
+    exe: 'maas-ha-failover',
+    setting: 'failover_command',
+    runs: "the leader pgpool's main process, once per detached node",
+  },
+  follow_primary: {
+    exe: 'maas-ha-follow-primary',
+    setting: 'follow_primary_command (follow_master_command before pgpool 4.2)',
+    runs: 'a child of the leader pgpool after a new primary was found, once per node that is down',
+  },
+  failback: { exe: 'maas-ha-failback', setting: 'failback_command', runs: "the leader pgpool's main process after a node is attached" },
+};
+
+function eventHelp(kind: EventKind): HookHelp {
+  const { exe, setting, runs } = EVENT_SETTING[kind];
+  const flags = (ps: string) => [...ps].map((p) => `--${EVENT_FLAGS[kind][p as Placeholder]} "%${p}"`).join(' ');
+  // In the order of pgpool/hooks.conf: the node, the new main (or primary), the old ones, then 4.1+'s %N %S.
+  return {
+    usage: [
+      `${exe} ${flags('dhpD')}`,
+      `           ${flags('mHrR')}`,
+      `           ${flags('MP')} [${flags('NS')}]`,
+      `   or: ${exe} %d %h %p %D %m %H %M %P %r %R [%N %S]   (the positional form of pgpool's sample scripts)`,
+    ],
+    about: [
+      `pgpool's ${setting} runs it: ${runs};`,
+      "as pgpool's OS user, through /bin/sh -c. pgpool ignores its exit code: the log line and the notification",
+      'tell what happened. Each flag carries the pgpool placeholder shown; "" or -1 means no such node.',
+      'The line, every placeholder quoted: pgpool/hooks.conf (`maas-ha config render-pgpool` fills in the directory).',
+    ],
+  };
+}
+
+const HOOKS: Record<HookName, () => HookHelp> = {
+  failover: () => eventHelp('failover'),
+  follow_primary: () => eventHelp('follow_primary'),
+  failback: () => eventHelp('failback'),
+  recovery_1st_stage: () => ({
+    usage: ['maas-ha-recovery-1st-stage PRIMARY_DATADIR TARGET_HOST TARGET_DATADIR PRIMARY_PORT [TARGET_NODE_ID [TARGET_PORT [PRIMARY_HOST]]]'],
+    about: [
+      "pgpool's online recovery (recovery_1st_stage_command = 'recovery_1st_stage'): pcp_recovery_node makes the",
+      "primary's pgpool_recovery extension run $PGDATA/recovery_1st_stage, a wrapper that execs this (written by",
+      '`maas-ha recover install-scripts DATADIR`), as the PostgreSQL user, with 4 to 7 arguments by pgpool version.',
+      'It rebuilds the target node as a standby. A non-zero exit makes pgpool abort the recovery.',
+    ],
+  }),
+  remote_start: () => ({
+    usage: ['maas-ha-remote-start TARGET_HOST TARGET_DATADIR'],
+    about: [
+      "pgpool's online recovery, after the first stage: the primary's pgpool_recovery extension runs",
+      '$PGDATA/pgpool_remote_start, a wrapper that execs this (written by `maas-ha recover install-scripts`), as the',
+      'PostgreSQL user. It starts the rebuilt node and returns once it streams. A non-zero exit aborts the recovery.',
+    ],
+  }),
+  escalation: () => ({
+    usage: ['maas-ha-escalation   (no arguments)'],
+    about: [
+      "pgpool's wd_escalation_command: the watchdog of the pgpool becoming leader runs it, as pgpool's OS user,",
+      'before if_up_cmd adds the VIP: remove the VIP from peers, lift the fence, restart the region services.',
+      'pgpool only logs a warning on a non-zero exit; the VIP comes up anyway.',
+    ],
+  }),
+  de_escalation: () => ({
+    usage: ['maas-ha-de-escalation   (no arguments)'],
+    about: [
+      "pgpool's wd_de_escalation_command: the watchdog of the pgpool giving up the VIP runs it, as pgpool's OS",
+      'user, before if_down_cmd: fence this region controller or stop its services.',
+      'pgpool only logs a warning on a non-zero exit.',
+    ],
+  }),
+  ip_up: () => ({ usage: ['maas-ha ip up VIP'], about: ["pgpool's if_up_cmd = '.../maas-ha ip up $_IP_$' (pgpool/watchdog.conf): add the VIP."] }),
+  ip_down: () => ({ usage: ['maas-ha ip down VIP'], about: ["pgpool's if_down_cmd = '.../maas-ha ip down $_IP_$' (pgpool/watchdog.conf): remove the VIP."] }),
+  arping: () => ({
+    usage: ['maas-ha arping VIP'],
+    about: ["pgpool's arping_cmd = '.../maas-ha arping $_IP_$' (pgpool/watchdog.conf): gratuitous ARP, services, checks."],
+  }),
+};
+
+/** What `maas-ha-<hook> --help` prints. */
+export function hookHelp(hook: HookName): string {
+  const h = HOOKS[hook]();
+  const [first, ...more] = h.usage;
+  return [
+    `usage: ${first}`,
+    ...more,
+    '',
+    ...h.about.map((l) => `  ${l}`),
+    '',
+    '  configuration: $MAAS_HA_CONFIG, else /etc/maas-ha/maas-ha.yaml; logs: JSON lines on stderr',
+    '  exit: 0 done, 1 failed, 2 usage or configuration error',
+    '  --help, -h: this text; nothing is read, locked or changed',
+  ].join('\n');
+}
