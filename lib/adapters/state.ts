@@ -1,13 +1,131 @@
 // maas-ha's own state on the pgpool host: a lock so two hooks of one cluster never run their steps at the same
 // time, a journal of steps (what a run did, for the operator and for a re-run), and fencing markers for primaries
-// that could not be stopped. Plain files under state_dir; the lock is an O_EXCL file holding the owner's pid,
-// taken over when that pid is gone (a hook killed by its budget must not wedge the next failover).
+// that could not be stopped. Plain files under state_dir.
+//
+// The lock is a numbered series of files, locks/<name>.lock.<n>; the highest number is the lock's state: a holder
+// (pid, a random token, the boot and the pid's start time) or "free". Every change of state creates the next
+// number with link(2), which fails with EEXIST if the name exists, so of all the processes that saw state n
+// exactly one moves it to n+1: acquiring a free lock, taking over a stale one (a hook killed by its budget must
+// not wedge the next failover) and releasing are the same atomic step, and a file never exists half-written
+// (it is written under a temporary name first). Nothing is renamed or deleted to change the state: deleting
+// lower numbers is garbage collection, and a reader that finds its file gone simply looks again. (A single lock
+// file taken over by rename cannot do this: between reading "stale" and renaming, another waiter may have replaced
+// the stale file with its own live lock, and putting that back is not atomic.) The pid is checked with its start
+// time and the boot id, so a pid reused after a reboot or a wrap-around does not keep a dead hook's lock.
 
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, closeSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { OperationError } from '../errors.ts';
 import type { Clock, FencedMarker, StateStore } from '../model/deps.ts';
+
+/** An unparsable lock file younger than this may be a writer we do not understand: wait for it, then take over. */
+export const UNREADABLE_LOCK_STALE_MS = 5000;
+const POLL_MS = 50;
+
+/** What a lock file says about its lock. */
+export type LockVerdict = { kind: 'free' } | { kind: 'held'; pid?: number; why: string } | { kind: 'stale'; why: string };
+
+/**
+ * What a process probe answers for a pid: null when no such process exists, otherwise its start time since boot
+ * ('' when it cannot be read, e.g. without /proc).
+ */
+export type ProcessProbe = (pid: number) => string | null;
+
+interface Holder {
+  pid: number;
+  token: string;
+  boot: string;
+  start: string;
+}
+
+/** Decides from a lock file's content (and age, for content it cannot parse) whether the lock is free, held or stale. */
+export function judgeLock(content: string, ageMs: number, boot: string, probe: ProcessProbe): LockVerdict {
+  let rec: unknown;
+  try {
+    rec = JSON.parse(content);
+  } catch {
+    rec = undefined;
+  }
+  if (isRecord(rec) && rec.free === true) return { kind: 'free' };
+  if (isRecord(rec) && Number.isInteger(rec.pid) && (rec.pid as number) > 0 && typeof rec.token === 'string') {
+    const pid = rec.pid as number;
+    const hisBoot = typeof rec.boot === 'string' ? rec.boot : '';
+    const hisStart = typeof rec.start === 'string' ? rec.start : '';
+    if (hisBoot && boot && hisBoot !== boot) return { kind: 'stale', why: `pid ${pid} held it before the host rebooted` };
+    const start = probe(pid);
+    if (start === null) return { kind: 'stale', why: `pid ${pid} is gone` };
+    if (hisStart && start && hisStart !== start) return { kind: 'stale', why: `pid ${pid} is gone (the pid now belongs to another process)` };
+    return { kind: 'held', pid, why: `held by pid ${pid}` };
+  }
+  // Lock files are linked in whole, so this is damage (say, a crash before the data reached the disk), not a writer
+  // mid-write; still, only a file old enough to rule out any writer is taken over.
+  if (ageMs >= UNREADABLE_LOCK_STALE_MS) return { kind: 'stale', why: `unreadable lock file, ${Math.round(ageMs / 1000)} s old` };
+  return { kind: 'held', why: `held by an unreadable lock file written ${Math.max(0, Math.round(ageMs))} ms ago (taken over after ${UNREADABLE_LOCK_STALE_MS / 1000} s)` };
+}
+
+/** A journal's lines that parse as JSON objects; a line cut short by a crash is left out, not fatal. */
+export function parseJournal(text: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const v: unknown = JSON.parse(line);
+      if (isRecord(v)) out.push(v);
+    } catch {
+      // a truncated last line after a crash
+    }
+  }
+  return out;
+}
+
+/**
+ * A fencing marker from its file. A marker that does not parse, or has the wrong shape, still stands for its node
+ * (named by the file) as 'pending': an unreadable marker must not let a fenced primary start again. Undefined only
+ * when neither the content nor the file name says which node it is.
+ */
+export function parseFencedMarker(fileName: string, content: string, mtime: Date): FencedMarker | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(content);
+  } catch {
+    v = undefined;
+  }
+  if (isRecord(v) && Number.isInteger(v.node) && (v.status === 'stopped' || v.status === 'pending')) {
+    return { node: v.node as number, status: v.status, since: typeof v.since === 'string' ? v.since : mtime.toISOString(), reason: typeof v.reason === 'string' ? v.reason : '' };
+  }
+  const m = /^node-(\d+)\.json$/.exec(fileName);
+  if (!m) return undefined;
+  return { node: Number(m[1]), status: 'pending', since: mtime.toISOString(), reason: `unreadable fencing marker ${fileName}` };
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The pid's start time (field 22 of /proc/<pid>/stat, after the parenthesised command name), null if it is gone. */
+function processStart(pid: number): string | null {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return null;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function bootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+const errno = (err: unknown) => (err as NodeJS.ErrnoException).code;
 
 export function createStateStore(dir: string, clock: Clock): StateStore {
   const ensure = (d: string) => {
@@ -21,32 +139,100 @@ export function createStateStore(dir: string, clock: Clock): StateStore {
     }
     return d;
   };
-  const alive = (pid: number) => {
+  const boot = bootId();
+  const ownStart = processStart(process.pid) ?? '';
+
+  /** The lock's generations present now, highest first. */
+  const generations = (locks: string, base: string): number[] =>
+    readdirSync(locks)
+      .filter((f) => f.startsWith(base) && /^\d+$/.test(f.slice(base.length)))
+      .map((f) => Number(f.slice(base.length)))
+      .sort((a, b) => b - a);
+
+  /** Creates `file` with `content` in one step; false when it exists already. */
+  const place = (locks: string, base: string, file: string, content: string): boolean => {
+    const tmp = join(locks, `${base}tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    writeFileSync(tmp, content, { mode: 0o600 });
     try {
-      process.kill(pid, 0);
+      linkSync(tmp, file);
       return true;
     } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'EPERM';
+      if (errno(err) === 'EEXIST') return false;
+      throw err;
+    } finally {
+      rmSync(tmp, { force: true });
     }
   };
+
+  /** Removes generations below `gen` and temporary files of processes that are gone. */
+  const collect = (locks: string, base: string, gen: number) => {
+    for (const f of readdirSync(locks)) {
+      if (!f.startsWith(base)) continue;
+      const rest = f.slice(base.length);
+      const tmp = /^tmp-(\d+)-/.exec(rest);
+      if ((/^\d+$/.test(rest) && Number(rest) < gen) || (tmp && processStart(Number(tmp[1])) === null)) rmSync(join(locks, f), { force: true });
+    }
+  };
+
+  /** The content of a lock file and its age, or undefined when it was removed meanwhile. */
+  const readLockFile = (file: string): { content: string; ageMs: number } | undefined => {
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      // The age compares the file system's mtime with the wall clock, so it uses the wall clock, not deps' clock.
+      return { content: readFileSync(fd, 'utf8'), ageMs: Date.now() - fstatSync(fd).mtimeMs };
+    } finally {
+      closeSync(fd);
+    }
+  };
+
   return {
     async lock(name: string, waitMs: number) {
-      const file = join(ensure(join(dir, 'locks')), `${name}.lock`);
+      const locks = ensure(join(dir, 'locks'));
+      const base = `${name}.lock.`;
+      const mine = `${JSON.stringify({ pid: process.pid, token: randomBytes(8).toString('hex'), boot, start: ownStart } satisfies Holder)}\n`;
       const deadline = clock.now() + waitMs;
       for (;;) {
-        try {
-          writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
-          return () => rmSync(file, { force: true });
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-          const owner = Number(readFileSync(file, 'utf8').trim());
-          if (!Number.isInteger(owner) || !alive(owner)) {
-            rmSync(file, { force: true });
+        const top = generations(locks, base)[0] ?? 0;
+        if (top > 0) {
+          const seen = readLockFile(join(locks, `${base}${top}`));
+          // Gone: a newer generation replaced it and collected it. Look again.
+          if (!seen) continue;
+          const verdict = judgeLock(seen.content, seen.ageMs, boot, processStart);
+          if (verdict.kind === 'held') {
+            if (clock.now() >= deadline) {
+              throw new OperationError(
+                verdict.pid === undefined ? `lock ${name} is ${verdict.why} (${join(locks, `${base}${top}`)})` : `lock ${name} is held by pid ${verdict.pid} (another maas-ha hook is running)`,
+              );
+            }
+            await clock.sleep(POLL_MS);
             continue;
           }
-          if (clock.now() >= deadline) throw new OperationError(`lock ${name} is held by pid ${owner} (another maas-ha hook is running)`);
-          await clock.sleep(50);
         }
+        // Free or stale: claim the next generation. EEXIST means another process moved the lock on first.
+        const gen = top + 1;
+        const file = join(locks, `${base}${gen}`);
+        if (!place(locks, base, file, mine)) continue;
+        // A process that paused between reading and linking may have re-created a number collected long ago; the
+        // highest generation is never collected, so a higher one present means ours is not the lock's state.
+        if ((generations(locks, base)[0] ?? 0) > gen) {
+          rmSync(file, { force: true });
+          continue;
+        }
+        collect(locks, base, gen);
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          // EEXIST: someone already moved the lock on (judged us gone), so nothing of ours is left to release.
+          place(locks, base, join(locks, `${base}${gen + 1}`), `${JSON.stringify({ free: true, by: process.pid })}\n`);
+          rmSync(file, { force: true });
+        };
       }
     },
     journal(run: string, entry: Record<string, unknown>) {
@@ -55,7 +241,7 @@ export function createStateStore(dir: string, clock: Clock): StateStore {
     readJournal(run: string) {
       const file = join(dir, 'journal', `${run}.jsonl`);
       if (!existsSync(file)) return [];
-      return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      return parseJournal(readFileSync(file, 'utf8'));
     },
     markFenced(marker: FencedMarker) {
       writeFileSync(join(ensure(join(dir, 'fenced')), `node-${marker.node}.json`), `${JSON.stringify(marker, null, 2)}\n`, { mode: 0o600 });
@@ -66,9 +252,22 @@ export function createStateStore(dir: string, clock: Clock): StateStore {
     fenced() {
       const d = join(dir, 'fenced');
       if (!existsSync(d)) return [];
-      return readdirSync(d)
-        .filter((f) => f.endsWith('.json'))
-        .map((f) => JSON.parse(readFileSync(join(d, f), 'utf8')) as FencedMarker);
+      const markers: FencedMarker[] = [];
+      for (const f of readdirSync(d)) {
+        if (!f.endsWith('.json')) continue;
+        let content: string;
+        let mtime: Date;
+        try {
+          content = readFileSync(join(d, f), 'utf8');
+          mtime = statSync(join(d, f)).mtime;
+        } catch (err) {
+          if (errno(err) === 'ENOENT') continue; // cleared meanwhile
+          throw err;
+        }
+        const m = parseFencedMarker(f, content, mtime);
+        if (m) markers.push(m);
+      }
+      return markers;
     },
   };
 }

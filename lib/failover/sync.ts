@@ -18,8 +18,22 @@ export function desiredSynchronousNames(config: Config, primaryId: number): stri
   return `${s.mode.toUpperCase()} ${s.count} (${names.join(', ')})`;
 }
 
+/**
+ * The walsenders that count as synchronous standbys of `primary`: those under the application_name of a configured
+ * node other than the primary (`streaming`: application_names of walsenders in state 'streaming'). pg_basebackup,
+ * pg_receivewal and anything else that streams WAL under another name can never confirm a commit for
+ * `ANY n (configured names)`, so counting them would keep the setting with no real standby left and freeze every
+ * commit.
+ */
+export function configuredStandbys(config: Config, primaryId: number, streaming: readonly string[]): string[] {
+  const names = new Set(config.nodes.filter((n) => n.id !== primaryId).map((n) => n.name));
+  // A name counts once: two walsenders under one name (a standby and a tool borrowing its name) are one standby.
+  return [...new Set(streaming)].filter((n) => names.has(n));
+}
+
 interface SyncRow {
   current: string;
+  /** application_name of every walsender in state 'streaming' (not catchup, not backup). */
   streaming: string[];
 }
 
@@ -39,13 +53,16 @@ async function setSync(deps: Pick<Deps, 'pg'>, primary: NodeConfig, value: strin
   await deps.pg.query(target, 'SELECT pg_reload_conf()');
 }
 
-/** Relaxes the setting when fewer standbys than required still stream (excluding `lost`). Returns a note, or undefined. */
+/**
+ * Relaxes the setting when fewer configured standbys than required still stream (excluding `lost`). Returns a
+ * note, or undefined.
+ */
 export async function relaxSynchronous(deps: Pick<Deps, 'pg' | 'log' | 'config'>, primary: NodeConfig, lost: number | undefined): Promise<string | undefined> {
   const lostName = deps.config.nodes.find((n) => n.id === lost)?.name;
   try {
     const s = await readSync(deps, primary);
     if (s.current === '') return undefined;
-    const left = s.streaming.filter((n) => n !== lostName);
+    const left = configuredStandbys(deps.config, primary.id, s.streaming).filter((n) => n !== lostName);
     if (left.length >= deps.config.replication.synchronous.count) return undefined;
     await setSync(deps, primary, '');
     const note = `synchronous replication relaxed on node ${primary.id} (${left.length} standby streaming, ${deps.config.replication.synchronous.count} required): writes continue without a synchronous copy`;
@@ -63,8 +80,7 @@ export async function restoreSynchronous(deps: Pick<Deps, 'pg' | 'log' | 'config
   if (desired === '') return undefined;
   const s = await readSync(deps, primary);
   if (s.current === desired) return undefined;
-  const names = new Set(deps.config.nodes.filter((n) => n.id !== primary.id).map((n) => n.name));
-  const streaming = s.streaming.filter((n) => names.has(n));
+  const streaming = configuredStandbys(deps.config, primary.id, s.streaming);
   if (streaming.length < deps.config.replication.synchronous.count) return undefined;
   await setSync(deps, primary, desired);
   const note = `synchronous replication restored on node ${primary.id}: ${desired} (${streaming.join(', ')} streaming)`;
