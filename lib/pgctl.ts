@@ -29,31 +29,45 @@ export function controlArgv(node: NodeConfig, action: 'start' | 'stop' | 'status
 
 /**
  * Stops PostgreSQL if it runs: fast first (a clean shutdown checkpoint that standbys receive, so no rewind is
- * needed afterwards: lab-recipe G14), immediate if fast does not finish in time. Prints one word.
+ * needed afterwards: docs/lab.md, "a clean stop"), immediate if fast does not finish in time. Prints one word.
  * "Runs" is judged from the postmaster's pid, not from `pg_ctl status`: a postmaster killed with SIGKILL stays a
  * zombie until its parent reaps it, and pg_ctl counts a zombie as a running server.
+ * As a fence ($4 = the data directory), a stopped node also gets standby.signal, so that nothing — a reboot with
+ * PostgreSQL's autostart, an operator's `pg_ctl start` — can bring it back writable: it comes up read-only, on
+ * its old timeline, until it is rewound or rebuilt. The line before the word says whether that worked.
  */
 const STOP_SCRIPT = `
-pidfile="$1"; fast="$2"; immediate="$3"
+pidfile="$1"; fast="$2"; immediate="$3"; fence_dir="$4"
 alive() {
   pid=$(head -n 1 "$pidfile" 2>/dev/null) || return 1
   [ -n "$pid" ] || return 1
   st=$(ps -o stat= -p "$pid" 2>/dev/null) || return 1
   case "$st" in Z*|"") return 1 ;; esac
 }
-if ! alive; then echo not-running; exit 0; fi
+signal() {
+  [ -n "$fence_dir" ] || return 0
+  if [ -f "$fence_dir/PG_VERSION" ] && [ ! -L "$fence_dir/standby.signal" ] && : > "$fence_dir/standby.signal"; then
+    echo standby-signal-written
+  else
+    echo standby-signal-failed
+  fi
+}
+if ! alive; then signal; echo not-running; exit 0; fi
 sh -c "$fast" >/dev/null 2>&1
-if ! alive; then echo stopped-fast; exit 0; fi
+if ! alive; then signal; echo stopped-fast; exit 0; fi
 sh -c "$immediate" >/dev/null 2>&1
-if ! alive; then echo stopped-immediate; exit 0; fi
+if ! alive; then signal; echo stopped-immediate; exit 0; fi
 echo still-running; exit 1`;
 
 export interface StopResult {
   outcome: 'not-running' | 'stopped-fast' | 'stopped-immediate' | 'still-running' | 'unreachable';
   detail: string;
+  /** As a fence: whether standby.signal is now in the stopped node's data directory. */
+  standbySignal?: boolean;
 }
 
-export async function stopNode(deps: Pick<Deps, 'ssh' | 'config'>, node: NodeConfig, timeoutMs: number): Promise<StopResult> {
+/** Stops the node; `fence: true` also writes standby.signal into its data directory once it is stopped. */
+export async function stopNode(deps: Pick<Deps, 'ssh' | 'config'>, node: NodeConfig, timeoutMs: number, opts: { fence?: boolean } = {}): Promise<StopResult> {
   const fastS = Math.max(1, Math.floor(timeoutMs / 3000));
   const r = await deps.ssh.run(
     node.ssh_host,
@@ -62,6 +76,7 @@ export async function stopNode(deps: Pick<Deps, 'ssh' | 'config'>, node: NodeCon
       `${node.data_directory}/postmaster.pid`,
       shJoin(controlArgv(node, 'stop', { mode: 'fast', waitS: fastS })),
       shJoin(controlArgv(node, 'stop', { mode: 'immediate', waitS: fastS })),
+      opts.fence ? node.data_directory : '',
     ),
     { timeoutMs },
   );
@@ -69,10 +84,12 @@ export async function stopNode(deps: Pick<Deps, 'ssh' | 'config'>, node: NodeCon
 }
 
 export function interpretStop(r: RunResult): StopResult {
-  const word = r.stdout.trim().split('\n').pop() ?? '';
+  const lines = r.stdout.trim().split('\n');
+  const word = lines.pop() ?? '';
+  const signal = lines.includes('standby-signal-written') ? { standbySignal: true } : lines.includes('standby-signal-failed') ? { standbySignal: false } : {};
   if (r.exitCode === 255 || r.timedOut) return { outcome: 'unreachable', detail: r.timedOut ? `ssh timed out after ${r.durationMs} ms` : r.stderr.trim() };
   if (word === 'not-running' || word === 'stopped-fast' || word === 'stopped-immediate' || word === 'still-running') {
-    return { outcome: word, detail: r.stderr.trim() };
+    return { outcome: word, detail: r.stderr.trim(), ...signal };
   }
   return { outcome: 'unreachable', detail: `unexpected answer (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}` };
 }

@@ -8,7 +8,7 @@
 import type { Config, NodeConfig } from './config/types.ts';
 import { messageOf } from './errors.ts';
 import type { Deps } from './model/deps.ts';
-import { observeAll, type NodeObservation } from './observe.ts';
+import { isWritable, judgePrimaries, observeAll, type NodeObservation } from './observe.ts';
 import { parsePgpoolConfLine, placeholderValueHazard, renderHookLines } from './pgpool/conf.ts';
 import { isAttached } from './pgpool/pcp-output.ts';
 import { RECOVERY_WRAPPERS } from './recovery/wrappers.ts';
@@ -149,6 +149,8 @@ export interface NodeFacts {
   recoveryExtension?: boolean;
   /** Slot names on the primary. */
   slots?: string[];
+  /** IDENTIFY_SYSTEM over a replication connection as maas-ha's user: undefined when it worked, else the error. */
+  identifyError?: string;
   /** ssh: undefined when it worked, else what went wrong. */
   sshError?: string;
   /** Over ssh: which recovery wrappers are executable in the data directory, which PostgreSQL tools are there. */
@@ -161,10 +163,12 @@ const TOOLS = ['pg_ctl', 'pg_rewind', 'pg_basebackup', 'pg_controldata'];
 /** Pure: the facts of every node against the configuration. */
 export function checkNodeFacts(config: Config, facts: Map<number, NodeFacts>): Finding[] {
   const out: Finding[] = [];
-  const primaries = [...facts.values()].filter((f) => f.observation.reachable && !f.observation.inRecovery);
-  const primaryNode = primaries.length === 1 ? config.nodes.find((n) => n.id === primaries[0]!.observation.id) : undefined;
-  if (primaries.length === 0) out.push(fail('cluster', 'no node answers as a primary', 'recover or promote one (maas-ha status shows what each node is)'));
-  if (primaries.length > 1) out.push(fail('cluster', `${primaries.length} nodes answer as primaries (split brain)`, 'stop every primary but one, then maas-ha recover the others'));
+  const judged = judgePrimaries([...facts.values()].map((f) => f.observation));
+  const primaryNode = judged.current !== undefined ? config.nodes.find((n) => n.id === judged.current) : undefined;
+  const writable = [...facts.values()].filter((f) => isWritable(f.observation)).length;
+  if (writable === 0) out.push(fail('cluster', 'no node answers as a primary', 'recover or promote one (maas-ha status shows what each node is)'));
+  else if (judged.ambiguous.length) out.push(fail('cluster', `${judged.ambiguous.length} nodes answer as primaries (split brain): ${judged.why}`, 'stop every primary but one, then maas-ha recover the others'));
+  for (const st of judged.stale) out.push(fail('cluster', `split brain: ${st.why}`, `stop it, then maas-ha recover ${st.node}`));
   for (const n of config.nodes) {
     const area = `node ${n.id}`;
     const f = facts.get(n.id);
@@ -187,6 +191,9 @@ export function checkNodeFacts(config: Config, facts: Map<number, NodeFacts>): F
         for (const m of config.nodes.filter((x) => x.id !== n.id)) {
           if (!f.slots.includes(`maas_ha_node_${m.id}`)) out.push(warn(area, `no replication slot maas_ha_node_${m.id} for node ${m.id}`, 'maas-ha creates it when that node follows or is recovered; until then WAL it needs may be removed'));
         }
+      }
+      if (f.identifyError !== undefined) {
+        out.push(fail(area, `${config.postgres.user} cannot open a replication connection (${f.identifyError}): failover cannot read which timeline a standby replays, and ranks standbys by WAL position only`, `pg_hba.conf on every node: host replication ${config.postgres.user} <pgpool hosts> <method>`));
       }
       if (!o.inRecovery && f.recoveryExtension === false) out.push(fail(area, 'the pgpool_recovery extension is not in template1: pcp_recovery_node fails', 'CREATE EXTENSION pgpool_recovery in template1 (as a superuser)'));
     }
@@ -226,6 +233,11 @@ async function nodeFacts(deps: Deps, n: NodeConfig, observation: NodeObservation
       }
     } catch {
       // The observation already says the node answers; a failing detail query leaves the detail unknown.
+    }
+    try {
+      await deps.pg.query({ ...target, replicationConnection: true }, 'IDENTIFY_SYSTEM');
+    } catch (err) {
+      f.identifyError = messageOf(err);
     }
   }
   const r = await deps.ssh.run(n.ssh_host, shScript(NODE_FILES_SCRIPT, n.data_directory, n.bin_dir, ...Object.keys(RECOVERY_WRAPPERS)), {

@@ -6,7 +6,7 @@ import type { Config } from './config/types.ts';
 import { messageOf } from './errors.ts';
 import type { Deps, PcpNodeInfo } from './model/deps.ts';
 import { formatBytes, formatLsn } from './model/lsn.ts';
-import { observeAll, type NodeObservation } from './observe.ts';
+import { isWritable, judgePrimaries, observeAll, type NodeObservation } from './observe.ts';
 
 export interface StatusRow {
   id: number;
@@ -34,13 +34,16 @@ export interface ClusterStatus {
 
 const PCP_STATUS = ['waiting', 'up', 'up', 'down'];
 
-export function buildStatus(config: Config, obs: NodeObservation[], pcp: (PcpNodeInfo | { error: string })[]): ClusterStatus {
-  const primaries = obs.filter((o) => o.reachable && !o.inRecovery);
-  const primaryObs = primaries.length === 1 ? primaries[0] : undefined;
+export function buildStatus(config: Config, obs: NodeObservation[], pcp: (PcpNodeInfo | { error: string })[], fenced: readonly number[] = []): ClusterStatus {
+  // The primary is the current one by the rule failover uses (lib/observe.ts), never a stale writable node.
+  const judged = judgePrimaries(obs, { fenced });
+  const primaryObs = judged.current !== undefined ? obs.find((o) => o.id === judged.current) : undefined;
   const primaryLsn = primaryObs?.reachable ? primaryObs.currentLsn : undefined;
   const problems: string[] = [];
-  if (primaries.length === 0) problems.push('no reachable primary');
-  if (primaries.length > 1) problems.push(`${primaries.length} primaries: ${primaries.map((p) => `node ${p.id}`).join(', ')} (split brain)`);
+  if (!obs.some(isWritable)) problems.push('no reachable primary');
+  else if (judged.current === undefined && judged.ambiguous.length) problems.push(judged.why);
+  else if (judged.current === undefined) problems.push(`no current primary: ${judged.why}`);
+  for (const s of judged.stale) problems.push(`split brain: ${s.why}; it must not take writes: maas-ha recover ${s.node} rebuilds it as a standby`);
 
   const rows = config.nodes.map((node, i): StatusRow => {
     const o = obs[i]!;
@@ -111,12 +114,18 @@ export function renderStatus(s: ClusterStatus): string {
   return out.join('\n');
 }
 
-export async function gatherStatus(deps: Pick<Deps, 'pg' | 'pcp' | 'config'>): Promise<ClusterStatus> {
+export async function gatherStatus(deps: Pick<Deps, 'pg' | 'pcp' | 'config'> & { state?: Pick<Deps['state'], 'fenced'> }): Promise<ClusterStatus> {
   const [obs, pcp] = await Promise.all([
     observeAll(deps),
     Promise.all(deps.config.nodes.map((n) => deps.pcp.nodeInfo(n.id).catch((err: unknown) => ({ error: messageOf(err) })))),
   ]);
-  const status = buildStatus(deps.config, obs, pcp);
+  let fenced: number[] = [];
+  try {
+    fenced = deps.state?.fenced().map((m) => m.node) ?? [];
+  } catch {
+    // The state dir of another host, or unreadable: judge by timelines alone.
+  }
+  const status = buildStatus(deps.config, obs, pcp, fenced);
   const pcpError = pcp.find((p): p is { error: string } => 'error' in p);
   if (pcpError) status.problems.push(`pgpool (pcp) not reachable: ${pcpError.error}`);
   return status;

@@ -54,7 +54,8 @@ export function createNet(): Net {
         });
         s.once('error', (err) => {
           clearTimeout(timer);
-          reject(new Error(`${host}:${port}: ${err.message}`));
+          // The cause keeps err.code: ECONNREFUSED (nothing listens) means something else than a timeout.
+          reject(new Error(`${host}:${port}: ${err.message}`, { cause: err }));
         });
       });
     },

@@ -35,6 +35,7 @@ export function createPg(access: PostgresAccess, appName = 'maas-ha'): Pg {
         statement_timeout: Math.min(access.statement_timeout_ms, timeoutMs),
         query_timeout: timeoutMs,
         application_name: appName,
+        ...(target.replicationConnection ? { replication: 'database' } : {}),
       });
       client.on('error', () => {}); // a server that dies mid-call reports through the pending query instead
       let timer: NodeJS.Timeout | undefined;

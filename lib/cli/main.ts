@@ -19,8 +19,10 @@ import { renderHookLines } from '../pgpool/conf.ts';
 import { labDown, labIsUp, labUp, readLabOptions } from '../lab/lab.ts';
 import { labPaths, type LabOptions } from '../lab/layout.ts';
 import { runDrill, renderDrill } from '../lab/drill.ts';
-import { chooseCandidate } from '../failover/choose.ts';
-import { observeAll } from '../observe.ts';
+import { describeFailoverPlan, planFailover } from '../failover/plan.ts';
+import { journalName, resumeFrom } from '../failover/journal.ts';
+import { formatLsn } from '../model/lsn.ts';
+import { judgePrimaries, observeAll } from '../observe.ts';
 import { helpFor, USAGE } from './help.ts';
 import { recoverCommand } from './recover.ts';
 import { wantsHelp } from './flags.ts';
@@ -175,20 +177,34 @@ async function switchover(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function plan(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = flags(argv, { json: { type: 'boolean' } }, 1);
+  const { values, positionals } = flags(argv, { json: { type: 'boolean' }, failed: { type: 'string' } }, 1);
   if (positionals[0] !== 'failover') throw new UsageError('plan: expected "plan failover"');
+  if (values.failed !== undefined && !/^\d+$/.test(values.failed)) throw new UsageError(`--failed: expected a node id, got "${values.failed}"`);
   const config = loadFor(values.config);
   const deps = createDeps(config, createLog('cli', newRunId(), 'warn'));
   const obs = await observeAll(deps, 3000);
-  const primary = obs.find((o) => o.reachable && !o.inRecovery);
-  const failed = primary?.id ?? -1;
-  const choice = chooseCandidate({ config, failedNode: failed, observations: obs.filter((o) => o.id !== failed) });
-  const text =
-    choice.kind === 'promote'
-      ? `if primary node ${failed} were lost now, failover would promote node ${choice.node.id}: ${choice.reasons.join('; ')}`
-      : `if primary node ${failed} were lost now, failover would promote nobody: ${choice.reasons.join('; ')}`;
-  io.out(values.json ? JSON.stringify({ primary: primary?.id ?? null, choice: { ...choice, considered: undefined } }, (_, v) => (typeof v === 'bigint' ? v.toString() : v), 2) : text);
-  return choice.kind === 'promote' ? 0 : 1;
+  const fenced = deps.state.fenced();
+  // The node whose loss is planned: the current primary by the one rule, or the one asked for.
+  const judged = judgePrimaries(obs, { fenced: fenced.map((m) => m.node) });
+  const failed = values.failed !== undefined ? Number(values.failed) : judged.current;
+  if (failed === undefined) {
+    io.err(`maas-ha plan failover: no current primary to plan the loss of (${judged.why}); name one with --failed N`);
+    return 1;
+  }
+  if (!config.nodes.some((n) => n.id === failed)) throw new UsageError(`--failed: node ${failed} is not in ${config.source}`);
+  const resume = resumeFrom(deps.state.readJournal(journalName(failed)), failed, failed, Date.now());
+  const facts = { config, failedNode: failed, oldPrimary: failed, observations: obs.filter((o) => o.id !== failed), resume, fenced };
+  // The fence order depends on the old primary's port at the moment of the failure: show both cases.
+  const gone = planFailover({ ...facts, oldPort: 'refused' });
+  const alive = planFailover({ ...facts, oldPort: 'open' });
+  if (values.json) {
+    io.out(JSON.stringify({ failed, current_primary: judged, if_postmaster_gone: gone, if_still_answering: alive }, (_, v) => (typeof v === 'bigint' ? formatLsn(v) : v), 2));
+  } else {
+    io.out(`if primary node ${failed} were lost now (its postmaster gone):`);
+    for (const l of describeFailoverPlan(gone, failed)) io.out(`  ${l}`);
+    io.out(`if it still answered, or its host were silent: ${alive.fence.why}; then the standbys are compared again after its fence.`);
+  }
+  return gone.decision.kind === 'none' ? 1 : 0;
 }
 
 function configCmd(argv: string[], io: CliIo, selfUrl: string): number {

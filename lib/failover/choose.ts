@@ -4,11 +4,13 @@
 
 import type { Config } from '../config/types.ts';
 import { formatLsn, type Lsn } from '../model/lsn.ts';
-import type { NodeObservation } from '../observe.ts';
+import { timelineKnown, type NodeObservation } from '../observe.ts';
 
 export interface Candidate {
   id: number;
   timeline: number;
+  /** The timeline is what the node replays now (not a stale checkpoint's): only then may it rank. */
+  timelineKnown: boolean;
   /** The furthest WAL this node has: what it received, or replayed if that is further. */
   lsn: Lsn;
   replayLsn: Lsn;
@@ -17,7 +19,6 @@ export interface Candidate {
 export type Choice =
   /** `why`: the reason node was chosen, as a phrase without the node (`most advanced, lsn 0/3000148 > 0/3000100`). */
   | { kind: 'promote'; node: Candidate; why: string; reasons: string[]; considered: Candidate[] }
-  | { kind: 'already-promoted'; node: number; reasons: string[] }
   | { kind: 'none'; reasons: string[] };
 
 export interface ChooseInput {
@@ -33,14 +34,8 @@ export interface ChooseInput {
 export function chooseCandidate(input: ChooseInput): Choice {
   const { config, failedNode, newMain, observations } = input;
   const reasons: string[] = [];
-  const others = observations.filter((o) => o.id !== failedNode);
-  const primaries = others.filter((o) => o.reachable && !o.inRecovery);
-  if (primaries.length === 1) {
-    return { kind: 'already-promoted', node: primaries[0]!.id, reasons: [`node ${primaries[0]!.id} is already a primary`] };
-  }
-  if (primaries.length > 1) {
-    return { kind: 'none', reasons: [`nodes ${primaries.map((p) => p.id).join(' and ')} are all primaries: refusing to add another`] };
-  }
+  // Writable nodes are judged before a candidate is chosen (./plan.ts: adopt the current primary, fence stale ones).
+  const others = observations.filter((o) => o.id !== failedNode && !(o.reachable && !o.inRecovery));
   const considered: Candidate[] = [];
   for (const o of others) {
     const node = config.nodes.find((n) => n.id === o.id);
@@ -63,15 +58,22 @@ export function chooseCandidate(input: ChooseInput): Choice {
       reasons.push(`node ${o.id} reports no WAL position`);
       continue;
     }
-    considered.push({ id: o.id, timeline: o.timeline, lsn: received > replay ? received : replay, replayLsn: replay });
+    considered.push({ id: o.id, timeline: o.timeline, timelineKnown: timelineKnown(o), lsn: received > replay ? received : replay, replayLsn: replay });
   }
   if (considered.length === 0) {
     return { kind: 'none', reasons: reasons.length ? reasons : ['no standby left to promote'] };
   }
   const priority = (id: number) => config.nodes.find((n) => n.id === id)?.priority ?? 0;
+  // A timeline ranks only when every candidate's is known: a standby whose WAL receiver is gone and that could
+  // not be asked (IDENTIFY_SYSTEM) reports its last restartpoint's timeline, which can be many timelines old.
+  const byTimeline = considered.every((c) => c.timelineKnown);
+  if (!byTimeline && considered.length > 1) {
+    const unsure = considered.filter((c) => !c.timelineKnown).map((c) => c.id);
+    reasons.push(`timeline of node${unsure.length > 1 ? 's' : ''} ${unsure.join(', ')} unknown (no WAL receiver, IDENTIFY_SYSTEM refused): ranked by WAL position only`);
+  }
   const ranked = [...considered].sort(
     (a, b) =>
-      b.timeline - a.timeline ||
+      (byTimeline ? b.timeline - a.timeline : 0) ||
       (b.lsn > a.lsn ? 1 : b.lsn < a.lsn ? -1 : 0) ||
       Number(b.id === newMain) - Number(a.id === newMain) ||
       priority(b.id) - priority(a.id) ||
@@ -81,7 +83,7 @@ export function chooseCandidate(input: ChooseInput): Choice {
   const runnerUp = ranked[1];
   const why = !runnerUp
     ? `the only fit standby, lsn ${formatLsn(best.lsn)}`
-    : best.timeline > runnerUp.timeline
+    : byTimeline && best.timeline > runnerUp.timeline
       ? `on the newest timeline ${best.timeline}`
       : best.lsn > runnerUp.lsn
         ? `most advanced, lsn ${formatLsn(best.lsn)} > ${formatLsn(runnerUp.lsn)} of node ${runnerUp.id}`

@@ -1,18 +1,18 @@
 // The failover_command use case. pgpool runs it on its leader, as postgres, once per failed node, and waits for
-// it with no timeout while no client can reach the primary; it ignores the exit code (pgpool-hooks.md §1.3).
-// So: act only when the failed node is the primary (%d == %P), decide by data which standby to promote, stop
-// the old primary before promoting when it is reachable, stay inside the budget, and say what happened. A
-// journal of steps (./journal.ts) lets a re-run continue an unfinished run; runHook holds the `failover` lock, so
-// two failover hooks on one pgpool host never run their steps at the same time.
+// it with no timeout while no client can reach the primary; it ignores the exit code (docs/pgpool-hooks.md,
+// "failover_command"). So: act only when the failed node is the primary (%d == %P); observe; let the pure plan
+// (./plan.ts) decide the fence order, the split-brain fences and whom to promote; execute it inside the budget;
+// say what happened. A journal of steps (./journal.ts) lets a re-run of the same event continue; runHook holds
+// the `failover` lock, so two failover hooks on one pgpool host never run their steps at the same time.
 
 import type { Config, NodeConfig } from '../config/types.ts';
 import { messageOf } from '../errors.ts';
 import { CommandError, type Deps } from '../model/deps.ts';
 import { formatLsn } from '../model/lsn.ts';
-import { observeNode } from '../observe.ts';
+import { observeNode, type NodeObservation } from '../observe.ts';
 import { stopNode, controlArgv, type StopResult } from '../pgctl.ts';
-import { chooseCandidate } from './choose.ts';
 import { failoverJournal, journalName, resumeFrom, type Resume } from './journal.ts';
+import { fenceOrder, planFailover, type FailoverFacts, type PortProbe } from './plan.ts';
 import { Timeline } from './timeline.ts';
 import { relaxSynchronous } from './sync.ts';
 
@@ -73,7 +73,27 @@ async function standbyLost(deps: Deps, failed: NodeConfig, primary: NodeConfig |
   return { ok: true, summary, timeline: tl };
 }
 
-const STOPPED: readonly string[] = ['not-running', 'stopped-fast', 'stopped-immediate'];
+/** How long the old primary's port is probed: a refused connect answers in microseconds on any host. */
+export const PORT_PROBE_MS = 500;
+
+/** One TCP connect to the old primary's PostgreSQL port: refused (no postmaster), open, or silent. */
+async function probePort(deps: Deps, node: NodeConfig, timeoutMs: number): Promise<PortProbe> {
+  if (!deps.net) return 'silent';
+  try {
+    await deps.net.tcpConnect(node.hostname, node.port, timeoutMs);
+    return 'open';
+  } catch (err) {
+    return ((err as Error).cause as { code?: unknown } | undefined)?.code === 'ECONNREFUSED' ? 'refused' : 'silent';
+  }
+}
+
+const logObservation = (deps: Deps, o: NodeObservation) =>
+  deps.log.info(
+    { step: 'observe', node_id: o.id, outcome: o.reachable ? 'ok' : 'failed' },
+    o.reachable
+      ? `node ${o.id}: ${o.inRecovery ? 'standby' : 'primary'} timeline ${o.timeline}${o.timelineSource === 'checkpoint' ? ' (from its last checkpoint: unsure)' : ''}, received ${o.receiveLsn !== undefined ? formatLsn(o.receiveLsn) : '-'}, replayed ${o.replayLsn !== undefined ? formatLsn(o.replayLsn) : '-'}`
+      : `node ${o.id}: unreachable (${o.error})`,
+  );
 
 async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput, remainingMs: () => number, tl: Timeline): Promise<FailoverResult> {
   const { log, config } = deps;
@@ -87,106 +107,112 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   }
   journal('started');
 
-  // The fence (stopping the old primary over ssh) is started by startFence, once. An earlier run that already
-  // stopped it saves us the trip (and, for a dead host, the whole connect timeout).
+  // Observe every other node and probe the old primary's port at once; the fence order depends on the probe
+  // alone, so a fence that must come first starts as soon as the probe has answered.
+  const perNode = Math.min(2000, remainingMs() / 5);
+  const others = config.nodes.filter((n) => n.id !== failed.id);
+  const observing = Promise.all(others.map((n) => observeNode(deps, n, perNode)));
+  const oldPort = await probePort(deps, failed, Math.min(PORT_PROBE_MS, perNode));
+  const fenceBudget = () => Math.min(remainingMs() / 3, config.ssh.connect_timeout_s * 1000 + 5000);
+  const order = fenceOrder(oldPort, failed.id, resume);
   let fencing: Promise<StopResult> | undefined;
   const startFence = (): Promise<StopResult> =>
     (fencing ??=
-      resume?.fenced && STOPPED.includes(resume.fenced)
-        ? Promise.resolve({ outcome: resume.fenced as StopResult['outcome'], detail: `fenced by run ${resume.runId}` })
-        : fenceOldPrimary(deps, failed, Math.min(remainingMs() / 3, config.ssh.connect_timeout_s * 1000 + 5000)));
-  const perNode = Math.min(2000, remainingMs() / 5);
-  const others = config.nodes.filter((n) => n.id !== failed.id);
-  const oldObservation = observeNode(deps, failed, perNode);
-  const standbys = Promise.all(others.map((n) => observeNode(deps, n, perNode)));
-  // A refused PostgreSQL port (the host answered, nothing listens) means the postmaster is gone (kill -9, a
-  // crash) and accepts no writes: the promotion request goes first and the fence starts once it is sent, so
-  // nothing the fence loads (the command runner) competes with the promotion for this process. A primary that answers (switchover,
-  // a false failover) or whose host does not answer at once (down, or a partition that may hide a running
-  // primary) is stopped, or fenced as far as possible, before anything is promoted, and that fence starts now,
-  // alongside the observations, so a dead host costs its connect timeout once.
-  const early = await Promise.race([oldObservation, deps.clock.sleep(50).then(() => undefined)]);
-  const postmasterGone = early !== undefined && !early.reachable && early.refused === true;
-  if (!postmasterGone) startFence();
-  let observations = await standbys;
+      order.order === 'skip'
+        ? Promise.resolve({ outcome: resume!.fenced as StopResult['outcome'], detail: `fenced by run ${resume!.runId}` })
+        : fenceNode(deps, failed, 'old primary', fenceBudget()));
+  if (order.order === 'first') startFence();
+  log.info({ step: 'fence', node_id: failed.id, outcome: 'started' }, order.why);
+
+  let observations = await observing;
+  observations.forEach((o) => logObservation(deps, o));
+  const facts: FailoverFacts = { config, failedNode: failed.id, oldPrimary: input.oldPrimary, newMain: input.newMain, observations, oldPort, resume, fenced: deps.state.fenced() };
+  let plan = planFailover(facts);
+
+  // A split brain: a writable node that is not the current primary (fenced, or on a timeline the cluster left)
+  // is stopped, with standby.signal, before anything is promoted.
+  const staleNotes: string[] = [];
+  if (plan.staleFences.length) {
+    for (const s of plan.staleFences) log.error({ step: 'split-brain', node_id: s.node, outcome: 'started' }, `split brain: ${s.why}; fencing it before promoting`);
+    tl.add('split_brain', { nodes: plan.staleFences.map((s) => s.node), reasons: plan.staleFences.map((s) => s.why) });
+    const results = await Promise.all(plan.staleFences.map((s) => fenceNode(deps, nodeById(deps, s.node)!, 'stale primary', fenceBudget())));
+    plan.staleFences.forEach((s, i) => staleNotes.push(`split brain: ${fenceSentence(s.node, 'stale primary', results[i]!)}`));
+  }
   let fence: StopResult | undefined;
-  if (postmasterGone) {
-    log.info({ step: 'fence', node_id: failed.id, outcome: 'started' }, `old primary node ${failed.id} refuses connections (postmaster gone): promoting first, fencing alongside`);
-  } else {
+  if (order.order === 'first') {
     fence = await startFence();
+    // A primary that was still running (pcp_promote_node -s, or one pgpool gave up on) sent its last WAL, the
+    // shutdown checkpoint included, as it stopped: compare the positions the standbys have now.
     if (fence.outcome === 'stopped-fast' || fence.outcome === 'stopped-immediate') {
-      // It was still running a moment ago (pcp_promote_node -s, or a primary pgpool lost but the host kept):
-      // its last WAL, shutdown checkpoint included, reached the standbys only now (lab-recipe G14). Compare the
-      // positions they have now, not the ones seen while it was still writing.
       observations = await Promise.all(others.map((n) => observeNode(deps, n, perNode)));
+      observations.forEach((o) => logObservation(deps, o));
     }
+    plan = planFailover({ ...facts, observations, fenceOutcome: fence.outcome });
   }
   const fenced = async (): Promise<{ fence: StopResult; note: string }> => {
     fence ??= await startFence();
     journal('fenced', { node: failed.id, outcome: fence.outcome });
-    tl.add('old_primary_fenced', { node: failed.id, outcome: fence.outcome });
-    return { fence, note: fenceSentence(failed.id, fence) };
+    tl.add('old_primary_fenced', { node: failed.id, outcome: fence.outcome, standby_signal: fence.standbySignal ?? null });
+    return { fence, note: [fenceSentence(failed.id, 'old primary', fence), ...staleNotes].join('; ') };
   };
-  for (const o of observations) {
-    log.info(
-      { step: 'observe', node_id: o.id, outcome: o.reachable ? 'ok' : 'failed' },
-      o.reachable
-        ? `node ${o.id}: ${o.inRecovery ? 'standby' : 'primary'} timeline ${o.timeline}, received ${o.receiveLsn !== undefined ? formatLsn(o.receiveLsn) : '-'}, replayed ${o.replayLsn !== undefined ? formatLsn(o.replayLsn) : '-'}`
-        : `node ${o.id}: unreachable (${o.error})`,
-    );
-  }
-  const synchronousNames = config.replication.synchronous.mode === 'off' ? undefined : synchronousSet(config, failed.id);
-  const choice = chooseCandidate({ config, failedNode: failed.id, newMain: input.newMain, observations, synchronousNames });
+  const decision = plan.decision;
   tl.add('candidate_chosen', {
-    choice: choice.kind,
-    reasons: choice.reasons,
-    lsns: Object.fromEntries(observations.map((o) => [o.id, o.reachable ? formatLsn(o.receiveLsn ?? o.replayLsn ?? 0n) : null])),
+    choice: decision.kind,
+    why: decision.why,
+    lsns: Object.fromEntries(observations.map((o) => [o.id, o.reachable ? formatLsn(o.receiveLsn ?? o.replayLsn ?? o.currentLsn ?? 0n) : null])),
   });
 
-  if (choice.kind === 'already-promoted') {
+  if (decision.kind === 'adopt') {
     const { note: fenceNote } = await fenced();
-    const target = nodeById(deps, choice.node)!;
-    const by = resume?.promoted === target.id ? ` (promoted by run ${resume.runId})` : '';
-    log.info({ step: 'choose', node_id: target.id, outcome: 'skipped' }, `node ${target.id} is already the primary${by}: nothing to promote`);
-    // The earlier run may have died between promotion and its last steps: finish them (both are idempotent).
-    if (!(resume?.promoted === target.id && resume.checkpointed)) await checkpoint(deps, target, remainingMs, journal);
+    const target = nodeById(deps, decision.node)!;
+    log.info({ step: 'choose', node_id: target.id, outcome: 'skipped' }, `${decision.why}: nothing to promote`);
+    // An earlier run may have died between promotion and its last steps: finish them (both are idempotent).
+    if (!plan.checkpoint.skip) await checkpoint(deps, target, remainingMs, journal);
     await relaxAfterPromotion(deps, target, tl);
     journal('done', { node: target.id });
-    return { ok: true, summary: `node ${target.id} is already primary${by}, nothing promoted; ${fenceNote}`, promoted: target.id, timeline: tl };
+    return { ok: true, summary: `node ${target.id} is already primary, nothing promoted; ${fenceNote}`, promoted: target.id, timeline: tl };
   }
-  if (choice.kind === 'none') {
+  let candidate: { node: number; why: string; lsn: bigint; replayLsn: bigint } | undefined;
+  let noneWhy: string | undefined;
+  let noneSummary: string | undefined;
+  if (decision.kind === 'none') [noneWhy, noneSummary] = [decision.why, decision.summary];
+  else if (decision.kind === 'await-target') {
+    log.warn({ step: 'choose', node_id: decision.node, outcome: 'started' }, decision.why);
+    const caughtUp = await waitForReceive(deps, nodeById(deps, decision.node)!, decision.lsn, Math.min(5000, remainingMs() / 4));
+    if (caughtUp) candidate = { node: decision.node, why: `pgpool's new main node after a clean stop, caught up to ${formatLsn(decision.lsn)}`, lsn: decision.lsn, replayLsn: decision.candidate.replayLsn };
+    else noneWhy = `${decision.why}; it did not catch up: promoting nobody (pgpool expects node ${decision.node} as the primary)`;
+  } else {
+    candidate = { node: decision.node, why: decision.why, lsn: decision.candidate.lsn, replayLsn: decision.candidate.replayLsn };
+  }
+  if (!candidate) {
     const { note: fenceNote } = await fenced();
-    const why = choice.reasons.join('; ');
-    log.error({ step: 'choose', outcome: 'failed' }, `no standby fit for promotion: ${why}`);
-    return { ok: false, summary: `primary node ${failed.id} lost and no standby fit for promotion (${why}); ${fenceNote}`, timeline: tl };
+    log.error({ step: 'choose', outcome: 'failed' }, noneWhy!);
+    return { ok: false, summary: `primary node ${failed.id} lost and ${noneSummary ?? noneWhy}; ${fenceNote}`, timeline: tl };
   }
-  const target = nodeById(deps, choice.node.id)!;
-  log.info({ step: 'choose', node_id: target.id, outcome: 'ok', reasons: choice.reasons }, `promoting node ${target.id}: ${choice.why}`);
+  const target = nodeById(deps, candidate.node)!;
+  log.info({ step: 'choose', node_id: target.id, outcome: 'ok', reasons: decision.kind === 'promote' ? decision.reasons : [] }, `promoting node ${target.id}: ${candidate.why}`);
   if (resume?.chosen !== undefined && resume.chosen !== target.id) {
     log.info({ step: 'choose', node_id: target.id }, `the unfinished run ${resume.runId} had chosen node ${resume.chosen}; the data now points at node ${target.id}`);
   }
   journal('chosen', { node: target.id });
-  const doubt = quorumDoubt(config, choice.considered.length, synchronousNames);
+  const doubt = quorumDoubt(config, decision.kind === 'promote' ? decision.considered.length : 1, plan.synchronousNames);
   if (doubt) {
     log.warn({ step: 'choose', node_id: target.id, outcome: 'ok' }, doubt);
     tl.add('zero_loss_unproven', { reason: doubt });
   }
 
-  if (choice.node.lsn > choice.node.replayLsn) await waitForReplay(deps, target, choice.node.lsn, Math.min(3000, remainingMs() / 4));
-  // What is left but a margin for the closing log line and the notification.
-  // The fence starts as soon as the promotion request is on its way: PostgreSQL promotes on its own while this
-  // process loads what the fence needs (the command runner), and pgpool, which waits for this hook, gets it back
-  // no later than before. (Started already, and awaited, when the old primary was not known to be gone.)
+  if (candidate.lsn > candidate.replayLsn) await waitForReplay(deps, target, candidate.lsn, Math.min(3000, remainingMs() / 4));
+  // The fence (when it was not needed first) starts as soon as the promotion request is on its way: PostgreSQL
+  // promotes on its own while this process loads what the fence needs (the command runner).
   await promote(deps, target, Math.max(1000, remainingMs() - 800), () => void startFence());
   tl.add('promoted', { node: target.id });
   journal('promoted', { node: target.id });
   const [{ fence: f, note: fenceNote }] = await Promise.all([fenced(), checkpoint(deps, target, remainingMs, journal), firstWrite(deps, target, tl)]);
   await relaxAfterPromotion(deps, target, tl);
   journal('done', { node: target.id });
-  const why = choice.why;
   return {
     ok: f.outcome !== 'still-running',
-    summary: `promoted node ${target.id} (${why}); ${fenceNote}${doubt ? `; ${doubt}` : ''}`,
+    summary: `promoted node ${target.id} (${candidate.why}); ${fenceNote}${doubt ? `; ${doubt}` : ''}`,
     promoted: target.id,
     timeline: tl,
   };
@@ -247,11 +273,6 @@ async function relaxAfterPromotion(deps: Deps, target: NodeConfig, tl: Timeline)
   if (relaxed) tl.add('synchronous_relaxed', { node: target.id });
 }
 
-/** The standbys that synchronous replication covered on `primary`: the names maas-ha puts in the setting. */
-export function synchronousSet(config: Config, primary: number): string[] {
-  return config.nodes.filter((n) => n.id !== primary).map((n) => n.name);
-}
-
 /**
  * With `ANY k (s1..sn)` (or FIRST k) an acknowledged commit is on at least k of the n listed standbys, but which
  * ones is unknown once the primary is gone. Only when at least n-k+1 of them answered is one of them sure to
@@ -267,36 +288,42 @@ export function quorumDoubt(config: Config, answered: number, synchronousNames: 
   return `only ${answered} of ${n} synchronous standbys answered (${config.replication.synchronous.mode.toUpperCase()} ${k} needs ${needed} to be sure every acknowledged commit is on one of them): zero data loss cannot be proven`;
 }
 
-function fenceSentence(id: number, f: StopResult): string {
+function fenceSentence(id: number, what: string, f: StopResult): string {
+  const signal = f.standbySignal === false ? ' (standby.signal NOT written: it could start writable again)' : '';
   switch (f.outcome) {
     case 'not-running':
-      return `old primary node ${id} is down`;
+      return `${what} node ${id} is down${signal}`;
     case 'stopped-fast':
     case 'stopped-immediate':
-      return `stopped old primary node ${id} (${f.outcome === 'stopped-fast' ? 'clean shutdown' : 'immediate'})`;
+      return `stopped ${what} node ${id} (${f.outcome === 'stopped-fast' ? 'clean shutdown' : 'immediate'})${signal}`;
     case 'still-running':
-      return `old primary node ${id} could NOT be stopped: fenced-pending`;
+      return `${what} node ${id} could NOT be stopped: fenced-pending`;
     case 'unreachable':
-      return `old primary node ${id} unreachable over ssh: fenced-pending`;
+      return `${what} node ${id} unreachable over ssh: fenced-pending`;
   }
 }
 
-async function fenceOldPrimary(deps: Deps, node: NodeConfig, timeoutMs: number): Promise<StopResult> {
+/**
+ * Stops a node that must not take writes (the old primary, or a stale one in a split brain) and leaves
+ * standby.signal in its data directory; marks it fenced. When ssh cannot do it, the configured fencing command
+ * (a power switch, a cloud API) is the last resort.
+ */
+async function fenceNode(deps: Deps, node: NodeConfig, what: string, timeoutMs: number): Promise<StopResult> {
   const { log, state, config } = deps;
   const started = deps.clock.now();
   let result: StopResult;
   try {
-    result = await stopNode(deps, node, timeoutMs);
+    result = await stopNode(deps, node, timeoutMs, { fence: true });
   } catch (err) {
     result = { outcome: 'unreachable', detail: messageOf(err) };
   }
   const fields = { step: 'fence', node_id: node.id, duration_ms: deps.clock.now() - started };
   if (result.outcome === 'not-running' || result.outcome === 'stopped-fast' || result.outcome === 'stopped-immediate') {
-    log.info({ ...fields, outcome: 'ok' }, `old primary node ${node.id}: ${result.outcome}`);
+    log.info({ ...fields, outcome: 'ok' }, `${what} node ${node.id}: ${result.outcome}${result.standbySignal ? ', standby.signal written' : ''}`);
     state.markFenced({ node: node.id, since: new Date(deps.clock.now()).toISOString(), status: 'stopped', reason: result.outcome });
     return result;
   }
-  log.error({ ...fields, outcome: 'failed' }, `old primary node ${node.id} could not be stopped over ssh (${result.detail}): marked fenced-pending; maas-ha will not start it as a primary`);
+  log.error({ ...fields, outcome: 'failed' }, `${what} node ${node.id} could not be stopped over ssh (${result.detail}): marked fenced-pending; maas-ha will not start it as a primary`);
   state.markFenced({ node: node.id, since: new Date(deps.clock.now()).toISOString(), status: 'pending', reason: result.detail });
   const cmd = config.fencing.command;
   if (cmd) {
@@ -310,6 +337,17 @@ async function fenceOldPrimary(deps: Deps, node: NodeConfig, timeoutMs: number):
     log.error({ step: 'fence-command', node_id: node.id, outcome: 'failed', duration_ms: r.durationMs }, `fencing command for node ${node.id} failed: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`);
   }
   return result;
+}
+
+/** Waits until `node` has received WAL up to `target`; false when it has not within timeoutMs. */
+async function waitForReceive(deps: Deps, node: NodeConfig, target: bigint, timeoutMs: number): Promise<boolean> {
+  const deadline = deps.clock.now() + timeoutMs;
+  for (;;) {
+    const o = await observeNode(deps, node, Math.max(200, deadline - deps.clock.now()));
+    if (o.reachable && (o.receiveLsn ?? o.replayLsn ?? 0n) >= target) return true;
+    if (deps.clock.now() >= deadline) return false;
+    await deps.clock.sleep(100);
+  }
 }
 
 async function waitForReplay(deps: Deps, node: NodeConfig, target: bigint, timeoutMs: number): Promise<void> {
@@ -361,3 +399,4 @@ async function promote(deps: Deps, node: NodeConfig, timeoutMs: number, onReques
 }
 
 export const slotName = (id: number) => `maas_ha_node_${id}`;
+export { synchronousSet } from './plan.ts';

@@ -65,6 +65,15 @@ export function labNodes(o: LabOptions): LabNode[] {
   });
 }
 
+/**
+ * Each node's guard (maas-ha-guard watch, lib/guard), run by the lab as the database host's systemd would run
+ * maas-ha-guard.service: its pid file and its log (JSON lines) beside the node's PostgreSQL log.
+ */
+export const LAB_GUARD_INTERVAL_MS = 500;
+export function guardFiles(n: LabNode): { pid: string; log: string } {
+  return { pid: join(n.root, 'guard.pid'), log: join(n.root, 'guard.log') };
+}
+
 export function labPaths(dir: string) {
   return {
     config: join(dir, 'maas-ha.yaml'),
@@ -170,6 +179,8 @@ export const PG_HBA = [
   '# maas-ha lab: the superuser is trusted on loopback (a lab shortcut); replication and everyone else use scram.',
   'local   all          all                      trust',
   'host    all          postgres   127.0.0.0/8   trust',
+  // maas-ha's observations ask a standby for the timeline it replays with IDENTIFY_SYSTEM (replication protocol).
+  'host    replication  postgres   127.0.0.0/8   trust',
   `host    replication  ${LAB_REPL_USER} 127.0.0.0/8   scram-sha-256`,
   'host    all          all        127.0.0.0/8   scram-sha-256',
   '',

@@ -63,6 +63,8 @@ export interface QueryTarget {
   port: number;
   database?: string;
   user?: string;
+  /** A replication connection (replication=database), for IDENTIFY_SYSTEM. */
+  replicationConnection?: boolean;
 }
 
 export interface Pg {

@@ -5,11 +5,11 @@
 import test from 'ava';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, readFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OBSERVE_SQL } from '../../lib/observe.ts';
 import { formatLsn, primary, slotFor, standby } from '../support/fake-pg.ts';
-import { closingLine, pgpoolEnv, promotedIn, type PgpoolEnv } from '../support/pgpool-env.ts';
+import { closingLine, pgpoolEnv, postgresIds, promotedIn, type PgpoolEnv } from '../support/pgpool-env.ts';
 
 /** node 0 was the primary and is gone; node 1 (pgpool's %m, the lowest live id) is behind node 2. */
 const PRIMARY_LOST = () => [
@@ -290,4 +290,102 @@ test('failover: garbage arguments (--failed-node x) → exit 2, the log line nam
   t.regex(line?.msg ?? '', /^--failed-node: expected a node id \(0 to 127\), got "x"$/);
   t.deepEqual(run.calls, []);
   t.deepEqual(run.statements, []);
+});
+
+// ---- the failover-safety faults: each reproduces what broke, then what must happen instead ----------------------
+
+/** Writes an earlier run's journal lines as the hook (postgres) would have. */
+function plantJournal(env: PgpoolEnv, failed: number, lines: Record<string, unknown>[]): void {
+  const dir = join(env.stateDir, 'journal');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, `failover-node${failed}.jsonl`);
+  writeFileSync(file, lines.map((l) => `${JSON.stringify({ at: new Date().toISOString(), ...l })}\n`).join(''), { mode: 0o600 });
+  const { uid, gid } = postgresIds();
+  chownSync(dir, uid, gid);
+  chownSync(file, uid, gid);
+}
+
+test('failover: a stale primary (old primary restarted writable on timeline 3) is never adopted → fenced, the standby on timeline 5 promoted', async (t) => {
+  // Node 1 was fenced long ago and started by hand without standby.signal: writable on its old timeline 3. Node 0,
+  // the real primary on timeline 5, dies; node 2 streamed it and holds every acknowledged write.
+  const env = await pgpoolEnv(t, {
+    nodes: [
+      primary({ reach: 'down', timeline: 5, lsn: '0/9000000' }),
+      primary({ timeline: 3, lsn: '0/7000000' }),
+      standby({ timeline: 5, checkpointTimeline: 3, receive: '0/9000000', upstream: 0 }),
+    ],
+  });
+  const run = await env.run('failover_command', { node: 0, newMain: 1, oldMain: 0, oldPrimary: 0 });
+  t.deepEqual(promotedIn(run), [2], 'the standby with the newest data is promoted, not the stale node');
+  t.is(env.node(2).role, 'primary');
+  t.is(env.node(1).reach, 'down', 'the stale writable node is stopped');
+  t.true(env.node(1).standbySignal, 'and can only come back as a standby');
+  const stops = env.sshCommands(run).filter((c) => c.kind === 'stop').map((c) => c.node);
+  t.deepEqual(stops.sort(), [0, 1]);
+  t.true(run.logs.some((l) => l.step === 'split-brain' && l.level === 'error' && /node 1 accepts writes on timeline 3, but node 2 is on timeline 5/.test(l.msg)), 'the log says split brain');
+  t.regex(closingLine(run)?.msg ?? '', /promoted node 2 .*split brain: stopped stale primary node 1/);
+});
+
+test('failover: stale checkpoint timelines never outrank WAL → the standby holding the most WAL is promoted (IDENTIFY_SYSTEM says both replay timeline 25)', async (t) => {
+  // The incident: node 1's last restartpoint says timeline 24, node 2's says 5, both stream timeline 25; node 2
+  // has WAL that node 1 lacks. Ranking by the checkpoint's timeline promoted node 1 and rewound node 2 onto it.
+  const env = await pgpoolEnv(t, {
+    nodes: [
+      primary({ reach: 'down', timeline: 25 }),
+      standby({ timeline: 25, checkpointTimeline: 24, receive: '0/A4F00E0' }),
+      standby({ timeline: 25, checkpointTimeline: 5, receive: '0/A4F0190' }),
+    ],
+  });
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.deepEqual(promotedIn(run), [2]);
+  t.regex(closingLine(run)?.msg ?? '', /promoted node 2 \(most advanced, lsn 0\/A4F0190 > 0\/A4F00E0 of node 1\)/);
+  t.true(run.statements.some((s) => s.node === 2 && s.sql === 'IDENTIFY_SYSTEM' && s.session.replication === 'database'));
+});
+
+test('failover: a standby that cannot be asked its timeline (IDENTIFY_SYSTEM refused) → ranked by WAL position only, and the log says so', async (t) => {
+  const env = await pgpoolEnv(t, {
+    nodes: [primary({ reach: 'down', timeline: 7 }), standby({ timeline: 7, checkpointTimeline: 6, receive: '0/5000100' }), standby({ timeline: 7, checkpointTimeline: 2, receive: '0/5000200' })],
+  });
+  for (const id of [1, 2]) env.node(id).on(/^IDENTIFY_SYSTEM$/, { error: 'no pg_hba.conf entry for replication connection', code: '28000' });
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.deepEqual(promotedIn(run), [2]);
+  t.true(run.logs.some((l) => l.step === 'observe' && /timeline 6 \(from its last checkpoint: unsure\)/.test(l.msg)));
+});
+
+test('failover: a stale journal (an unfinished run had "fenced: not-running") does not skip fencing an old primary that runs again', async (t) => {
+  // An earlier failover of node 0 ended without `done`; since then node 0 was brought back and runs as the
+  // primary; pgpool now fails it over again. The old journal must not spare it the stop.
+  const env = await pgpoolEnv(t, { nodes: [primary({ lsn: '0/3000200' }), standby({ receive: '0/3000200' }), standby({ receive: '0/3000200' })] });
+  plantJournal(env, 0, [
+    { run_id: 'old-run', failed: 0, old_primary: 0, step: 'started' },
+    { run_id: 'old-run', failed: 0, old_primary: 0, step: 'fenced', node: 0, outcome: 'not-running' },
+  ]);
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.is(run.exitCode, 0, run.stderr);
+  t.true(env.sshCommands(run).some((c) => c.node === 0 && c.kind === 'stop'), 'the old primary is stopped again');
+  t.is(env.node(0).reach, 'down');
+  t.is(promotedIn(run).length, 1);
+  const firstStop = run.calls.findIndex((c) => c.tool === 'ssh');
+  const promoteAt = run.statements.findIndex((s) => /pg_promote/.test(s.sql));
+  t.true(firstStop >= 0 && promoteAt >= 0);
+  t.is(env.cluster.nodes.filter((n) => n.role === 'primary' && n.reach === 'up').length, 1, 'never two writable primaries');
+});
+
+test('failover: the fence leaves standby.signal in the old primary, so a reboot cannot bring it back writable', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: PRIMARY_LOST() });
+  env.node(0).standbySignal = false;
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.is(run.exitCode, 0, run.stderr);
+  t.true(env.node(0).standbySignal);
+  t.true(run.logs.some((l) => l.step === 'fence' && /standby\.signal written/.test(l.msg)));
+});
+
+test('failover: switchover to a node behind (pcp_promote_node -s -n 2, node 2 not streaming) → nobody else promoted, the line says why', async (t) => {
+  // Node 2 does not stream (no upstream): the clean stop brings node 1 to the last position, node 2 stays behind.
+  // pgpool records node 2 as the primary whatever the hook does: promoting node 1 would leave pgpool writing to a standby.
+  const env = await pgpoolEnv(t, { nodes: [primary({ lsn: '0/3000200' }), standby({ receive: '0/3000180' }), standby({ receive: '0/3000100', upstream: null })] });
+  const run = await env.run('failover_command', { node: 0, newMain: 2, oldMain: 0, oldPrimary: 0 });
+  t.deepEqual(promotedIn(run), [], 'node 1 (ahead) is not promoted in node 2\'s place');
+  t.is(run.exitCode, 1);
+  t.regex(closingLine(run)?.msg ?? '', /pgpool's new main node 2 .*behind node 1.*did not catch up: promoting nobody/);
 });

@@ -83,9 +83,11 @@ export interface NodeSpec {
   ssh?: SshReach;
   /** What pg_controldata says while the server is down: "in production" (crashed, the default) or "shut down". */
   stoppedState?: string;
+  /** The timeline of the last checkpoint/restartpoint (default: the node's timeline); older on a standby that replays newer ones. */
+  checkpointTimeline?: number;
 }
 
-type Common = Pick<NodeSpec, 'timeline' | 'synchronousStandbyNames' | 'slots' | 'reach' | 'ssh' | 'stoppedState'>;
+type Common = Pick<NodeSpec, 'timeline' | 'synchronousStandbyNames' | 'slots' | 'reach' | 'ssh' | 'stoppedState' | 'checkpointTimeline'>;
 
 export const primary = (o: Common & { lsn?: string } = {}): NodeSpec => ({ role: 'primary', ...o });
 export const standby = (o: Common & { receive?: string; replay?: string; upstream?: number | null; canFollow?: boolean } = {}): NodeSpec => ({
@@ -118,6 +120,7 @@ export class FakeNode {
   reach: Reach = 'up';
   ssh: SshReach;
   stoppedState: string;
+  checkpointTimeline: number | undefined;
   port = 0;
   readonly host = FAKE_HOST;
   readonly name: string;
@@ -146,6 +149,7 @@ export class FakeNode {
     for (const s of spec.slots ?? []) this.slots.add(s);
     this.ssh = spec.ssh ?? 'ok';
     this.stoppedState = spec.stoppedState ?? 'in production';
+    this.checkpointTimeline = spec.checkpointTimeline;
   }
 
   // -- scripting
@@ -229,6 +233,13 @@ export class FakeNode {
   answer(s: Statement): Reply {
     const sql = s.sql.trim();
     if (s.sql === OBSERVE_SQL) return { rows: [this.observeRow()] };
+    // A replication connection (replication=database): IDENTIFY_SYSTEM reports the timeline the node is on (on
+    // a standby, the one it replays) and its WAL position. A normal session does not know the command.
+    if (/^IDENTIFY_SYSTEM$/i.test(sql)) {
+      if (s.session.replication !== 'database') return { error: 'syntax error at or near "IDENTIFY_SYSTEM"', code: '42601' };
+      const pos = this.role === 'standby' ? (this.receive ?? this.replay ?? this.lsn) : this.lsn;
+      return { rows: [{ systemid: '7300000000000000001', timeline: this.timeline, xlogpos: formatLsn(pos), dbname: 'postgres' }] };
+    }
     if (/^SELECT 1$/i.test(sql)) return { rows: [{ '?column?': 1 }] };
     if (/^SELECT pg_is_in_recovery\(\)$/i.test(sql)) return { rows: [{ pg_is_in_recovery: this.role === 'standby' }] };
     if (/^SELECT pg_promote\(/i.test(sql)) {
@@ -294,7 +305,7 @@ export class FakeNode {
     return {
       in_recovery: isStandby,
       primary_tli: isStandby ? null : this.timeline,
-      checkpoint_tli: this.timeline,
+      checkpoint_tli: this.checkpointTimeline ?? this.timeline,
       current_lsn: isStandby ? null : formatLsn(this.lsn),
       receive_lsn: this.receive === undefined ? null : formatLsn(this.receive),
       replay_lsn: this.replay === undefined ? null : formatLsn(this.replay),

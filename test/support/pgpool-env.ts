@@ -467,9 +467,13 @@ export class PgpoolEnv {
     if (node.ssh === 'hang') return { hang: true };
     const running = node.reach !== 'down';
     switch (d.kind) {
-      case 'stop':
-        // lib/pgctl.ts STOP_SCRIPT prints one word; a fast stop of a running server is a clean shutdown.
-        if (!running) return { stdout: 'not-running\n' };
+      case 'stop': {
+        // lib/pgctl.ts STOP_SCRIPT prints one word; a fast stop of a running server is a clean shutdown. As a
+        // fence (its 4th argument, the data directory) it also leaves standby.signal and says so on the line before.
+        const fenceDir = inv.remoteArgv?.[7] ?? '';
+        const signal = fenceDir === this.nodeConfig(node.id).data_directory ? 'standby-signal-written\n' : '';
+        if (fenceDir) node.standbySignal = true;
+        if (!running) return { stdout: `${signal}not-running\n` };
         if (node.role === 'primary') {
           // A clean shutdown writes a shutdown checkpoint and waits until the wal senders have sent everything,
           // so every standby streaming from it ends up with the same last position (lab-recipe G14).
@@ -481,7 +485,8 @@ export class PgpoolEnv {
           }
         }
         await node.down(node.role === 'standby' ? 'shut down in recovery' : 'shut down');
-        return { stdout: 'stopped-fast\n' };
+        return { stdout: `${signal}stopped-fast\n` };
+      }
       case 'controldata': {
         const state = running ? (node.role === 'standby' ? 'in archive recovery' : 'in production') : node.stoppedState;
         return { stdout: `pg_control version number:            1300\nDatabase cluster state:               ${state}\nLatest checkpoint's TimeLineID:       ${node.timeline}\n` };

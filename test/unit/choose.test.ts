@@ -9,12 +9,13 @@ const standby = (id: number, received: string, replayed = received, timeline = 1
   replication: [], synchronousStandbyNames: '',
 });
 const down = (id: number): NodeObservation => ({ id, reachable: false, error: 'connection refused' });
-const primary = (id: number): NodeObservation => ({
-  id, reachable: true, inRecovery: false, timeline: 2, currentLsn: parseLsn('0/9000000'), replication: [], synchronousStandbyNames: '',
-});
+/** A standby whose WAL receiver is gone and that IDENTIFY_SYSTEM could not ask: its timeline is a stale checkpoint's. */
+const unsure = (id: number, received: string, timeline: number): NodeObservation => ({
+  ...standby(id, received, received, timeline), timelineSource: 'checkpoint',
+} as NodeObservation);
 
 // [title, failed, newMain (%m), observations, expected kind, expected node, reason pattern]
-const table: [string, number, number | undefined, NodeObservation[], 'promote' | 'none' | 'already-promoted', number | undefined, RegExp][] = [
+const table: [string, number, number | undefined, NodeObservation[], 'promote' | 'none', number | undefined, RegExp][] = [
   ['most advanced standby wins over pgpool\'s %m', 0, 1, [standby(1, '0/3000000'), standby(2, '0/3000148')], 'promote', 2, /most advanced/],
   ['received WAL counts, not only replayed', 0, 1, [standby(1, '0/3000100', '0/3000100'), standby(2, '0/3000200', '0/3000000')], 'promote', 2, /most advanced/],
   ['equal LSNs: %m breaks the tie', 0, 2, [standby(1, '0/3000000'), standby(2, '0/3000000')], 'promote', 2, /main node wins the tie/],
@@ -22,8 +23,9 @@ const table: [string, number, number | undefined, NodeObservation[], 'promote' |
   ['newer timeline wins even with a lower LSN', 0, 1, [standby(1, '0/5000000'), standby(2, '0/4000000', '0/4000000', 2)], 'promote', 2, /newest timeline/],
   ['unreachable standbys are skipped', 0, 1, [down(1), standby(2, '0/3000000')], 'promote', 2, /only fit standby/],
   ['all standbys unreachable: promote nobody, say why', 0, 1, [down(1), down(2)], 'none', undefined, /node 1 unreachable.*node 2 unreachable/],
-  ['a node already primary: nothing to promote', 0, 1, [primary(1), standby(2, '0/3000000')], 'already-promoted', 1, /already a primary/],
-  ['two primaries: refuse', 0, 1, [primary(1), primary(2)], 'none', undefined, /refusing/],
+  // A stale checkpoint timeline (timeline 5 while streaming 25) must not outrank WAL that only the other has.
+  ['a timeline read from a stale checkpoint never ranks: the most WAL wins', 0, 1, [unsure(1, '0/A4F00E0', 25), unsure(2, '0/A4F0190', 5)], 'promote', 2, /most advanced.*ranked by WAL position only|ranked by WAL position only/],
+  ['one unsure timeline is enough to rank by WAL position only', 0, 1, [standby(1, '0/5000000', '0/5000000', 3), unsure(2, '0/6000000', 2)], 'promote', 2, /unknown.*ranked by WAL position only/],
 ];
 
 for (const [title, failed, newMain, observations, kind, node, reason] of table) {
@@ -31,7 +33,6 @@ for (const [title, failed, newMain, observations, kind, node, reason] of table) 
     const c = chooseCandidate({ config: testConfig(), failedNode: failed, newMain, observations });
     t.is(c.kind, kind);
     if (c.kind === 'promote') t.is(c.node.id as number | undefined, node);
-    if (c.kind === 'already-promoted') t.is(c.node as number | undefined, node);
     t.regex(c.reasons.join('; '), reason);
   });
 }

@@ -36,12 +36,29 @@ test('status: two primaries are reported as split brain', (t) => {
 });
 
 test('status: a standby on the wrong timeline, detached, not streaming is flagged', (t) => {
-  const s = buildStatus(testConfig(), [prim, stby(1, 2, 'waiting'), { id: 2, reachable: false, error: 'connection refused' }],
+  // A standby still on the timeline the primary left (its receiver waits: it replayed past the fork point).
+  const s = buildStatus(testConfig(), [{ ...prim, timeline: 2 }, stby(1, 1, 'waiting'), { id: 2, reachable: false, error: 'connection refused' }],
     [info(0, 2, 'primary'), info(1, 3, 'standby'), info(2, 2, 'standby')]);
+  t.is(s.primary, 0);
   t.true(s.problems.includes('node 1: not streaming'));
-  t.true(s.problems.includes('node 1: receives timeline 2, primary is on 1'));
+  t.true(s.problems.includes('node 1: receives timeline 1, primary is on 2'));
   t.true(s.problems.includes('node 1: detached in pgpool'));
   t.true(s.problems.includes('node 2: pgpool has it up but PostgreSQL does not answer'));
+});
+
+test('status: a writable node on a timeline the cluster left is never named the primary (split brain, recover it)', (t) => {
+  // Node 0 restarted writable from its old data directory (timeline 1); node 2 followed the real primary to 2.
+  const s = buildStatus(testConfig(), [prim, { id: 1, reachable: false, error: 'connection refused' }, stby(2, 2, 'waiting')],
+    [info(0, 3, 'primary'), info(1, 3, 'primary'), info(2, 2, 'standby')]);
+  t.is(s.primary, null);
+  t.true(s.problems.some((p) => /split brain: node 0 accepts writes on timeline 1, but node 2 is on timeline 2.*maas-ha recover 0/.test(p)), s.problems.join('\n'));
+  t.regex(renderStatus(s), /NO PRIMARY/);
+});
+
+test('status: a writable node maas-ha fenced is reported, not named the primary', (t) => {
+  const s = buildStatus(testConfig(), [prim, stby(1), stby(2)], [info(0, 2, 'primary'), info(1, 2, 'standby'), info(2, 2, 'standby')], [0]);
+  t.is(s.primary, null);
+  t.true(s.problems.some((p) => /node 0 accepts writes but maas-ha fenced it/.test(p)));
 });
 
 test('pcp_node_info: the 4.3 line parses, the date keeps its time', (t) => {
