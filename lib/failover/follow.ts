@@ -13,15 +13,13 @@ import type { RebuildOptions } from '../recovery/plan.ts';
 import { ensureSlot, rebuildAsStandby, waitStreaming } from '../recovery/rebuild.ts';
 import { standbyLines } from '../recovery/standby-conf.ts';
 
-// The standby settings moved to lib/recovery/standby-conf.ts with the other rebuild primitives.
-export { conninfo, standbyLines } from '../recovery/standby-conf.ts';
-
 export type FollowAction =
   | { kind: 'skip'; why: string }
   | { kind: 'attach'; why: string }
   | { kind: 'repoint'; why: string }
   | { kind: 'rewind'; why: string }
-  | { kind: 'leave-detached'; why: string };
+  /** ok: false when leaving it detached is a failure to report (a second primary), true when it is the plan. */
+  | { kind: 'leave-detached'; why: string; ok: boolean };
 
 export interface FollowFacts {
   node: NodeConfig;
@@ -38,19 +36,20 @@ export function planFollow(f: FollowFacts): FollowAction {
   const { node, newPrimary, observation: o } = f;
   if (node.id === newPrimary.id) return { kind: 'skip', why: `node ${node.id} is the new primary` };
   if (o.reachable) {
-    if (!o.inRecovery) return { kind: 'leave-detached', why: `node ${node.id} is running as a primary: refusing to touch a second primary (fence it, then recover it)` };
+    if (!o.inRecovery) return { kind: 'leave-detached', ok: false, why: `node ${node.id} is running as a primary: refusing to touch a second primary (fence it, then recover it)` };
     const wr = o.walReceiver;
     if (wr?.status === 'streaming' && wr.senderHost === newPrimary.hostname && wr.senderPort === newPrimary.port && wr.receivedTli === f.primaryTimeline) {
       return { kind: 'attach', why: `node ${node.id} already streams timeline ${f.primaryTimeline} from node ${newPrimary.id}` };
     }
     return { kind: 'repoint', why: `node ${node.id} is a running standby ${wr ? `of ${wr.senderHost}` : 'not streaming'}: repoint it to node ${newPrimary.id}` };
   }
-  if (!f.sshReachable) return { kind: 'leave-detached', why: `node ${node.id} is down and its host does not answer ssh: leave it for maas-ha recover` };
+  if (!f.sshReachable) return { kind: 'leave-detached', ok: true, why: `node ${node.id} is down and its host does not answer ssh: leave it for maas-ha recover` };
   if (f.stoppedState === 'shut down' || f.stoppedState === 'shut down in recovery') {
     return { kind: 'rewind', why: `node ${node.id} was shut down cleanly (${f.stoppedState}): rewind it onto node ${newPrimary.id}` };
   }
   return {
     kind: 'leave-detached',
+    ok: true,
     why: `node ${node.id} is down${f.stoppedState ? ` (cluster state "${f.stoppedState}")` : ''}: a crashed node is left for maas-ha recover`,
   };
 }
@@ -101,7 +100,7 @@ export async function runFollow(deps: Deps, input: FollowInput, remainingMs: () 
       case 'skip':
         return { ok: true, summary: action.why };
       case 'leave-detached':
-        return { ok: action.why.includes('second primary') ? false : true, summary: `${action.why}; node ${node.id} stays detached` };
+        return { ok: action.ok, summary: `${action.why}; node ${node.id} stays detached` };
       case 'attach':
         await attach(deps, node);
         return { ok: true, summary: `node ${node.id} already followed node ${primary.id}: attached` };

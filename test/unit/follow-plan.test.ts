@@ -1,5 +1,6 @@
 import test from 'ava';
-import { conninfo, followRebuildOptions, planFollow, standbyLines, type FollowAction, type FollowFacts } from '../../lib/failover/follow.ts';
+import { followRebuildOptions, planFollow, type FollowAction, type FollowFacts } from '../../lib/failover/follow.ts';
+import { conninfo, standbyLines } from '../../lib/recovery/standby-conf.ts';
 import { planRebuild, type RebuildFacts } from '../../lib/recovery/plan.ts';
 import { parseLsn } from '../../lib/model/lsn.ts';
 import type { NodeObservation } from '../../lib/observe.ts';
