@@ -4,7 +4,8 @@
 #
 #   ./install.sh            everything needed for the lab and the tests (this machine as a lab host)
 #   ./install.sh --database-host /var/lib/postgresql/15/main
-#                           also put pgpool's online-recovery wrappers into that data directory (a database host)
+#                           also put pgpool's online-recovery wrappers into that data directory (a database host),
+#                           and, under systemd, install that node's split-brain guard (maas-ha-guard, see below)
 #
 # The hooks are bundled into /usr/local/lib/maas-ha/dist/bin: a database host needs `node` (>= 20) and that
 # directory, nothing else (no node_modules).
@@ -136,6 +137,49 @@ if [ -f "$cfg" ]; then
   user="${MAAS_HA_PGPOOL_USER:-postgres}"
   if [ ! -d "$state" ]; then
     install -d -o "$user" -g "$user" -m 700 "$state"; changed=1; say "created $state for $user"
+  fi
+fi
+
+# ---- production (--database-host DATADIR): the split-brain guard of that node (lib/guard, units rendered by
+# lib/guard/units.ts). The failover's fence is a `pg_ctl stop` over ssh: it neither survives a reboot of the old
+# primary's host nor reaches a primary hidden by a partition. So, when this host runs systemd:
+#   - a drop-in for this cluster's postgresql@<version>-<cluster>.service whose ExecStartPre runs
+#     `maas-ha-guard start-check`: a node whose cluster has a primary at least as new starts as a standby;
+#   - maas-ha-guard.service, a long-running `maas-ha-guard watch` (every second, as postgres): a primary that sees
+#     a peer on a newer timeline writes standby.signal and stops itself within 5 s.
+# One maas-ha node per host (one PostgreSQL per region controller), hence one guard service. Unchanged units are
+# left alone; a changed guard service is restarted. Without systemd nothing is installed, and the reason is said.
+if [ "${#datadirs[@]}" -gt 0 ]; then
+  if [ ! -d /run/systemd/system ]; then
+    say "guard: this host does not run systemd (/run/systemd/system is missing): units not installed; run \"maas-ha-guard watch --data-directory DIR\" under your service manager and \"maas-ha-guard start-check --data-directory DIR\" before PostgreSQL starts"
+  elif [ "${#datadirs[@]}" -gt 1 ]; then
+    say "guard: one maas-ha node per host, got ${#datadirs[@]} data directories: units not installed"
+  else
+    guard_changed=0; guard_ok=1
+    guard_unit() { # start-check|watch [--path]
+      "$bindir/maas-ha-guard" unit "$1" --data-directory "${datadirs[0]}" --config "$cfg" \
+        --bin "$libdir/dist/bin/maas-ha-guard" --nodejs "$(command -v node)" --user "${MAAS_HA_PGPOOL_USER:-postgres}" ${2:+"$2"}
+    }
+    for which in start-check watch; do
+      set +e; path="$(guard_unit "$which" --path)"; rc=$?; set -e
+      if [ "$rc" -eq 1 ] && [ "$which" = start-check ]; then say "guard: no ExecStartPre drop-in (the message above says why)"; continue; fi
+      # e.g. several nodes share this data directory and none is this host: said above, and nothing is enabled
+      [ "$rc" -eq 0 ] || { say "guard: could not render the $which unit: the guard is NOT installed"; guard_ok=0; break; }
+      unit_tmp="$(mktemp)"
+      guard_unit "$which" > "$unit_tmp" || { rm -f "$unit_tmp"; say "guard: could not render the $which unit: the guard is NOT installed"; guard_ok=0; break; }
+      if ! cmp -s "$unit_tmp" "$path"; then
+        install -D -m 644 -o root -g root "$unit_tmp" "$path"; changed=1; guard_changed=1; say "wrote $path"
+      else
+        say "$path: unchanged"
+      fi
+      rm -f "$unit_tmp"
+    done
+    if [ "$guard_changed" -eq 1 ]; then timeout 60 systemctl daemon-reload; fi
+    if [ "$guard_ok" -eq 1 ]; then
+      timeout 60 systemctl enable -q maas-ha-guard.service
+      if [ "$guard_changed" -eq 1 ]; then timeout 60 systemctl restart maas-ha-guard.service; else timeout 60 systemctl start maas-ha-guard.service; fi
+      say "guard: maas-ha-guard.service $(systemctl is-active maas-ha-guard.service 2>/dev/null || true)"
+    fi
   fi
 fi
 

@@ -16,7 +16,9 @@ import { desiredSynchronousNames } from '../failover/sync.ts';
 import { recoveryWrappers } from '../recovery/wrappers.ts';
 import {
   LAB_PCP_PORT,
+  LAB_GUARD_INTERVAL_MS,
   LAB_PCP_USER,
+  guardFiles,
   pgpoolHost,
   LAB_PGPOOL_PORT,
   LAB_REPL_USER,
@@ -131,7 +133,7 @@ export function labIsUp(o: LabOptions): boolean {
 export async function labUp(o: LabOptions, say: Say): Promise<void> {
   const p = labPaths(o.dir);
   if (process.getuid?.() !== 0) throw new OperationError('maas-ha lab up must run as root (it starts sshd and drops to postgres)');
-  for (const bin of [join(o.pgBinDir, 'initdb'), '/usr/sbin/pgpool', '/usr/sbin/sshd', '/usr/sbin/pcp_node_info', join(o.hookBinDir, 'maas-ha-failover')]) {
+  for (const bin of [join(o.pgBinDir, 'initdb'), '/usr/sbin/pgpool', '/usr/sbin/sshd', '/usr/sbin/pcp_node_info', join(o.hookBinDir, 'maas-ha-failover'), join(o.hookBinDir, 'maas-ha-guard')]) {
     if (!existsSync(bin)) throw new OperationError(`${bin} is missing: run ./install.sh first`);
   }
   const unsafe = writableAncestor(o.dir);
@@ -188,6 +190,7 @@ export async function labUp(o: LabOptions, say: Say): Promise<void> {
     step(`synchronous replication on ${nodes[0]!.name}: ${wanted}`);
   }
   await startPgpool(o, pg, pcpPassword, step);
+  await startGuards(o, pg, step);
   step(`lab up: ${nodes.length} PostgreSQL nodes, pgpool on ${pgpoolHost(o)}:${LAB_PGPOOL_PORT}, config ${p.config}`);
 }
 
@@ -352,6 +355,70 @@ async function startPgpool(o: LabOptions, pg: PgUser, pcpPassword: string, step:
   step(`pgpool-II on ${pgpoolHost(o)}:${LAB_PGPOOL_PORT} (pcp ${LAB_PCP_PORT}), health checks every 1 s, hooks from pgpool/hooks.conf`);
 }
 
+/**
+ * One `maas-ha-guard watch` per node, as postgres, detached, like a database host's maas-ha-guard.service: a
+ * primary that sees a peer on a newer timeline demotes itself. The lab's PostgreSQL starts do not go through
+ * systemd, so start-check (the ExecStartPre half of the guard) is not part of the lab.
+ */
+async function startGuards(o: LabOptions, pg: PgUser, step: Say): Promise<void> {
+  const from = labNodes(o).map((n) => spawnGuard(o, pg, n));
+  for (const n of labNodes(o)) await guardStarted(n, from[n.id] ?? 0);
+  step(`a guard on every node (maas-ha-guard watch every ${LAB_GUARD_INTERVAL_MS} ms, logs in pgN/guard.log)`);
+}
+
+/** Starts the node's guard unless it runs; returns where its log ended before (its first line comes after). */
+function spawnGuard(o: LabOptions, pg: PgUser, n: LabNode): number {
+  const p = labPaths(o.dir);
+  const g = guardFiles(n);
+  if (readPid(g.pid)) return 0;
+  const from = existsSync(g.log) ? statSync(g.log).size : 0;
+  const log = openSync(g.log, 'a');
+  chownSync(g.log, pg.uid, pg.gid);
+  // node by its path, not through the shebang: the service environment's PATH need not reach it.
+  const child = spawn(
+    'setpriv',
+    asPostgres([process.execPath, join(p.bin, 'maas-ha-guard'), 'watch', '--node', String(n.id), '--interval-ms', String(LAB_GUARD_INTERVAL_MS), '--config', p.config]).slice(1),
+    { detached: true, stdio: ['ignore', log, log], env: serviceEnv(o, pg), cwd: '/' },
+  );
+  child.unref();
+  closeSync(log);
+  if (child.pid === undefined) throw new OperationError(`could not start the guard of ${n.name}`);
+  writeFileSync(g.pid, `${child.pid}\n`);
+  return from;
+}
+
+/** Up means it has said so: its first line is logged once it has its configuration and knows its node. */
+async function guardStarted(n: LabNode, from: number): Promise<void> {
+  const g = guardFiles(n);
+  await waitFor(`the guard of ${n.name} to start (see ${g.log})`, 15_000, async () => {
+    const text = readFileSync(g.log).subarray(from).toString('utf8');
+    if (!readPid(g.pid)) throw new Error(`exited: ${text.trim().split('\n').pop() ?? ''}`);
+    return text.includes('guard watch started') ? true : undefined;
+  }, 100);
+}
+
+/**
+ * Stops or (re)starts one node's guard, for scenarios that need a node to misbehave for a while with nothing
+ * correcting it (a stale primary started by hand, say). `lab down` stops every guard anyway.
+ */
+export async function labGuard(o: LabOptions, id: number, action: 'stop' | 'start'): Promise<void> {
+  const n = labNodes(o).find((x) => x.id === id);
+  if (!n) throw new OperationError(`the lab has no node ${id}`);
+  const g = guardFiles(n);
+  if (action === 'start') {
+    await guardStarted(n, spawnGuard(o, postgresUser(), n));
+    return;
+  }
+  const pid = readPid(g.pid);
+  if (!pid) return;
+  process.kill(pid, 'SIGTERM');
+  try {
+    await waitFor(`the guard of ${n.name} (pid ${pid}) to exit`, 15_000, async () => (readPid(g.pid) === pid ? undefined : true));
+  } catch {
+    process.kill(pid, 'SIGKILL');
+  }
+}
+
 export async function labDown(o: LabOptions, say: Say, opts: { purge: boolean }): Promise<void> {
   const p = labPaths(o.dir);
   const stopByPid = async (pidFile: string, what: string, signal: NodeJS.Signals) => {
@@ -366,6 +433,8 @@ export async function labDown(o: LabOptions, say: Say, opts: { purge: boolean })
     say(`stopped ${what}`);
   };
   await stopByPid(p.pgpoolPid, 'pgpool', 'SIGINT');
+  // The guards before their nodes: a guard must not see its cluster going down node by node.
+  for (const n of labNodes(o)) await stopByPid(guardFiles(n).pid, `the guard of ${n.name}`, 'SIGTERM');
   for (const n of labNodes(o)) {
     // SIGQUIT = immediate shutdown: the lab's data is disposable and this is bounded.
     await stopByPid(join(n.data, 'postmaster.pid'), `PostgreSQL ${n.name}`, 'SIGQUIT');
