@@ -2,7 +2,8 @@
 // is becoming watchdog leader (with quorum), as pgpool's OS user (postgres), through /bin/sh -c, with no
 // arguments, *before* pgpool runs if_up_cmd to add the VIP. pgpool waits for it and only logs a WARNING when it
 // exits non-zero ("watchdog escalation command failed with exit status: 1"); the VIP comes up anyway
-// (pgpool-hooks.md §5.3). So: bounded best effort, exit 1 when anything failed, an error line and a notification.
+// (docs/pgpool-hooks.md, "Watchdog and the VIP"). So: bounded best effort, exit 1 when anything failed, an error
+// line and a notification.
 // What it does: lib/vip/escalate.ts (remove the VIP from peers, lift the fence, restart the region services).
 
 import { runHook } from '../lib/main.ts';

@@ -1,7 +1,7 @@
 // maas-ha-failover: pgpool's failover_command. Run by the pgpool main process (the watchdog leader), as the
 // user pgpool runs as (postgres), through /bin/sh -c, cwd /, stdin /dev/null, once per failed node. pgpool
 // waits for it with no time limit while no client can reach the primary, and ignores its exit code
-// (pgpool-hooks.md §1.3): the budget and the log line are what keep it honest.
+// (docs/pgpool-hooks.md, "failover_command"): the budget and the log line are what keep it honest.
 
 import { runFailover } from '../lib/failover/failover.ts';
 import { runHook } from '../lib/main.ts';

@@ -1,7 +1,8 @@
 // maas-ha-follow-primary: pgpool's follow_primary_command (follow_master_command before 4.2). Run by pgpool's
-// follow child on the leader, as postgres, through /bin/sh -c, once per node other than the new primary (the
-// dead old primary included), one node after another. pgpool ignores the exit code and re-attaches nothing by
-// itself (pgpool-hooks.md §1.4): this hook attaches the node once it streams the new primary's timeline.
+// follow child on the leader, as postgres, through /bin/sh -c, once per node other than the new primary (the dead
+// old primary included), one node after another. pgpool ignores the exit code and re-attaches nothing by itself
+// (docs/pgpool-hooks.md, "follow_primary_command"): this hook attaches the node once it streams the new primary's
+// timeline.
 
 import { runFollow } from '../lib/failover/follow.ts';
 import { Timeline } from '../lib/failover/timeline.ts';

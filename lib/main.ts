@@ -1,11 +1,11 @@
 // The one wrapper every hook's main() goes through: config, logger, run id, budget, closing sentence, exit code.
-// pgpool ignores most hooks' exit codes (pgpool-hooks.md §0), so the log line and the notification are what an
-// operator sees; the exit code still tells the truth for the hooks whose caller does read it (recovery) and for
-// people running a hook by hand.
+// pgpool ignores most hooks' exit codes (docs/pgpool-hooks.md, "Exit codes"), so the log line and the notification
+// are what an operator sees; the exit code still tells the truth for the hooks whose caller does read it
+// (recovery) and for people running a hook by hand.
 
 import { wantsHelp } from './cli/flags.ts';
 import { loadConfigFast } from './config/checked.ts';
-import { configPath } from './config/path.ts';
+import { configPath, takeConfigFlag } from './config/path.ts';
 import type { Config, HookName } from './config/types.ts';
 import { createLog, newRunId } from './adapters/log.ts';
 import { preloadPg } from './adapters/pg.ts';
@@ -64,9 +64,10 @@ export async function runHook<A>(
   const started = Date.now();
   if (options.queriesPostgres) preloadPg();
   const runId = newRunId();
+  const { config: configFlag, rest } = takeConfigFlag(argv);
   let args: A;
   try {
-    args = parse(argv);
+    args = parse(rest);
   } catch (err) {
     createLog(hook, runId).error({ step: 'arguments', outcome: 'failed', argv }, messageOf(err));
     process.exitCode = exitCodeOf(err);
@@ -74,7 +75,7 @@ export async function runHook<A>(
   }
   let config: Config;
   try {
-    config = await loadConfigFast(configPath(undefined, process.env));
+    config = await loadConfigFast(configPath(configFlag, process.env));
   } catch (err) {
     const log = createLog(hook, runId);
     log.error({ step: 'config', outcome: 'failed' }, err instanceof ConfigError ? err.message : messageOf(err));

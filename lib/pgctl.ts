@@ -118,9 +118,8 @@ export async function control(deps: Pick<Deps, 'ssh'>, node: NodeConfig, action:
   }
 }
 
-/** `pg_controldata` state of a stopped node: "shut down", "shut down in recovery", "in production", ... */
-export async function clusterState(deps: Pick<Deps, 'ssh'>, node: NodeConfig, timeoutMs: number): Promise<string | undefined> {
+/** `pg_controldata` of a stopped node, as text (LC_ALL=C labels); undefined when it could not be read. */
+export async function controlDataText(deps: Pick<Deps, 'ssh'>, node: NodeConfig, timeoutMs: number): Promise<string | undefined> {
   const r = await deps.ssh.run(node.ssh_host, [`${node.bin_dir}/pg_controldata`, '-D', node.data_directory], { timeoutMs });
-  if (r.exitCode !== 0) return undefined;
-  return /^Database cluster state:\s*(.+)$/m.exec(r.stdout)?.[1]?.trim();
+  return r.exitCode === 0 ? r.stdout : undefined;
 }

@@ -5,6 +5,7 @@
 // pg_rewind needs wal_log_hints or checksums, and online recovery needs two executables in every data directory.
 // checkPgpoolConf and checkNodeFacts are pure (table-tested); gatherPreflight does the bounded I/O.
 
+import { DEFAULT_CONFIG_PATH } from './config/path.ts';
 import type { Config, NodeConfig } from './config/types.ts';
 import { messageOf } from './errors.ts';
 import type { Deps } from './model/deps.ts';
@@ -47,7 +48,7 @@ export function readPgpoolConf(text: string, source: string): { settings: Map<st
 const HOOK_SETTINGS = ['failover_command', 'follow_primary_command', 'failback_command'] as const;
 
 /** Pure: pgpool.conf against maas-ha's configuration and the hook lines of pgpool/hooks.conf (`template`). */
-export function checkPgpoolConf(settings: Map<string, string>, config: Config, template: string): Finding[] {
+export function checkPgpoolConf(settings: Map<string, string>, config: Config, template: string, version?: [number, number, number]): Finding[] {
   const area = 'pgpool.conf';
   const out: Finding[] = [];
   const get = (k: string) => settings.get(k);
@@ -56,11 +57,18 @@ export function checkPgpoolConf(settings: Map<string, string>, config: Config, t
   // The hook lines: exactly the ones pgpool/hooks.conf renders for the directory they point at.
   const failover = get('failover_command') ?? '';
   const binDir = /^(\/\S*)\/maas-ha-failover /.exec(failover)?.[1];
+  // The configuration pgpool's hooks read: the line's --config, else the default (pgpool's environment rarely
+  // carries MAAS_HA_CONFIG). It must be the one this preflight checks.
+  const hookConfig = /^\/\S*\/maas-ha-failover --config (\S+) /.exec(failover)?.[1];
+  const hookReads = hookConfig ?? DEFAULT_CONFIG_PATH;
+  if (binDir && hookReads !== config.source) {
+    out.push(fail(area, `pgpool's hooks read ${hookReads}${hookConfig ? ' (--config in the hook lines)' : ' (the default: the lines carry no --config)'}, but this preflight checked ${config.source}`, `maas-ha config render-pgpool --config ${config.source} prints the lines with the right path`));
+  }
   let expected = new Map<string, string>();
   if (binDir) {
     try {
       expected = new Map(
-        renderHookLines(template, binDir)
+        renderHookLines(template, binDir, hookConfig)
           .split('\n')
           .map((l) => parsePgpoolConfLine(l))
           .filter((e): e is NonNullable<typeof e> => e !== undefined)
@@ -130,8 +138,9 @@ export function checkPgpoolConf(settings: Map<string, string>, config: Config, t
 
   // The watchdog: 4.3 spells the VIP delegate_IP and says nothing about any other spelling.
   if (get('use_watchdog') === 'on') {
-    if (get('delegate_ip') !== undefined && get('delegate_IP') === undefined) {
-      out.push(fail(area, 'delegate_ip is set but pgpool 4.3 reads delegate_IP (4.4+ renamed it): the VIP is silently not managed', 'write delegate_IP (both spellings are accepted by 4.4+)'));
+    const before44 = !version || version[0] < 4 || (version[0] === 4 && version[1] < 4);
+    if (before44 && get('delegate_ip') !== undefined && get('delegate_IP') === undefined) {
+      out.push(fail(area, `delegate_ip is set but pgpool ${version ? version.join('.') : '4.3'} reads delegate_IP (4.4+ renamed it): the VIP is silently not managed`, 'write delegate_IP (both spellings are accepted by 4.4+)'));
     }
     if (config.vip && !/maas-ha-escalation/.test(get('wd_escalation_command') ?? '')) {
       out.push(warn(area, 'the vip section is configured but wd_escalation_command does not run maas-ha-escalation', 'wire the lines of pgpool/watchdog.conf'));
@@ -253,11 +262,24 @@ async function nodeFacts(deps: Deps, n: NodeConfig, observation: NodeObservation
 }
 
 /** Every check, live: pgpool.conf (when its text is given), pcp, and each node over PostgreSQL and ssh. */
-export async function gatherPreflight(deps: Deps, pgpool: { text: string; source: string } | undefined, template: string): Promise<Finding[]> {
+export interface PgpoolHost {
+  text: string;
+  source: string;
+  /** `pgpool --version` of the pgpool that reads it. */
+  versionText?: string;
+  /** The OS user pgpool runs as (its hooks run as it). */
+  user?: string;
+}
+
+export async function gatherPreflight(deps: Deps, pgpool: PgpoolHost | undefined, template: string): Promise<Finding[]> {
   const findings: Finding[] = [];
   if (pgpool) {
     const { settings, findings: syntax } = readPgpoolConf(pgpool.text, pgpool.source);
-    findings.push(...syntax, ...checkPgpoolConf(settings, deps.config, template));
+    const version = pgpool.versionText ? parsePgpoolVersion(pgpool.versionText) : undefined;
+    findings.push(ok('pgpool.conf', `read ${pgpool.source}`), ...syntax, ...checkPgpoolConf(settings, deps.config, template, version));
+    if (version) findings.push(...versionFindings(version, settings));
+    else findings.push(warn('pgpool version', `could not tell pgpool's version (${pgpool.versionText?.trim() || 'pgpool --version did not answer'}): version traps not checked`, 'run preflight on the pgpool host'));
+    findings.push(await hooksLoadConfig(deps, settings, pgpool.user));
   }
   try {
     const count = await deps.pcp.nodeCount();
@@ -275,6 +297,71 @@ export async function gatherPreflight(deps: Deps, pgpool: { text: string; source
   const facts = new Map(await Promise.all(deps.config.nodes.map(async (n, i) => [n.id, await nodeFacts(deps, n, observations[i]!)] as const)));
   findings.push(...checkNodeFacts(deps.config, facts));
   return findings;
+}
+
+/**
+ * The hooks pgpool would run can load their configuration: `maas-ha config get cluster_name` from the bin
+ * directory of the hook lines, with the line's --config, as pgpool's user and with an environment as bare as
+ * pgpool's service gives it (no MAAS_HA_CONFIG). Run as root, it drops to that user; otherwise as whoever runs it.
+ */
+async function hooksLoadConfig(deps: Deps, settings: Map<string, string>, user = 'postgres'): Promise<Finding> {
+  const area = 'pgpool hooks';
+  const line = settings.get('failover_command') ?? '';
+  const m = /^(\/\S*)\/maas-ha-failover (?:--config (\S+) )?/.exec(line);
+  if (!m) return warn(area, 'failover_command does not run maas-ha-failover: the hooks were not tried', 'wire the lines of maas-ha config render-pgpool');
+  const argv = [`${m[1]}/maas-ha`, 'config', 'get', 'cluster_name', ...(m[2] ? ['--config', m[2]] : [])];
+  const asUser = process.getuid?.() === 0 ? ['setpriv', `--reuid=${user}`, `--regid=${user}`, '--init-groups', '--'] : [];
+  const r = await deps.shell.run([...asUser, ...argv], { timeoutMs: 15_000, env: { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C' }, cwd: '/' });
+  const reads = m[2] ?? DEFAULT_CONFIG_PATH;
+  if (r.exitCode === 0) return ok(area, `pgpool's hooks load ${reads} as ${asUser.length ? user : 'this user'} (cluster ${r.stdout.trim()})`);
+  return fail(area, `pgpool's hooks cannot load ${reads} as ${asUser.length ? user : 'this user'}: ${(r.stderr || r.stdout).trim().split('\n').pop() || `exit ${r.exitCode}`}`, `make ${reads} readable by ${user}, or write its path into the hook lines (maas-ha config render-pgpool --config FILE)`);
+}
+
+/** `pgpool-II version 4.3.5 (tamahomeboshi)` → [4, 3, 5]. */
+export function parsePgpoolVersion(text: string): [number, number, number] | undefined {
+  const m = /pgpool-II version (\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
+}
+
+/**
+ * Pure: the settings that pgpool of this version reads differently from what the file says, or defaults that
+ * changed under it: each one breaks a setup silently (pgpool logs at most an INFO line). Table-tested per version.
+ */
+export function versionFindings(version: [number, number, number], settings: Map<string, string>): Finding[] {
+  const area = 'pgpool version';
+  const [maj, min, patch] = version;
+  const at = (a: number, b: number) => maj > a || (maj === a && min >= b);
+  const v = `${maj}.${min}.${patch}`;
+  const has = (k: string) => settings.has(k);
+  const watchdog = settings.get('use_watchdog') === 'on';
+  const out: Finding[] = [];
+  if (!at(4, 2) && has('follow_primary_command') && !has('follow_master_command')) {
+    out.push(fail(area, `pgpool ${v} knows follow_master_command only: follow_primary_command is ignored`, 'rename it to follow_master_command (the line is in pgpool/hooks.conf, commented)'));
+  }
+  if (watchdog) {
+    if (at(4, 4) && has('delegate_IP') && !has('delegate_ip')) {
+      out.push(warn(area, `delegate_IP is the pre-4.4 spelling: pgpool ${v} documents delegate_ip`, 'write delegate_ip'));
+    }
+    if (maj === 4 && min <= 3 && (min < 3 || patch < 17)) {
+      out.push(warn(area, `pgpool ${v} lacks the watchdog split-brain fixes of 4.3.17 and later: after a network partition two watchdog leaders can both hold the VIP for a while`, 'upgrade pgpool to 4.3.17 or later (Debian 12 ships 4.3.5); until then keep a third watchdog member (a witness) so the quorum decides'));
+    }
+    if (at(4, 7) && !has('hostname0') && !has('wd_hostname')) {
+      out.push(warn(area, `pgpool ${v}'s watchdog listens only on its hostname setting: without it the peers cannot reach it`, 'set hostname0.. (and wd_port0..) for every watchdog member'));
+    }
+  }
+  if (at(4, 6)) {
+    for (const k of ['health_check_user', 'sr_check_user', 'recovery_user', 'wd_lifecheck_user']) {
+      if (k === 'wd_lifecheck_user' && !watchdog) continue;
+      if (!settings.get(k)) out.push(fail(area, `${k} is unset: pgpool ${v} no longer defaults it (4.6 made the default empty)`, `set ${k} explicitly`));
+    }
+  }
+  if (at(4, 7)) {
+    if (has('logdir') && !has('work_dir')) out.push(fail(area, `logdir is set but pgpool ${v} reads work_dir (renamed in 4.7): pgpool_status goes elsewhere`, 'rename logdir to work_dir'));
+    const db = settings.get('recovery_database') ?? 'postgres';
+    out.push(warn(area, `pgpool ${v} runs online recovery in recovery_database (${db}): the pgpool_recovery extension must exist there, not only in template1`, `CREATE EXTENSION pgpool_recovery in ${db} on the primary`));
+  }
+  if (out.length === 0) out.push(ok(area, `pgpool ${v}: no setting it reads differently`));
+  return out;
 }
 
 export function renderFindings(findings: Finding[]): string {

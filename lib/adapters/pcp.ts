@@ -1,11 +1,11 @@
-// pcp adapter. The pcp_* tools exit 0 even when the server answers with an ERROR (pgpool-hooks.md §0.5), so an
-// exit status proves nothing: success is read from stdout ("-- Command Successful" or the data line), anything
-// on stderr or any "ERROR" is a failure. Without -w the 4.3 tools prompt for a password on a terminal that a
-// hook does not have, so -w is always given and the password comes from PCPPASSFILE.
+// pcp adapter. The pcp_* tools exit 0 even when the server answers with an ERROR (docs/pgpool-hooks.md, "PCP"), so
+// an exit status proves nothing: success is read from stdout ("-- Command Successful" or the data line), anything
+// on stderr or any "ERROR" is a failure. Without -w the 4.3 tools prompt for a password on a terminal that a hook
+// does not have, so -w is always given and the password comes from PCPPASSFILE.
 //
-// pgpool restarts its PCP process about a second after every failover and failback (pgpool-hooks.md §4.4), which
-// is exactly when follow_primary attaches nodes: a refused connection is retried for a few seconds. Only a refused
-// connection: the command never reached pgpool, so sending it again cannot do anything twice.
+// pgpool restarts its PCP process about a second after every failover and failback (docs/pgpool-hooks.md, "PCP"),
+// which is exactly when follow_primary attaches nodes: a refused connection is retried for a few seconds. Only a
+// refused connection: the command never reached pgpool, so sending it again cannot do anything twice.
 
 import type { PcpConfig } from '../config/types.ts';
 import { OperationError } from '../errors.ts';

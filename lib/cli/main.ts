@@ -6,14 +6,15 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { configPath, loadConfig, nodeIo, parseConfig } from '../config/load.ts';
+import { DEFAULT_CONFIG_PATH, configPath, loadConfig, nodeIo, parseConfig } from '../config/load.ts';
 import { checkedPath, writeChecked } from '../config/checked.ts';
 import { createLog, newRunId } from '../adapters/log.ts';
 import { createDeps } from '../deps.ts';
 import { ConfigError, UsageError, exitCodeOf, messageOf } from '../errors.ts';
 import { renderLogLine } from '../log-render.ts';
 import { gatherStatus, renderStatus, statusJson } from '../status.ts';
-import { gatherPreflight, renderFindings } from '../preflight.ts';
+import { gatherPreflight, renderFindings, type PgpoolHost } from '../preflight.ts';
+import { runningPgpool } from '../adapters/proc.ts';
 import { runSwitchover } from '../switchover.ts';
 import { renderHookLines } from '../pgpool/conf.ts';
 import { labDown, labIsUp, labUp, readLabOptions } from '../lab/lab.ts';
@@ -145,16 +146,20 @@ async function preflight(argv: string[], io: CliIo, selfUrl: string): Promise<nu
   const { values } = flags(argv, { json: { type: 'boolean' }, 'pgpool-conf': { type: 'string' } });
   const config = loadFor(values.config);
   const deps = createDeps(config, createLog('cli', newRunId(), 'warn'));
-  const confFile = values['pgpool-conf'] ?? '/etc/pgpool2/pgpool.conf';
-  let pgpool: { text: string; source: string } | undefined;
+  // Which pgpool.conf: the one asked for, else the one the running pgpool was started with, else Debian's.
+  const running = runningPgpool();
+  const confFile = values['pgpool-conf'] ?? running?.conf ?? '/etc/pgpool2/pgpool.conf';
+  const how = values['pgpool-conf'] !== undefined ? 'given with --pgpool-conf' : running?.conf ? `the running pgpool's (pid ${running.pid})` : "Debian's default: no running pgpool found";
+  let pgpool: PgpoolHost | undefined;
   try {
-    pgpool = { text: readFileSync(confFile, 'utf8'), source: confFile };
+    const version = await deps.shell.run([running?.exe ?? '/usr/sbin/pgpool', '--version'], { timeoutMs: 5000 });
+    pgpool = { text: readFileSync(confFile, 'utf8'), source: `${confFile} (${how})`, versionText: `${version.stdout}${version.stderr}`, user: running?.user };
   } catch (err) {
     if (values['pgpool-conf'] !== undefined) throw new UsageError(`--pgpool-conf: cannot read ${confFile}: ${messageOf(err)}`);
   }
   const template = readFileSync(join(installRoot(selfUrl), 'pgpool', 'hooks.conf'), 'utf8');
   const findings = await gatherPreflight(deps, pgpool, template);
-  if (!pgpool) findings.unshift({ area: 'pgpool.conf', level: 'warn', what: `${confFile} not found on this host: its settings were not checked`, fix: 'run preflight on a pgpool host, or pass --pgpool-conf FILE' });
+  if (!pgpool) findings.unshift({ area: 'pgpool.conf', level: 'warn', what: `${confFile} (${how}) not found on this host: its settings were not checked`, fix: 'run preflight on a pgpool host, or pass --pgpool-conf FILE' });
   io.out(values.json ? JSON.stringify(findings, null, 2) : renderFindings(findings));
   return findings.some((f) => f.level === 'fail') ? 1 : 0;
 }
@@ -232,7 +237,9 @@ function configCmd(argv: string[], io: CliIo, selfUrl: string): number {
     }
     case 'render-pgpool': {
       const template = readFileSync(join(installRoot(selfUrl), 'pgpool', 'hooks.conf'), 'utf8');
-      io.out(renderHookLines(template, values.bindir ?? '/usr/local/bin'));
+      // The hooks run with pgpool's environment: a configuration anywhere but the default is named in the lines.
+      const path = configPath(values.config, process.env);
+      io.out(renderHookLines(template, values.bindir ?? '/usr/local/bin', path === DEFAULT_CONFIG_PATH ? undefined : path));
       return 0;
     }
     default:

@@ -20,7 +20,7 @@ import { formatBytes } from '../model/lsn.ts';
 import { observeAll } from '../observe.ts';
 import { shScript } from '../pgctl.ts';
 import { isAttached } from '../pgpool/pcp-output.ts';
-import { describePlan, planRebuild, type RebuildPlan } from '../recovery/plan.ts';
+import { describeMethod, describePlan, planRebuild, type RebuildPlan } from '../recovery/plan.ts';
 import { parseFlags } from './flags.ts';
 import { helpFor } from './help.ts';
 import { formatSeconds, pollBasebackup, ProgressPrinter } from '../recovery/progress.ts';
@@ -116,7 +116,7 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
       const budget = config.budgets_ms.recovery_1st_stage + config.budgets_ms.remote_start + 60_000;
       try {
         // pcp_recovery_node waits for both recovery hooks and for pgpool's attach; the 4.3.5 PCP worker can hang
-        // for ever (pgpool-hooks.md §4.4), hence the bound.
+        // for ever (docs/pgpool-hooks.md, "PCP"), hence the bound.
         await deps.pcp.recover(node.id, { timeoutMs: budget });
       } catch (err) {
         await stopPoller();
@@ -132,12 +132,12 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
       const after = await observeDisk(deps, node);
       kept = after.oldDirs;
       const fresh = after.oldDirs.filter((d) => !facts.disk.oldDirs.includes(d));
-      how = plan.method === 'rewind' && fresh.length === 0 ? 'pg_rewind' : plan.method === 'rewind' ? 'base backup (pg_rewind failed)' : 'base backup';
+      how = plan.method === 'rewind' && fresh.length > 0 ? 'base backup (pg_rewind failed)' : describeMethod(plan.method);
       if (deps.state.fenced().some((m) => m.node === node.id)) deps.state.clearFenced(node.id);
     } else {
       const prepared = await prepareStandby(deps, facts, plan, { budgetMs: config.budgets_ms.recovery_1st_stage, now: () => new Date() });
       await stopPoller();
-      how = prepared.method === 'rewind' ? 'pg_rewind' : prepared.rewindFailure ? `base backup (pg_rewind failed: ${prepared.rewindFailure})` : prepared.method === 'resume' ? 'finishing an earlier swap' : 'base backup';
+      how = describeMethod(prepared.method, prepared.rewindFailure);
       rebuildSeconds = prepared.durationMs / 1000;
       say(`  ${how} done in ${formatSeconds(rebuildSeconds)}; starting node ${node.id}`);
       ({ timeline } = await startStandby(deps, node, primary, {
@@ -183,7 +183,7 @@ function findNode(nodes: readonly NodeConfig[], arg: string): NodeConfig {
 }
 
 function headline(node: NodeConfig, primary: NodeConfig, plan: Extract<RebuildPlan, { kind: 'rebuild' }>, via: 'pcp' | 'direct', info: PcpNodeInfo | undefined, pgpoolError: string | undefined): string {
-  const method = plan.method === 'rewind' ? 'pg_rewind' : plan.method === 'resume' ? 'finishing an interrupted swap' : `base backup (about ${formatBytes(plan.copyBytes ?? 0)})`;
+  const method = plan.method === 'basebackup' ? `${describeMethod('basebackup')} (about ${formatBytes(plan.copyBytes ?? 0)})` : describeMethod(plan.method);
   const path =
     via === 'pcp'
       ? `through pgpool (pcp_recovery_node; pgpool has it ${info?.statusName ?? 'down'})`

@@ -1,5 +1,6 @@
 // Which standby to promote when the primary is lost: decided by data, not by pgpool's node id. pgpool's %m is
-// merely the lowest live node id (pgpool-hooks.md §2.1), so promoting it can lose WAL that another standby has.
+// merely the lowest live node id (docs/pgpool-hooks.md, "Placeholders"), so promoting it can lose WAL that another
+// standby has.
 // Pure: table-tested in test/unit/choose.test.ts.
 
 import type { Config } from '../config/types.ts';

@@ -113,14 +113,17 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   const others = config.nodes.filter((n) => n.id !== failed.id);
   const observing = Promise.all(others.map((n) => observeNode(deps, n, perNode)));
   const oldPort = await probePort(deps, failed, Math.min(PORT_PROBE_MS, perNode));
-  const fenceBudget = () => Math.min(remainingMs() / 3, config.ssh.connect_timeout_s * 1000 + 5000);
+  // A fence that comes first gets half of what is left (the promotion, which must not fail, keeps the other
+  // half); one that runs alongside the promotion may use all but the closing margin.
+  const sshBound = config.ssh.connect_timeout_s * 1000 + 5000;
+  const fenceBudget = (alongside = false) => Math.min(alongside ? remainingMs() - 1500 : remainingMs() / 2, sshBound);
   const order = fenceOrder(oldPort, failed.id, resume);
   let fencing: Promise<StopResult> | undefined;
   const startFence = (): Promise<StopResult> =>
     (fencing ??=
       order.order === 'skip'
         ? Promise.resolve({ outcome: resume!.fenced as StopResult['outcome'], detail: `fenced by run ${resume!.runId}` })
-        : fenceNode(deps, failed, 'old primary', fenceBudget()));
+        : fenceNode(deps, failed, 'old primary', fenceBudget(order.order === 'alongside')));
   if (order.order === 'first') startFence();
   log.info({ step: 'fence', node_id: failed.id, outcome: 'started' }, order.why);
 
@@ -229,10 +232,11 @@ function describeResume(r: Resume): string {
 }
 
 /**
- * pg_rewind against a freshly promoted primary needs the new timeline in a checkpoint (lab-recipe G13). pgpool
- * waits for this hook while no client can write, and a CHECKPOINT of a busy database can take seconds: it gets
- * CHECKPOINT_WAIT_MS, after which the checkpointer finishes it on its own (dropping the connection does not stop
- * a checkpoint) and the rewind in follow_primary, which checkpoints again before it rewinds, is no worse off.
+ * pg_rewind against a freshly promoted primary needs the new timeline in a checkpoint (docs/lab.md, "pg_rewind
+ * needs a checkpoint on the new primary"). pgpool waits for this hook while no client can write, and a CHECKPOINT
+ * of a busy database can take seconds: it gets CHECKPOINT_WAIT_MS, after which the checkpointer finishes it on its
+ * own (dropping the connection does not stop a checkpoint) and the rewind in follow_primary, which checkpoints
+ * again before it rewinds, is no worse off.
  */
 const CHECKPOINT_WAIT_MS = 1500;
 

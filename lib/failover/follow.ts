@@ -1,15 +1,17 @@
 // The follow_primary_command use case. pgpool's follow child runs it on the leader, as postgres, once per node
 // other than the new primary, one after another, the dead old primary included; it ignores the exit code, and
-// nothing re-attaches a node unless the hook does (pgpool-hooks.md §1.4). For each node: decide from what the
-// node says (planFollow, pure), then act, then prove it streams the new timeline before attaching it.
+// nothing re-attaches a node unless the hook does (docs/pgpool-hooks.md, "follow_primary_command"). For each node:
+// decide from what the node says (planFollow, pure), then act, then prove it streams the new timeline before
+// attaching it.
 
 import type { Config, NodeConfig } from '../config/types.ts';
 import { messageOf, OperationError } from '../errors.ts';
 import type { Deps } from '../model/deps.ts';
 import { observeNode, type NodeObservation } from '../observe.ts';
-import { clusterState, stopNode } from '../pgctl.ts';
+import { controlDataText, stopNode } from '../pgctl.ts';
 import { isAttached } from '../pgpool/pcp-output.ts';
-import type { RebuildOptions } from '../recovery/plan.ts';
+import { formatBytes, formatLsn, parseLsnOrUndefined, type Lsn } from '../model/lsn.ts';
+import { describeMethod, parseControlData, type ControlData, type RebuildOptions } from '../recovery/plan.ts';
 import { ensureSlot, rebuildAsStandby, waitStreaming } from '../recovery/rebuild.ts';
 import { standbyLines } from '../recovery/standby-conf.ts';
 
@@ -81,15 +83,17 @@ export async function runFollow(deps: Deps, input: FollowInput, remainingMs: () 
   }
   const observation = await observeNode(deps, node, 2000);
   let sshReachable = true;
-  let stoppedState: string | undefined;
+  let control: (ControlData & { checkpointLsn?: Lsn }) | undefined;
   if (!observation.reachable) {
     try {
-      stoppedState = await clusterState(deps, node, config.ssh.connect_timeout_s * 1000 + 3000);
-      sshReachable = stoppedState !== undefined;
+      const text = await controlDataText(deps, node, config.ssh.connect_timeout_s * 1000 + 3000);
+      control = text === undefined ? undefined : { ...parseControlData(text), checkpointLsn: checkpointLsnOf(text) };
+      sshReachable = text !== undefined;
     } catch {
       sshReachable = false;
     }
   }
+  const stoppedState = control?.state;
   const action = planFollow({ node, newPrimary: primary, primaryTimeline: p.timeline, observation, stoppedState, sshReachable });
   log.info({ step: 'plan', node_id: node.id, action: action.kind }, action.why);
   const streamBudget = () => Math.max(2000, Math.min(30_000, remainingMs() - 5000));
@@ -127,9 +131,13 @@ export async function runFollow(deps: Deps, input: FollowInput, remainingMs: () 
         return { ok: true, summary: `node ${node.id} repointed to node ${primary.id}, streaming timeline ${p.timeline}, attached` };
       }
       case 'rewind': {
+        // A cleanly stopped former primary may hold WAL the new primary never received: say what the rewind
+        // discards before it does (the operator may want those transactions from the old data directory).
+        const discard = describeDiscard(node.id, control, await forkPoint(deps, primary, control?.timeline));
+        log.warn({ step: 'discard', node_id: node.id, outcome: 'started', ...discard.fields }, discard.sentence);
         const how = await rejoin(deps, node, primary, rejoinBudget());
         await attach(deps, node);
-        return { ok: true, summary: `node ${node.id} ${how}, streaming timeline ${p.timeline}, attached` };
+        return { ok: true, summary: `node ${node.id} ${how}, streaming timeline ${p.timeline}, attached; ${discard.sentence}` };
       }
     }
   } catch (err) {
@@ -156,7 +164,56 @@ export function followRebuildOptions(config: Pick<Config, 'recovery'>): Omit<Reb
 async function rejoin(deps: Deps, node: NodeConfig, primary: NodeConfig, budgetMs: number): Promise<string> {
   const run = await rebuildAsStandby(deps, node, primary, followRebuildOptions(deps.config), budgetMs);
   if (run.plan.kind === 'refuse') throw new OperationError(run.plan.why);
-  const how = run.prepared?.method === 'basebackup' ? `rebuilt by base backup${run.prepared.rewindFailure ? ` (pg_rewind failed: ${run.prepared.rewindFailure})` : ''}` : 'rewound';
+  const how = run.prepared?.method === 'rewind' ? 'rewound' : `rejoined by ${describeMethod(run.prepared?.method ?? 'rewind', run.prepared?.rewindFailure)}`;
   const kept = run.prepared?.oldDir ? `; its previous data directory is kept at ${run.prepared.oldDir}` : '';
   return `${how} onto node ${primary.id}${kept}`;
+}
+
+/**
+ * Where the old node's timeline ends in the new primary's history: the LSN at which the cluster switched away
+ * from it (TIMELINE_HISTORY on a replication connection). Everything the old node wrote past it is not on the
+ * new primary. undefined with the reason when the history cannot be read.
+ */
+async function forkPoint(deps: Deps, primary: NodeConfig, oldTimeline: number | undefined): Promise<{ lsn?: Lsn; why?: string }> {
+  if (oldTimeline === undefined) return { why: 'the old node\'s timeline is unknown' };
+  const p = await observeNode(deps, primary, 2000);
+  if (!p.reachable) return { why: `node ${primary.id} does not answer` };
+  if (p.timeline <= oldTimeline) return { why: `the new primary is on timeline ${p.timeline}, not after ${oldTimeline}` };
+  try {
+    const rows = await deps.pg.query<{ content: string | Buffer }>({ host: primary.hostname, port: primary.port, replicationConnection: true }, `TIMELINE_HISTORY ${p.timeline}`, [], { timeoutMs: 2000 });
+    return forkFromHistory(String(rows[0]?.content ?? ''), oldTimeline);
+  } catch (err) {
+    return { why: `its timeline history could not be read (${messageOf(err)})` };
+  }
+}
+
+/** Pure: the switch point away from `timeline` in a timeline history file (`<tli>\t<lsn>\t<reason>` lines). */
+export function forkFromHistory(history: string, timeline: number): { lsn?: Lsn; why?: string } {
+  for (const line of history.split('\n')) {
+    const [tli, lsn] = line.trim().split(/\s+/);
+    if (Number(tli) === timeline) {
+      const at = parseLsnOrUndefined(lsn);
+      if (at !== undefined) return { lsn: at };
+    }
+  }
+  return { why: `timeline ${timeline} is not in the new primary's history` };
+}
+
+/** pg_controldata's "Latest checkpoint location": for a cleanly stopped node, its shutdown checkpoint, the end of its WAL. */
+export const checkpointLsnOf = (controlData: string): Lsn | undefined => parseLsnOrUndefined(/^Latest checkpoint location:\s*(\S+)/m.exec(controlData)?.[1]);
+
+/** Pure: the sentence (and log fields) for what a rewind of a former primary discards. */
+export function describeDiscard(id: number, control: { checkpointLsn?: Lsn } | undefined, fork: { lsn?: Lsn; why?: string }): { sentence: string; fields: Record<string, unknown> } {
+  const end = control?.checkpointLsn;
+  if (fork.lsn === undefined || end === undefined) {
+    return { sentence: `pg_rewind discards whatever node ${id} wrote after the fork point (not measured: ${fork.why ?? 'its last checkpoint is unknown'})`, fields: {} };
+  }
+  if (end <= fork.lsn) {
+    return { sentence: `node ${id} wrote nothing after the fork point ${formatLsn(fork.lsn)}: the rewind discards no WAL`, fields: { fork_lsn: formatLsn(fork.lsn), end_lsn: formatLsn(end), discarded_bytes: 0 } };
+  }
+  const bytes = Number(end - fork.lsn);
+  return {
+    sentence: `pg_rewind discards at least ${formatBytes(bytes)} of WAL that node ${id} wrote after the fork point (${formatLsn(fork.lsn)} to ${formatLsn(end)}), which the new primary never received`,
+    fields: { fork_lsn: formatLsn(fork.lsn), end_lsn: formatLsn(end), discarded_bytes: bytes },
+  };
 }

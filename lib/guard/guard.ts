@@ -100,7 +100,7 @@ function writeSignal(deps: GuardDeps, node: NodeConfig): { ok: true; text: strin
 
 /**
  * standby.signal first (so whatever starts this node next starts a standby), then stop: fast (a clean shutdown
- * checkpoint, lab-recipe G14), immediate when fast has not finished, all within budgetMs. The node is left
+ * checkpoint, docs/lab.md, "A clean stop"), immediate when fast has not finished, all within budgetMs. The node is left
  * stopped; `maas-ha recover` rewinds or rebuilds it to follow the current primary.
  */
 export async function demote(deps: GuardDeps, node: NodeConfig, budgetMs = DEMOTE_BUDGET_MS): Promise<{ ok: boolean; text: string }> {

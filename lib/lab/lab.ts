@@ -84,7 +84,7 @@ function writeOwned(path: string, text: string, pg: PgUser | undefined, mode: nu
 
 export function readPid(path: string): number | undefined {
   if (!existsSync(path)) return undefined;
-  // pgpool's pid file ends with a NUL byte (lab-recipe G8); PostgreSQL's has the pid on its first line.
+  // pgpool's pid file ends with a NUL byte (docs/lab.md, "pgpool's pid file ends with a NUL byte"); PostgreSQL's has the pid on its first line.
   const pid = Number(readFileSync(path, 'utf8').replace(/\0/g, '').split('\n')[0]?.trim());
   if (!Number.isInteger(pid) || pid <= 1) return undefined;
   try {
@@ -268,7 +268,7 @@ async function initPrimary(o: LabOptions, pg: PgUser, n: LabNode, replPassword: 
   );
   dropDataDirConfs(n);
   // pgpool's online recovery runs these from the primary's data directory; written before the standbys are
-  // cloned, pg_basebackup carries them to every node that may become primary (lab-recipe G16).
+  // cloned, pg_basebackup carries them to every node that may become primary (docs/lab.md, "Recovery wrappers live in every data directory").
   const p = labPaths(o.dir);
   for (const w of recoveryWrappers({ configPath: p.config, binDir: p.bin, nodePath: process.execPath })) {
     writeOwned(join(n.data, w.name), w.text, pg, 0o700);
@@ -336,7 +336,7 @@ async function startPgpool(o: LabOptions, pg: PgUser, pcpPassword: string, step:
   writeOwned(p.poolPasswd, '', pg, 0o600);
   const log = openSync(p.pgpoolLog, 'a');
   chownSync(p.pgpoolLog, pg.uid, pg.gid);
-  // -D discards pgpool_status: a lab restart must not inherit "down" marks (lab-recipe G19).
+  // -D discards pgpool_status: a lab restart must not inherit "down" marks (docs/lab.md, "pgpool_status remembers down nodes").
   const child = spawn(
     'setpriv',
     asPostgres(['/usr/sbin/pgpool', '-n', '-D', '-f', p.pgpoolConf, '-F', p.pcpConf, '-a', p.poolHba]).slice(1),

@@ -223,6 +223,9 @@ ssh:
   identity_file: ${p.sshKey}
   known_hosts_file: ${p.knownHosts}
   connect_timeout_s: 3
+# The lab shares two cores with its own PostgreSQL nodes, pgpool and the test suite: ssh logins and promotions
+# are slower than on a database host, so the failover hook gets twice the default budget.
+budgets: { failover: 20000 }
 pcp:
   bin_dir: /usr/sbin
   host: ${pgpoolHost(o)}

@@ -13,8 +13,9 @@
 //   mhv<K>-wit 198.18.<K>.13 ─┤
 //   mhv<K>-cl  198.18.<K>.50 ─┘
 //
-// Nothing is attached to the root namespace (RFC 2544 benchmarking addresses, lab-recipe §8). Unix sockets are
-// not per network namespace (G29), so every instance has its own socket directories.
+// Nothing is attached to the root namespace (RFC 2544 benchmarking addresses; docs/lab.md, "The VIP lab"). Unix
+// sockets are not per network namespace (docs/lab.md, "Unix sockets are not per namespace"), so every instance has
+// its own socket directories.
 
 import { join } from 'node:path';
 import { PGPOOL_LOG_SETTINGS, sshdPolicy } from './layout.ts';
@@ -90,7 +91,8 @@ export function hostPaths(dir: string, h: HostName) {
     poolHba: join(root, 'etc', 'pool_hba.conf'),
     poolPasswd: join(root, 'etc', 'pool_passwd'),
     nodeId: join(root, 'etc', 'pgpool_node_id'),
-    fenceFile: join(root, 'etc', 'fence.nft'),
+    // Root loads it with `nft -f`: it lives in the host's root-owned directory, not in etc/ (which postgres owns).
+    fenceFile: join(root, 'fence.nft'),
     run: join(root, 'run'),
     pgpoolPid: join(root, 'run', 'pgpool.pid'),
     pgpoolLog: join(root, 'pgpool.log'),
@@ -217,7 +219,8 @@ export function labPgpoolConf(o: VipLabOptions, h: HostName, watchdogLines: stri
     'load_balance_mode = off',
     ...backends,
     'sr_check_period = 0',
-    // pgpool finds the primary at start with these credentials (the Debian default user is nobody: G31).
+    // pgpool finds the primary at start with these credentials (the Debian default user is nobody: docs/lab.md,
+    // "Debian's pgpool.conf has health checks off").
     "sr_check_user = 'postgres'",
     "sr_check_password = ''",
     "sr_check_database = 'postgres'",
@@ -229,11 +232,13 @@ export function labPgpoolConf(o: VipLabOptions, h: HostName, watchdogLines: stri
     'use_watchdog = on',
     ...members,
     `wd_priority = ${priority}`,
-    // 4.3 spells it delegate_IP (G20). The witness never holds the VIP: no address, no hooks.
+    // 4.3 spells it delegate_IP (docs/lab.md, "delegate_IP is spelt that way in 4.3"). The witness never holds the
+    // VIP: no address, no hooks.
     `delegate_IP = '${h === 'wit' ? '' : vipAddr(o)}'`,
     'failover_when_quorum_exists = on',
     'failover_require_consensus = on',
-    // Three members: a majority exists without counting half votes, so an isolated node loses quorum (G25).
+    // Three members: a majority exists without counting half votes, so an isolated node loses quorum (docs/lab.md,
+    // "Two watchdog members or three").
     'enable_consensus_with_half_votes = off',
     "wd_lifecheck_method = 'heartbeat'",
     'wd_interval = 1',

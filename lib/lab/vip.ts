@@ -183,6 +183,13 @@ export async function vipLabUp(o: VipLabOptions, say: Say): Promise<void> {
   await waitSettled(o, holder);
   step(`pgpool watchdog on rc1, rc2, witness: ${holder} holds VIP ${vipAddr(o)}`);
   await waitForClientChecks(o, holder, 60_000);
+  // The checks can pass while the holder's hooks still run (the escalation restarts bind9, the arping hook
+  // refreshes the secondaries): the lab is up once both hooks have reported, and the checks pass after that.
+  await waitFor(`the escalation and arping hooks of ${holder} to finish`, 60_000, async () => {
+    const n = notifications(o);
+    return n.some((x) => x.hook === 'escalation') && n.some((x) => x.hook === 'arping') ? true : undefined;
+  }, 200);
+  await waitForClientChecks(o, holder, 60_000);
   step(`lab up: the client reaches the region API, DNS and proxy through the VIP (${holder})`);
 }
 

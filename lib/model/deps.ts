@@ -1,5 +1,7 @@
 // The effect seam. Use cases receive a `Deps` value and never import zx, pg, got, pino or node:fs themselves,
-// so a unit test builds a fake world from plain objects (test/fakes.ts) with no module mocks.
+// so a unit test builds a fake world from plain objects with no module mocks (e.g. test/unit/sync.test.ts); the hook
+// tests keep the real adapters and fake what they talk to (test/support/fake-world.ts, test/support/fake-pg.ts).
+// docs/architecture.md, "The Deps seam".
 
 import type { Config } from '../config/types.ts';
 

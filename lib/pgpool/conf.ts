@@ -16,13 +16,21 @@ export const HOOK_EXECUTABLES = {
  */
 const SAFE_DIR = /^\/[A-Za-z0-9_.+/-]*$/;
 
-/** Substitutes @BINDIR@ in the hooks.conf template; every line of the result is checked with parsePgpoolConfLine. */
-export function renderHookLines(template: string, binDir: string): string {
+/**
+ * Substitutes @BINDIR@ in the hooks.conf template; every line of the result is checked with parsePgpoolConfLine.
+ * `configFile`: a configuration outside the default path, written into every hook line as `--config FILE` (the
+ * hooks take it before their own flags), so pgpool's hooks find it without an environment variable.
+ */
+export function renderHookLines(template: string, binDir: string, configFile?: string): string {
   const dir = binDir.length > 1 ? binDir.replace(/\/+$/, '') : binDir;
   if (!SAFE_DIR.test(dir) || dir.split('/').includes('..')) {
     throw new UsageError(`bin directory "${binDir}": expected an absolute path made of letters, digits and . _ + - / (it is pasted unquoted into pgpool.conf)`);
   }
-  const rendered = template.replaceAll('@BINDIR@', dir === '/' ? '' : dir);
+  if (configFile !== undefined && (!SAFE_DIR.test(configFile) || configFile.split('/').includes('..') || configFile.endsWith('/'))) {
+    throw new UsageError(`configuration file "${configFile}": expected an absolute path made of letters, digits and . _ + - / (it is pasted unquoted into pgpool.conf)`);
+  }
+  const withConfig = configFile === undefined ? template : template.replace(/(@BINDIR@\/maas-ha-[a-z0-9-]+)/g, `$1 --config ${configFile}`);
+  const rendered = withConfig.replaceAll('@BINDIR@', dir === '/' ? '' : dir);
   const leftover = /@[A-Z_]+@/.exec(rendered);
   if (leftover) throw new UsageError(`hooks.conf template: unknown substitution ${leftover[0]}`);
   rendered.split('\n').forEach((line, i) => parsePgpoolConfLine(line, `hooks.conf line ${i + 1}`));
@@ -112,7 +120,8 @@ function quotedEnd(s: string): number | undefined {
  * undefined if it is fine. Our lines put every placeholder in double quotes, which keeps spaces, `;`, `'`, `&`,
  * `|`, `<`, `>`, `*`, `#` and `~` literal, but inside double quotes sh still expands `$…` and `` `…` ``, treats
  * `\` as an escape and ends the quote at `"`; pgpool pastes the value verbatim, so no quoting of ours can help.
- * A `'` breaks pgpool.conf itself and the SQL literal pgpool builds for online recovery (pgpool-hooks.md §1.5).
+ * A `'` breaks pgpool.conf itself and the SQL literal pgpool builds for online recovery (docs/pgpool-hooks.md,
+ * "Online recovery").
  */
 export function placeholderValueHazard(value: string): string | undefined {
   const bad = /["$`\\']/.exec(value);

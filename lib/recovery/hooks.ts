@@ -1,4 +1,4 @@
-// The two online-recovery use cases pgpool reaches through the primary's PostgreSQL (pgpool-hooks.md §1.5):
+// The two online-recovery use cases pgpool reaches through the primary's PostgreSQL (docs/pgpool-hooks.md, "Online recovery"):
 // recovery_1st_stage rebuilds the target as a standby of this primary, pgpool_remote_start starts it and proves
 // it streams. Both run on the primary's host, as the PostgreSQL user, inside a backend; a non-zero exit aborts
 // the recovery and pgpool reports only "pgpool_recovery failed", so every failure here ends in one sentence
@@ -9,7 +9,7 @@ import { messageOf, OperationError } from '../errors.ts';
 import type { Deps } from '../model/deps.ts';
 import { observeAll, observeNode } from '../observe.ts';
 import type { RecoveryArgs, RemoteStartArgs } from '../pgpool/args.ts';
-import { planRebuild, primaryCandidates, resolveRemoteStart, resolveTarget } from './plan.ts';
+import { describeMethod, planRebuild, primaryCandidates, resolveRemoteStart, resolveTarget } from './plan.ts';
 import { gatherFacts, pickPrimary, prepareStandby, settle, startStandby } from './rebuild.ts';
 
 export interface RecoveryOutcome {
@@ -62,11 +62,13 @@ export async function runFirstStage(deps: Deps, args: RecoveryArgs, remainingMs:
   journal(deps, { step: 'planned', node: target.id, primary: primary.id, method: plan.method, why: plan.why });
   const r = await prepareStandby(deps, facts, plan, { budgetMs: Math.max(30_000, remainingMs() - 10_000), now: () => new Date(deps.clock.now()) });
   journal(deps, { step: 'prepared', node: target.id, method: r.method, old_dir: r.oldDir ?? null });
-  const how = r.method === 'rewind' ? 'pg_rewind' : r.method === 'resume' ? 'finishing an earlier swap' : r.rewindFailure ? `base backup (pg_rewind failed: ${r.rewindFailure})` : 'base backup';
+  const how = describeMethod(r.method, r.rewindFailure);
   return {
     ok: true,
     summary:
-      `node ${target.id} rebuilt by ${how} from node ${primary.id} in ${seconds(r.durationMs)} s` +
+      (r.method === 'start'
+        ? `node ${target.id} needs no rebuild (${plan.why}); its standby settings name node ${primary.id} (${seconds(r.durationMs)} s)`
+        : `node ${target.id} rebuilt by ${how} from node ${primary.id} in ${seconds(r.durationMs)} s`) +
       `${r.oldDir ? `; its previous data directory is kept at ${r.oldDir}` : ''}; pgpool_remote_start starts it next`,
   };
 }

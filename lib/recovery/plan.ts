@@ -9,9 +9,10 @@
 // later, down to recovery.keep_old_data_dirs copies.
 
 import type { NodeConfig } from '../config/types.ts';
-import { formatBytes } from '../model/lsn.ts';
+import { formatBytes, formatLsn, parseLsnOrUndefined, type Lsn } from '../model/lsn.ts';
 import type { NodeObservation } from '../observe.ts';
 import type { RecoveryArgs } from '../pgpool/args.ts';
+import { ownIncludedConf, type ConfIncludeLine, type OwnConfPath } from './includes.ts';
 
 export const NEW_SUFFIX = '.maas-ha-new';
 export const OLD_INFIX = '.maas-ha-old-';
@@ -22,6 +23,13 @@ export const newDirOf = (dataDir: string) => `${dataDir}${NEW_SUFFIX}`;
 export const basebackupLogOf = (dataDir: string) => `${dataDir}.maas-ha-basebackup.log`;
 /** The node's own configuration files, saved before pg_rewind overwrites them with the primary's. */
 export const savedConfOf = (dataDir: string) => `${dataDir}.maas-ha-conf`;
+
+/** The node's main configuration file: in its config_directory (Debian: /etc/postgresql/…), else in its data directory. */
+export const mainConfOf = (node: Pick<NodeConfig, 'data_directory' | 'config_directory'>) => `${node.config_directory ?? node.data_directory}/postgresql.conf`;
+
+/** The files the node's configuration includes from its data directory: kept through a rebuild like postgresql.conf. */
+export const ownConfOf = (node: NodeConfig, disk: Pick<TargetDisk, 'confIncludes'>): OwnConfPath[] =>
+  ownIncludedConf(node.data_directory, mainConfOf(node), disk.confIncludes ?? []);
 
 /** `20250102T030405Z`: sorts in time order as text. */
 export function utcStamp(at: Date): string {
@@ -60,6 +68,32 @@ export function parseControlData(text: string): ControlData {
   };
 }
 
+/** How far a stopped node's WAL had been replayed, and on which timeline. */
+export interface RecoveryPosition {
+  lsn: Lsn;
+  timeline: number;
+}
+
+/**
+ * From pg_controldata: the later of the latest checkpoint (restartpoint, on a standby) and the minimum recovery
+ * ending location, with that position's own timeline. A standby's checkpoint timeline alone can be stale (it
+ * replayed into a newer timeline since its last restartpoint); the minimum recovery point carries the newer one.
+ */
+export function parseRecoveryPosition(text: string): RecoveryPosition | undefined {
+  const field = (label: string) => new RegExp(`^${label.replace(/[()']/g, '\\$&')}:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim();
+  const num = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined);
+  const ckpt = parseLsnOrUndefined(field('Latest checkpoint location'));
+  const ckptTli = num(field("Latest checkpoint's TimeLineID"));
+  const minRec = parseLsnOrUndefined(field('Minimum recovery ending location'));
+  const minRecTli = num(field("Min recovery ending loc's timeline"));
+  if (ckpt === undefined || ckptTli === undefined) return undefined;
+  if (minRec !== undefined && minRecTli !== undefined && minRecTli > 0 && minRec >= ckpt) return { lsn: minRec, timeline: minRecTli };
+  return { lsn: ckpt, timeline: ckptTli };
+}
+
+/** pg_controldata's states of a standby that was not promoted: crashed (in archive recovery) or shut down cleanly. */
+const STANDBY_STATES = new Set(['in archive recovery', 'shut down in recovery']);
+
 /** The target's disk as the facts script (./scripts.ts) reports it over ssh. */
 export interface TargetDisk {
   datadirExists: boolean;
@@ -82,15 +116,24 @@ export interface TargetDisk {
   oldDirs: string[];
   control?: ControlData;
   controlError?: string;
+  /** Where its WAL replay had got to (pg_controldata), when it holds a cluster. */
+  position?: RecoveryPosition;
+  /** The include directives of its configuration files (see ./includes.ts). */
+  confIncludes?: ConfIncludeLine[];
 }
 
 export function parseTargetDisk(stdout: string): TargetDisk {
   const kv = new Map<string, string>();
   const oldDirs: string[] = [];
   const control: string[] = [];
+  const confIncludes: ConfIncludeLine[] = [];
   for (const line of stdout.split('\n')) {
     if (line.startsWith('control: ')) control.push(line.slice('control: '.length));
-    else {
+    else if (line.startsWith('include: ') && line.includes('\t')) {
+      const rest = line.slice('include: '.length);
+      const tab = rest.indexOf('\t');
+      confIncludes.push({ file: rest.slice(0, tab), line: rest.slice(tab + 1) });
+    } else {
       const m = /^([a-z_]+)=(.*)$/.exec(line);
       if (!m) continue;
       if (m[1] === 'old') oldDirs.push(m[2]!);
@@ -119,6 +162,8 @@ export function parseTargetDisk(stdout: string): TargetDisk {
     oldDirs: oldDirs.sort(),
     control: usable ? parsed : undefined,
     controlError: pgVersion && !usable ? controlText.trim().split('\n').slice(-1)[0] || 'pg_controldata printed nothing' : undefined,
+    position: usable ? parseRecoveryPosition(controlText) : undefined,
+    confIncludes,
   };
 }
 
@@ -133,6 +178,8 @@ export interface PrimaryFacts {
   sizeBytes: number;
   /** Tablespaces other than pg_default/pg_global (their locations). */
   tablespaces: string[];
+  /** pg_current_wal_lsn() when observed: a stopped standby at or behind it on this timeline only needs a start. */
+  lsn?: Lsn;
 }
 
 export interface RebuildFacts {
@@ -160,12 +207,27 @@ export interface RebuildOptions {
 
 export type Method = 'rewind' | 'basebackup';
 
+/**
+ * How a rebuild is carried out: `start` is a stopped standby whose WAL is a prefix of the primary's, which needs
+ * no rebuild at all (its standby settings are rewritten, then it is started); `resume` finishes an earlier swap.
+ */
+export type RebuildMethod = Method | 'resume' | 'start';
+
+/** The method in the operator's words, for every summary line (CLI, hooks, follow-primary). */
+export function describeMethod(method: RebuildMethod, rewindFailure?: string): string {
+  if (method === 'start') return 'a start (no rebuild needed)';
+  if (method === 'resume') return 'finishing an earlier swap';
+  if (method === 'rewind') return 'pg_rewind';
+  return rewindFailure ? `base backup (pg_rewind failed: ${rewindFailure})` : 'base backup';
+}
+
 export type RebuildPlan =
   | { kind: 'refuse'; why: string }
   | {
       kind: 'rebuild';
-      /** `resume`: an earlier attempt left a complete copy beside an absent data directory; only the swap is left. */
-      method: Method | 'resume';
+      /** `resume`: an earlier attempt left a complete copy beside an absent data directory; only the swap is left.
+       *  `start`: a stopped standby whose WAL is a prefix of the primary's; nothing to rebuild. */
+      method: RebuildMethod;
       why: string;
       /** The node's PostgreSQL runs and must be stopped first. */
       stop: boolean;
@@ -196,6 +258,23 @@ export function whyNotRewindable(disk: TargetDisk, p: PrimaryFacts): string | un
     return 'neither wal_log_hints nor data checksums were on, which pg_rewind needs';
   }
   return undefined;
+}
+
+/**
+ * Why the node needs nothing but a start, or undefined when it needs more: it is stopped, has standby.signal,
+ * pg_controldata says it was a standby (crashed: "in archive recovery", or "shut down in recovery"), it holds this
+ * cluster, and its WAL reached no further than the primary's on the primary's current timeline, so what it has is a
+ * prefix of what the primary has. Conservative: a standby left on an older timeline is rewound (pg_rewind finds out
+ * whether it went past the fork), since PostgreSQL 15 has no SQL for the primary's timeline history.
+ */
+export function whyOnlyStart(disk: TargetDisk, obs: NodeObservation, p: PrimaryFacts): string | undefined {
+  const c = disk.control;
+  const pos = disk.position;
+  if (disk.running || obs.reachable || !disk.standbySignal || !c || !pos || p.lsn === undefined) return undefined;
+  if (disk.pgVersion !== p.major || c.systemIdentifier !== p.systemIdentifier || !STANDBY_STATES.has(c.state ?? '')) return undefined;
+  if (pos.timeline !== p.timeline || pos.lsn > p.lsn) return undefined;
+  const how = c.state === 'in archive recovery' ? 'a standby that stopped without a clean shutdown' : 'a standby shut down cleanly';
+  return `${how}, on the primary's timeline ${p.timeline} at ${formatLsn(pos.lsn)} (the primary is at ${formatLsn(p.lsn)}): its WAL is a prefix of the primary's, it only needs to be started`;
 }
 
 /** Pure: what to do with the node, or why not. */
@@ -241,6 +320,16 @@ export function planRebuild(f: RebuildFacts, o: RebuildOptions): RebuildPlan {
     };
   }
 
+  const onlyStart = o.method === 'auto' ? whyOnlyStart(disk, obs, p) : undefined;
+  if (onlyStart) {
+    if (!disk.datadirWritable) {
+      return refuse(
+        `node ${node.id}'s data directory ${dataDir} is not writable (read-only filesystem or wrong owner): nothing was changed; fix the disk, then retry`,
+      );
+    }
+    return { kind: 'rebuild', method: 'start', why: onlyStart, stop: false, fallback: false, removeStaleNew: false, newDir };
+  }
+
   const notRewindable = whyNotRewindable(disk, p);
   let method: Method;
   let why: string;
@@ -262,13 +351,20 @@ export function planRebuild(f: RebuildFacts, o: RebuildOptions): RebuildPlan {
     return refuse(`node ${node.id} needs a base backup (${why}), which is not allowed here${o.basebackupOffBecause ? ` (${o.basebackupOffBecause})` : ''}`);
   }
 
+  const parent = dataDir.replace(/\/[^/]*$/, '') || '/';
   if (method === 'rewind' && !disk.datadirWritable) {
     return refuse(
       `node ${node.id}'s data directory ${dataDir} is not writable (read-only filesystem or wrong owner): nothing was changed; fix the disk, then retry`,
     );
   }
+  if (method === 'rewind' && (!disk.parentExists || !disk.parentWritable)) {
+    // The node's own configuration files are saved in <data_directory>.maas-ha-conf before pg_rewind overwrites them.
+    return refuse(
+      `cannot save node ${node.id}'s own configuration files beside ${dataDir} before pg_rewind: ${parent} ${disk.parentExists ? 'is not writable' : 'does not exist'} ` +
+        `on node ${node.id}'s host (read-only filesystem or wrong owner); nothing was changed; fix the disk, then retry`,
+    );
+  }
   if (method === 'basebackup') {
-    const parent = dataDir.replace(/\/[^/]*$/, '') || '/';
     if (!disk.parentExists) return refuse(`${parent} does not exist on node ${node.id}'s host: create it (owned by the PostgreSQL user), then retry`);
     if (!disk.parentWritable) {
       return refuse(
@@ -309,7 +405,11 @@ export function describePlan(f: RebuildFacts, plan: RebuildPlan, keepOld: number
   const dataDir = node.data_directory;
   if (plan.stop) steps.push(`stop node ${node.id}'s PostgreSQL (it runs ${f.observation.reachable && !f.observation.inRecovery ? 'as a primary' : 'as a standby'})`);
   if (plan.removeStaleNew) steps.push(`remove the unfinished copy of an earlier attempt: ${plan.newDir}`);
-  if (plan.method === 'resume') {
+  const own = ownConfOf(node, f.disk).map((p) => (p.kind === 'dir' ? `${p.rel}/*.conf` : p.rel));
+  const ownText = own.length ? `, and the files its configuration includes: ${own.join(', ')}` : '';
+  if (plan.method === 'start') {
+    steps.push(`nothing to rebuild: ${plan.why}`);
+  } else if (plan.method === 'resume') {
     steps.push(`rename ${plan.newDir} to ${dataDir}`);
   } else if (plan.method === 'rewind') {
     steps.push(`CHECKPOINT on node ${primary.id}, then pg_rewind ${dataDir} from node ${primary.id} (${primary.hostname}:${primary.port}), in place`);
@@ -319,10 +419,10 @@ export function describePlan(f: RebuildFacts, plan: RebuildPlan, keepOld: number
         ? `  if pg_rewind fails: base backup instead (${formatBytes(f.primaryFacts.sizeBytes)}), the rewound directory moved aside, not deleted`
         : '  if pg_rewind fails: stop there (no base backup allowed here)',
     );
-    steps.push("restore the node's own configuration files (pg_rewind copies the primary's)");
+    steps.push(`restore the node's own configuration files (pg_rewind copies the primary's)${ownText}`);
   } else {
     steps.push(`base backup of node ${primary.id} (about ${formatBytes(plan.copyBytes ?? 0)}) into ${plan.newDir}, streaming WAL through slot of node ${node.id}`);
-    steps.push(`copy the node's own configuration files from ${dataDir} into the copy`);
+    steps.push(`copy the node's own configuration files from ${dataDir} into the copy${ownText}`);
     steps.push(
       plan.oldDir
         ? `swap: ${dataDir} → ${plan.oldDir}${f.disk.sizeBytes !== undefined ? ` (${formatBytes(f.disk.sizeBytes)})` : ''}, then ${plan.newDir} → ${dataDir}`

@@ -110,7 +110,7 @@ export function pollBasebackup(deps: Pick<Deps, 'ssh' | 'config'>, node: NodeCon
   const loop = (async () => {
     while (!stopped) {
       const r = await deps.ssh
-        .run(node.ssh_host, shScript(PROGRESS_SCRIPT, node.data_directory), { timeoutMs: deps.config.ssh.connect_timeout_s * 1000 + 5000 })
+        .run(node.ssh_host, shScript(PROGRESS_SCRIPT, node.data_directory, '4'), { timeoutMs: deps.config.ssh.connect_timeout_s * 1000 + 5000 })
         .catch(() => undefined);
       const sample = r && r.exitCode === 0 ? parseProgressProbe(r.stdout, estimateBytes) : undefined;
       if (sample && !stopped) onSample(sample);

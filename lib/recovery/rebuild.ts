@@ -4,32 +4,47 @@
 // user, as production does (the recovery hook runs on the primary's host; the copy must land on the target's).
 //
 // Order of effects, and why:
-//   stop → slot → (CHECKPOINT → pg_rewind in place) | (pg_basebackup beside → swap by rename) → standby settings
-//   → start → wait until pg_stat_wal_receiver streams the primary's timeline → prune old copies, clear fencing.
+//   lock (one rebuild per node, on its host) → stop → slot → (CHECKPOINT → pg_rewind in place) | (pg_basebackup
+//   beside → swap by rename) | (nothing: a stopped standby whose WAL is a prefix of the primary's) → standby
+//   settings → unlock → start → wait until pg_stat_wal_receiver streams the primary's timeline → prune old copies,
+//   tidy what the rebuild left beside the data directory, clear fencing.
 // Nothing before "streams" deletes a data directory; the only things removed earlier are maas-ha's own
 // unfinished copies (`.maas-ha-new`), which never were the node's data.
 
 import type { NodeConfig } from '../config/types.ts';
 import { messageOf, OperationError } from '../errors.ts';
 import type { Deps, RunResult } from '../model/deps.ts';
-import { formatBytes } from '../model/lsn.ts';
+import { formatBytes, parseLsnOrUndefined } from '../model/lsn.ts';
 import { observeNode, type NodeObservation } from '../observe.ts';
 import { control, shScript, stopNode } from '../pgctl.ts';
 import {
   basebackupLogOf,
   describePlan,
+  mainConfOf,
   oldDirOf,
+  ownConfOf,
   oldDirsToPrune,
   parseTargetDisk,
   planRebuild,
-  type Method,
   type PrimaryFacts,
   type RebuildFacts,
+  type RebuildMethod,
   type RebuildOptions,
   type RebuildPlan,
   type TargetDisk,
 } from './plan.ts';
-import { BASEBACKUP_SCRIPT, FACTS_SCRIPT, PRUNE_SCRIPT, RESUME_SCRIPT, REWIND_SCRIPT } from './scripts.ts';
+import { ownConfArg } from './includes.ts';
+import {
+  BASEBACKUP_SCRIPT,
+  FACTS_SCRIPT,
+  LOCK_SCRIPT,
+  PRUNE_SCRIPT,
+  rebuildLockOf,
+  RESUME_SCRIPT,
+  REWIND_SCRIPT,
+  STANDBY_CONF_SCRIPT,
+  UNLOCK_SCRIPT,
+} from './scripts.ts';
 import { slotName, standbyLines } from './standby-conf.ts';
 
 /** pg_controldata and friends speak the locale; the parsers read the C labels. */
@@ -64,10 +79,12 @@ function sshFailure(deps: Pick<Deps, 'config'>, node: NodeConfig, r: RunResult):
 
 /** The node's disk, from one ssh round trip. An ssh failure is an OperationError that says what to check. */
 export async function observeDisk(deps: Pick<Deps, 'ssh' | 'config'>, node: NodeConfig, opts: { sizes?: boolean } = {}): Promise<TargetDisk> {
+  // The script bounds its own commands (du of a large directory, df on a hung mount) a little inside our timeout.
+  const boundS = opts.sizes ? 55 : 12;
   const r = await deps.ssh.run(
     node.ssh_host,
-    [...C_LOCALE, ...shScript(FACTS_SCRIPT, node.data_directory, node.bin_dir, opts.sizes ? '1' : '0')],
-    { timeoutMs: deps.config.ssh.connect_timeout_s * 1000 + (opts.sizes ? 60_000 : 15_000) },
+    [...C_LOCALE, ...shScript(FACTS_SCRIPT, node.data_directory, node.bin_dir, opts.sizes ? '1' : '0', String(boundS), mainConfOf(node))],
+    { timeoutMs: deps.config.ssh.connect_timeout_s * 1000 + (boundS + 5) * 1000 },
   );
   if (r.exitCode === 255 || r.timedOut) throw sshFailure(deps, node, r);
   if (r.exitCode !== 0) throw new OperationError(`examining node ${node.id}'s data directory failed: ${lastLines(r.stderr || r.stdout)}`);
@@ -75,7 +92,7 @@ export async function observeDisk(deps: Pick<Deps, 'ssh' | 'config'>, node: Node
 }
 
 export async function observePrimary(deps: Pick<Deps, 'pg'>, primary: NodeConfig): Promise<PrimaryFacts> {
-  type Row = { in_recovery: boolean; sysid: string; major: string; tli: number; size: string; tablespaces: string[] };
+  type Row = { in_recovery: boolean; sysid: string; major: string; tli: number; lsn: string; size: string; tablespaces: string[] };
   let rows: Row[];
   try {
     rows = await deps.pg.query<Row>(
@@ -84,6 +101,7 @@ export async function observePrimary(deps: Pick<Deps, 'pg'>, primary: NodeConfig
               (SELECT system_identifier::text FROM pg_control_system()) AS sysid,
               (current_setting('server_version_num')::int / 10000)::text AS major,
               ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS tli,
+              pg_current_wal_lsn()::text AS lsn,
               (SELECT sum(pg_database_size(oid))::text FROM pg_database) AS size,
               ARRAY(SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')) AS tablespaces`,
     );
@@ -93,7 +111,15 @@ export async function observePrimary(deps: Pick<Deps, 'pg'>, primary: NodeConfig
   const row = rows[0];
   if (!row) throw new OperationError(`node ${primary.id} returned nothing`);
   if (row.in_recovery) throw new OperationError(`node ${primary.id} is in recovery, not a primary: there is nothing to copy from`);
-  return { id: primary.id, systemIdentifier: row.sysid, major: row.major, timeline: row.tli, sizeBytes: Number(row.size), tablespaces: row.tablespaces };
+  return {
+    id: primary.id,
+    systemIdentifier: row.sysid,
+    major: row.major,
+    timeline: row.tli,
+    sizeBytes: Number(row.size),
+    tablespaces: row.tablespaces,
+    lsn: parseLsnOrUndefined(row.lsn),
+  };
 }
 
 export async function gatherFacts(deps: Deps, node: NodeConfig, primary: NodeConfig, opts: { sizes?: boolean } = {}): Promise<RebuildFacts> {
@@ -131,7 +157,7 @@ const stdoutValues = (stdout: string, key: string) =>
     .map((l) => l.slice(key.length + 1));
 
 export interface PrepareResult {
-  method: Method | 'resume';
+  method: RebuildMethod;
   /** Where the replaced data directory went (base backup). */
   oldDir?: string;
   /** Set when pg_rewind failed and a base backup replaced it. */
@@ -143,6 +169,40 @@ export interface PrepareOptions {
   /** Milliseconds the whole preparation may take (the copy gets what is left). */
   budgetMs: number;
   now: () => Date;
+  /** Names this rebuild in the node's rebuild lock (default: time and pid of this process). */
+  runId?: string;
+}
+
+/**
+ * One rebuild per node at a time, across hosts and processes: a lock beside the data directory on the node's own
+ * host (./scripts.ts LOCK_SCRIPT), held for at most the rebuild's budget; a lock whose run outlived its budget is
+ * stale and taken over. Returns the release.
+ */
+export async function lockRebuild(deps: Pick<Deps, 'ssh' | 'config' | 'log'>, node: NodeConfig, runId: string, budgetMs: number): Promise<() => Promise<void>> {
+  const id = runId.replace(/[^A-Za-z0-9._:-]/g, '_');
+  const holdS = Math.ceil(budgetMs / 1000) + 60;
+  const timeoutMs = deps.config.ssh.connect_timeout_s * 1000 + 10_000;
+  const r = await deps.ssh.run(node.ssh_host, shScript(LOCK_SCRIPT, node.data_directory, id, String(holdS)), { timeoutMs });
+  if (r.exitCode === 255 || r.timedOut) throw sshFailure(deps, node, r);
+  const held = stdoutValues(r.stdout, 'held')[0];
+  if (r.exitCode === 3 && held !== undefined) {
+    const f = (k: string) => new RegExp(`(?:^| )${k}=(\\S+)`).exec(held)?.[1];
+    const at = (k: string) => (/^\d+$/.test(f(k) ?? '') ? new Date(Number(f(k)) * 1000).toISOString() : '?');
+    throw new OperationError(
+      `node ${node.id} is being rebuilt by run ${f('run') ?? '?'} since ${at('since')}: nothing was changed; wait for it to finish ` +
+        `(it holds ${rebuildLockOf(node.data_directory)} on ${node.ssh_host} until ${at('until')} at most; remove that link only if the run is gone)`,
+    );
+  }
+  if (r.exitCode !== 0) throw new OperationError(`cannot take node ${node.id}'s rebuild lock: ${lastLines(r.stderr || r.stdout) || `exit ${r.exitCode}`}`);
+  const took = stdoutValues(r.stdout, 'took_over')[0];
+  if (took) deps.log.warn({ step: 'lock', node_id: node.id, outcome: 'ok' }, `took over node ${node.id}'s stale rebuild lock (${took})`);
+  return async () => {
+    const u = await deps.ssh.run(node.ssh_host, shScript(UNLOCK_SCRIPT, node.data_directory, id), { timeoutMs }).catch((err: unknown) => messageOf(err));
+    if (typeof u === 'string' || u.exitCode !== 0 || !/^unlocked=/m.test(u.stdout)) {
+      const why = typeof u === 'string' ? u : lastLines(u.stderr || u.stdout) || `exit ${u.exitCode}`;
+      deps.log.warn({ step: 'unlock', node_id: node.id, outcome: 'failed' }, `releasing node ${node.id}'s rebuild lock failed (${why}); it expires by itself`);
+    }
+  };
 }
 
 /**
@@ -150,11 +210,22 @@ export interface PrepareOptions {
  * primary. Throws OperationError with a message that says what happened to the data directory and what to do.
  */
 export async function prepareStandby(deps: Deps, facts: RebuildFacts, plan: Extract<RebuildPlan, { kind: 'rebuild' }>, opts: PrepareOptions): Promise<PrepareResult> {
+  const started = deps.clock.now();
+  const release = await lockRebuild(deps, facts.node, opts.runId ?? `${started.toString(36)}-${process.pid.toString(36)}`, opts.budgetMs);
+  try {
+    return await prepareLocked(deps, facts, plan, { ...opts, budgetMs: opts.budgetMs - (deps.clock.now() - started) });
+  } finally {
+    await release();
+  }
+}
+
+async function prepareLocked(deps: Deps, facts: RebuildFacts, plan: Extract<RebuildPlan, { kind: 'rebuild' }>, opts: PrepareOptions): Promise<PrepareResult> {
   const { node, primary } = facts;
   const log = deps.log.child({ node_id: node.id });
   const started = deps.clock.now();
   const left = () => opts.budgetMs - (deps.clock.now() - started);
   for (const line of describePlan(facts, plan, deps.config.recovery.keep_old_data_dirs)) log.info({ step: 'plan' }, line.trim());
+  const keep = ownConfOf(node, facts.disk).map(ownConfArg);
 
   if (plan.stop) {
     const stop = await stopNode(deps, node, Math.min(60_000, Math.max(10_000, left() / 4)));
@@ -165,15 +236,24 @@ export async function prepareStandby(deps: Deps, facts: RebuildFacts, plan: Extr
   }
   await ensureSlot(deps, primary, node);
 
+  if (plan.method === 'start') {
+    const lines = standbyLines(deps, primary, node);
+    const r = await deps.ssh.run(node.ssh_host, shScript(STANDBY_CONF_SCRIPT, node.data_directory, '20', String(lines.length), ...lines), { timeoutMs: 30_000 });
+    if (r.exitCode === 255 && !/stage=/.test(r.stdout)) throw sshFailure(deps, node, r);
+    if (r.exitCode !== 0) throw new OperationError(`writing node ${node.id}'s standby settings failed: ${lastLines(r.stderr || r.stdout) || `exit ${r.exitCode}`}`);
+    log.info({ step: 'standby-conf', outcome: 'ok' }, `node ${node.id} needs no rebuild (${plan.why}); standby settings now name node ${primary.id}`);
+    return { method: 'start', durationMs: deps.clock.now() - started };
+  }
+
   if (plan.method === 'resume') {
-    const r = await deps.ssh.run(node.ssh_host, shScript(RESUME_SCRIPT, node.data_directory), { timeoutMs: 30_000 });
+    const r = await deps.ssh.run(node.ssh_host, shScript(RESUME_SCRIPT, node.data_directory, '20'), { timeoutMs: 30_000 });
     if (r.exitCode !== 0) throw new OperationError(`finishing the swap of ${plan.newDir} into ${node.data_directory} failed: ${lastLines(r.stderr || r.stdout)}`);
     log.info({ step: 'swap', outcome: 'ok' }, `finished the swap an earlier attempt left: ${plan.newDir} is now ${node.data_directory}`);
     return { method: 'resume', durationMs: deps.clock.now() - started };
   }
 
   if (plan.method === 'rewind') {
-    const failure = await rewind(deps, node, primary, left());
+    const failure = await rewind(deps, node, primary, left(), keep);
     if (!failure) return { method: 'rewind', durationMs: deps.clock.now() - started };
     if (!plan.fallback) {
       throw new OperationError(
@@ -185,20 +265,20 @@ export async function prepareStandby(deps: Deps, facts: RebuildFacts, plan: Extr
     const again = await gatherFacts(deps, node, primary);
     const fallback = planRebuild(again, { method: 'basebackup', force: true, initial: false, basebackup: true, now: opts.now() });
     if (fallback.kind === 'refuse') throw new OperationError(`pg_rewind of node ${node.id} failed (${failure}), and a base backup is impossible: ${fallback.why}`);
-    const oldDir = await basebackup(deps, again, fallback, left());
+    const oldDir = await basebackup(deps, again, fallback, left(), keep);
     return { method: 'basebackup', oldDir, rewindFailure: failure, durationMs: deps.clock.now() - started };
   }
 
-  const oldDir = await basebackup(deps, facts, plan, left());
+  const oldDir = await basebackup(deps, facts, plan, left(), keep);
   return { method: 'basebackup', oldDir, durationMs: deps.clock.now() - started };
 }
 
 /** pg_rewind in place; undefined on success, else pg_rewind's own words. Our own file steps failing throws. */
-async function rewind(deps: Deps, node: NodeConfig, primary: NodeConfig, budgetMs: number): Promise<string | undefined> {
+async function rewind(deps: Deps, node: NodeConfig, primary: NodeConfig, budgetMs: number, keep: string[]): Promise<string | undefined> {
   const { config } = deps;
   const log = deps.log.child({ node_id: node.id });
   try {
-    // pg_rewind against a freshly promoted primary needs the new timeline in a checkpoint (lab-recipe G13).
+    // pg_rewind against a freshly promoted primary needs the new timeline in a checkpoint (docs/lab.md, "pg_rewind needs a checkpoint on the new primary").
     await deps.pg.query({ host: primary.hostname, port: primary.port }, 'CHECKPOINT', [], { timeoutMs: Math.min(60_000, Math.max(5000, budgetMs / 4)) });
   } catch (err) {
     log.warn({ step: 'checkpoint', node_id: primary.id, outcome: 'failed' }, `CHECKPOINT on node ${primary.id} failed: ${messageOf(err)}`);
@@ -213,14 +293,20 @@ async function rewind(deps: Deps, node: NodeConfig, primary: NodeConfig, budgetM
   const lines = standbyLines(deps, primary, node);
   const secs = Math.max(10, Math.floor(budgetMs / 1000) - 15);
   const env = [...C_LOCALE, ...(config.postgres.password_file ? [`PGPASSFILE=${config.postgres.password_file}`] : [])];
-  const r = await deps.ssh.run(node.ssh_host, [...env, ...shScript(REWIND_SCRIPT, node.data_directory, String(secs), String(lines.length), ...lines, ...argv)], {
+  const keepArgs = keep.length ? ['--keep', String(keep.length), ...keep] : [];
+  const r = await deps.ssh.run(node.ssh_host, [...env, ...shScript(REWIND_SCRIPT, node.data_directory, String(secs), String(lines.length), ...lines, ...keepArgs, ...argv)], {
     timeoutMs: secs * 1000 + 20_000,
   });
   if (r.exitCode === 255 && !/stage=/.test(r.stdout)) throw sshFailure(deps, node, r);
   if (r.exitCode === 10) return toolError(r.stderr) || `pg_rewind exit ${/rc=(\d+)/.exec(r.stdout)?.[1] ?? '?'}`;
   if (r.exitCode !== 0) {
+    const why = lastLines(r.stderr || r.stdout) || `exit ${r.exitCode}`;
+    // Only what the script reported: the files are saved once it said stage=saved, and pg_rewind ran only after that.
+    if (!/stage=saved/.test(r.stdout)) {
+      throw new OperationError(`saving node ${node.id}'s own configuration files before pg_rewind failed (${why}): nothing was changed; fix the cause and run maas-ha recover ${node.id}`);
+    }
     throw new OperationError(
-      `rewinding node ${node.id} failed after pg_rewind ${/stage=rewound/.test(r.stdout) ? 'succeeded' : 'started'} (${lastLines(r.stderr || r.stdout) || `exit ${r.exitCode}`}); ` +
+      `rewinding node ${node.id} failed after pg_rewind ${/stage=rewound/.test(r.stdout) ? 'succeeded' : 'started'} (${why}); ` +
         `its own configuration files are saved in ${node.data_directory}.maas-ha-conf; fix the cause and run maas-ha recover ${node.id}`,
     );
   }
@@ -230,7 +316,7 @@ async function rewind(deps: Deps, node: NodeConfig, primary: NodeConfig, budgetM
 }
 
 /** Base backup beside, swap by rename. Returns where the old data directory went (if it held anything). */
-async function basebackup(deps: Deps, facts: RebuildFacts, plan: Extract<RebuildPlan, { kind: 'rebuild' }>, budgetMs: number): Promise<string | undefined> {
+async function basebackup(deps: Deps, facts: RebuildFacts, plan: Extract<RebuildPlan, { kind: 'rebuild' }>, budgetMs: number, keep: string[]): Promise<string | undefined> {
   const { config } = deps;
   const { node, primary } = facts;
   const log = deps.log.child({ node_id: node.id });
@@ -262,7 +348,20 @@ async function basebackup(deps: Deps, facts: RebuildFacts, plan: Extract<Rebuild
   log.info({ step: 'basebackup', outcome: 'started' }, `base backup of node ${primary.id} (about ${formatBytes(plan.copyBytes ?? 0)}) into ${plan.newDir}`);
   const r = await deps.ssh.run(
     node.ssh_host,
-    [...env, ...shScript(BASEBACKUP_SCRIPT, node.data_directory, oldDir, String(secs), basebackupLogOf(node.data_directory), String(lines.length), ...lines, ...argv)],
+    [
+      ...env,
+      ...shScript(
+        BASEBACKUP_SCRIPT,
+        node.data_directory,
+        oldDir,
+        String(secs),
+        basebackupLogOf(node.data_directory),
+        String(lines.length),
+        ...lines,
+        ...(keep.length ? ['--keep', String(keep.length), ...keep] : []),
+        ...argv,
+      ),
+    ],
     { timeoutMs: secs * 1000 + 30_000 },
   );
   const took = ((deps.clock.now() - started) / 1000).toFixed(1);
@@ -340,7 +439,7 @@ export async function startStandby(deps: Deps, node: NodeConfig, primary: NodeCo
 }
 
 /** pg_stat_wal_receiver on the node itself, not pgpool's view: "streaming" in pg_stat_replication can be brief
- *  and false for a standby that cannot follow (lab-recipe G15); what counts is the receiver's timeline. */
+ *  and false for a standby that cannot follow (docs/lab.md, "A standby that cannot follow still looks streaming"); what counts is the receiver's timeline. */
 export async function waitStreaming(deps: Deps, node: NodeConfig, primary: NodeConfig, timeoutMs: number): Promise<{ timeline: number }> {
   const deadline = deps.clock.now() + timeoutMs;
   let last = 'no answer yet';
@@ -367,12 +466,11 @@ export async function settle(deps: Deps, node: NodeConfig, knownOldDirs?: string
   const oldDirs = knownOldDirs ?? (await observeDisk(deps, node)).oldDirs;
   const disk = { oldDirs };
   const prune = oldDirsToPrune(node.data_directory, disk.oldDirs, deps.config.recovery.keep_old_data_dirs);
-  let pruned: string[] = [];
-  if (prune.length) {
-    const r = await deps.ssh.run(node.ssh_host, shScript(PRUNE_SCRIPT, ...prune), { timeoutMs: 300_000 });
-    pruned = stdoutValues(r.stdout, 'pruned');
-    if (r.exitCode !== 0) deps.log.warn({ step: 'prune', node_id: node.id, outcome: 'failed' }, `deleting old data directories failed: ${lastLines(r.stderr)}`);
-  }
+  // Always one round trip: besides pruning, the node streams, so what its rebuild left beside the data directory
+  // (pg_basebackup's log, a configuration saved before a pg_rewind that then failed) has served its purpose.
+  const r = await deps.ssh.run(node.ssh_host, shScript(PRUNE_SCRIPT, '--bound', '290', '--tidy', node.data_directory, ...prune), { timeoutMs: 300_000 });
+  const pruned = stdoutValues(r.stdout, 'pruned');
+  if (r.exitCode !== 0) deps.log.warn({ step: 'prune', node_id: node.id, outcome: 'failed' }, `tidying beside the data directory failed: ${lastLines(r.stderr) || `exit ${r.exitCode}`}`);
   const kept = disk.oldDirs.filter((d) => !pruned.includes(d));
   if (deps.state.fenced().some((m) => m.node === node.id)) {
     deps.state.clearFenced(node.id);

@@ -10,7 +10,7 @@ export { slotName };
 
 export function conninfo(deps: Pick<Deps, 'config'>, primary: NodeConfig, node: NodeConfig): string {
   const r = deps.config.replication;
-  // host exactly as backend_hostname: pgpool's false-primary check compares it as a string (pgpool-hooks.md §4.2).
+  // host exactly as backend_hostname: pgpool's false-primary check compares it as a string (docs/pgpool-hooks.md, "detach_false_primary").
   const parts = [`host=${primary.hostname}`, `port=${primary.port}`, `user=${r.user}`, `application_name=${node.name}`, 'connect_timeout=3'];
   if (r.password_file) parts.push(`passfile=${r.password_file}`);
   return parts.join(' ');

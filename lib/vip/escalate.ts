@@ -1,11 +1,12 @@
-// The region controller VIP, step by step. pgpool's watchdog decides *when* (pgpool-hooks.md §5.3):
+// The region controller VIP, step by step. pgpool's watchdog decides *when* (docs/pgpool-hooks.md, "Watchdog and
+// the VIP"):
 //   escalation:    wd_escalation_command → if_up_cmd → arping_cmd → its own ping check
 //   de-escalation: wd_de_escalation_command → if_down_cmd
 // and maas-ha decides *what*: before the VIP exists, take it away from any peer still holding it (after a SIGKILL
-// of a leader's pgpool nobody else will: lab-recipe G27), lift this node's fence and restart the region services
-// that do not bind the VIP; once the address is up, restart those that do (bind9), refresh the secondary DNS
-// servers and prove through the VIP that the API, DNS and proxy answer. On the way out, fence the node (or stop
-// its services) so a passive region cannot write to the database.
+// of a leader's pgpool nobody else will: docs/lab.md, "kill -9 of pgpool is not a host crash"), lift this node's
+// fence and restart the region services that do not bind the VIP; once the address is up, restart those that do
+// (bind9), refresh the secondary DNS servers and prove through the VIP that the API, DNS and proxy answer. On the
+// way out, fence the node (or stop its services) so a passive region cannot write to the database.
 //
 // Each part plans from what it observed (pure, table-tested in test/unit/vip-plan.test.ts), then runs the plan;
 // every command is bounded; pgpool only logs our exit codes, so each run ends in one sentence, and failures also
@@ -222,8 +223,9 @@ async function beforeVip(deps: VipDeps, vip: VipConfig, view: HostView, tl: Time
 }
 
 async function withVipLock<T>(deps: VipDeps, budgetMs: number, body: () => Promise<T>): Promise<T> {
-  // Escalation and de-escalation may overlap on one host (pgpool waits at most 5 s for the other: §5.3); the
-  // lock keeps their steps from interleaving, within half the budget.
+  // Escalation and de-escalation may overlap on one host (pgpool waits at most 5 s for the other:
+  // docs/pgpool-hooks.md, "Watchdog and the VIP"); the lock keeps their steps from interleaving, within half the
+  // budget.
   const release = await deps.state.lock('vip', Math.max(1000, budgetMs / 2));
   try {
     return await body();

@@ -1,7 +1,7 @@
-// What a region controller knows about its own addresses and the VIP, and the argv that change them. Pure: the
-// use cases (./escalate.ts) run these through the Shell/Ssh seam. pgpool's if_up_cmd/if_down_cmd are exec'd
-// without a shell (pgpool-hooks.md §5.2), and sudo matches its drop-in against exact argv, so every command here
-// is one fixed argv built from validated config values.
+// What a region controller knows about its own addresses and the VIP, and the argv that change them. Pure: the use
+// cases (./escalate.ts) run these through the Shell/Ssh seam. pgpool's if_up_cmd/if_down_cmd are exec'd without a
+// shell (docs/pgpool-hooks.md, "Interface commands"), and sudo matches its drop-in against exact argv, so every
+// command here is one fixed argv built from validated config values.
 
 import type { VipConfig } from '../config/types.ts';
 import type { RunResult } from '../model/deps.ts';
@@ -29,8 +29,8 @@ export const ipShowArgv = (vip: VipConfig): string[] => [vip.binaries.ip, '-o', 
 
 /**
  * A gratuitous ARP for the VIP (iputils arping: -U unsolicited, so every neighbour updates its cache now rather
- * than when its entry expires; lab-recipe G21 shows Habets' arping does not do that). iputils arping carries
- * cap_net_raw itself: no root needed.
+ * than when its entry expires; Habets' arping does not do that: docs/lab.md, "Use iputils arping"). iputils arping
+ * carries cap_net_raw itself: no root needed.
  */
 export const arpingArgv = (vip: VipConfig): string[] => [vip.binaries.arping, '-U', '-c', '1', '-w', '1', '-I', vip.interface, vip.address];
 

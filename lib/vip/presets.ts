@@ -2,7 +2,8 @@
 // `vip.services.list` replaces it with a plain list. Which services need the VIP comes from how they bind: bind9
 // binds each address separately and only notices a new one on `rndc reconfig` or a restart (MAAS writes no
 // `listen-on`, so it would otherwise only pick the VIP up at its hourly interface scan); the HTTP front ends and
-// squid listen on the wildcard address and can be restarted before the VIP exists (peers-and-maas.md §3.2).
+// squid listen on the wildcard address and can be restarted before the VIP exists (in canonical/maas: the bind9
+// options template has no listen-on; the maas-http nginx and maas-proxy squid templates listen on every address).
 
 import type { ServiceManagerKind, ServicePreset, ServiceSpec, VipConfig } from '../config/types.ts';
 

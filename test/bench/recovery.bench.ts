@@ -83,7 +83,8 @@ async function diverge(x: LabNode, y: LabNode): Promise<void> {
   await caughtUp(x, y);
   await q(y, 'SELECT pg_promote(wait => true)');
   await q(x, "INSERT INTO bench_divergence SELECT g, repeat(md5(g::text), 30) FROM generate_series(1, 10000) g");
-  // pg_rewind against a freshly promoted primary needs the new timeline in a checkpoint (lab-recipe G13).
+  // pg_rewind against a freshly promoted primary needs the new timeline in a checkpoint (docs/lab.md, "pg_rewind
+  // needs a checkpoint on the new primary").
   await q(y, 'CHECKPOINT');
   await run(asPostgres([join(PG_BIN, 'pg_ctl'), '-D', x.conf, '-w', '-t', '120', 'stop', '-m', 'fast']), `stop ${x.name}`, 150_000);
 }

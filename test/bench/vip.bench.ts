@@ -73,7 +73,7 @@ export default async function vipBench(ctx: BenchContext): Promise<BenchResult[]
       baseline: { name: "the services' own restarts in that move", value: restart },
       unit: 's',
       samples: totals.length,
-      how: 'kill -9 of the leader pgpool and its link down; polled from the client namespace with maas-ha vip check; most of it is pgpool watchdog detection and election (G26)',
+      how: 'kill -9 of the leader pgpool and its link down; polled from the client namespace with maas-ha vip check; most of it is pgpool watchdog detection and election (docs/lab.md, "Watchdog timings are mostly fixed")',
     }),
     result({
       name: "VIP move: maas-ha's own work beyond the services' restarts",

@@ -28,7 +28,7 @@ const observe = (id: number, timeoutMs = 1000) => observeNode(lab.deps, lab.deps
 
 test.serial('node 1 promoted while primary node 0 still runs → node 0 writes standby.signal and stops itself within 5 s; after a "reboot" start-check keeps it a standby', async (t) => {
   await waitRedundant(lab);
-  // pgpool would react to what follows on its own (pgpool-hooks.md: it does nothing to fence); with it stopped,
+  // pgpool would react to what follows on its own (docs/pgpool-hooks.md, "failover_command": pgpool itself fences nothing); with it stopped,
   // only the guards act, which is what this scenario is about.
   await stopPgpool(lab);
   const before = await observe(0);

@@ -114,9 +114,10 @@ function snapshot(dir: string): string[] {
 const besideData = (id: number) => readdirSync(lab.nodes[id]!.root).filter((f) => f.startsWith('data.'));
 
 /**
- * pcp_recovery_node can return before pgpool's main process has handled its failback (pgpool-hooks.md §1.5 step
- * 9 waits at most 5 s); a primary killed meanwhile leaves pgpool searching for a primary instead of failing over.
- * Scenarios that go on to kill a node first wait for the failback hook's closing line.
+ * pcp_recovery_node can return before pgpool's main process has handled its failback (docs/pgpool-hooks.md,
+ * "Online recovery": it waits at most 5 s for it); a primary killed meanwhile leaves pgpool searching for a
+ * primary instead of failing over. Scenarios that go on to kill a node first wait for the failback hook's closing
+ * line.
  */
 async function failbackRan(id: number, mark: number): Promise<void> {
   await waitFor(`failback_command for node ${id}`, 20_000, async () =>

@@ -113,7 +113,7 @@ test.serial('graceful stop of the leader: the VIP moves to rc2, escalation resta
   t.deepEqual(restarted.sort(), ['maas-proxy', 'maas-regiond']);
   t.deepEqual((await closed('rc2', 'arping')).map((r) => r.outcome), ['ok']);
   t.deepEqual(unexpected(), []);
-  // rc1 comes back as a standby, fenced from boot; no pre-emption (lab-recipe G28).
+  // rc1 comes back as a standby, fenced from boot; no pre-emption (docs/lab.md, "No pre-emption").
   mark();
   await bootFence(o, 'rc1');
   await startPgpool(o, 'rc1');

@@ -1,6 +1,7 @@
 // maas-ha-failback as pgpool runs it (failback_command of pgpool/hooks.conf) when a node is attached again. Its one
 // job: give synchronous replication back once enough standbys stream, after failover relaxed it so writes would
-// not freeze. The argument shape is pgpool-hooks.md §2.1 "Failback after recovering node 0 (primary = 1)":
+// not freeze. The argument shape is the one docs/pgpool-hooks.md, "Placeholders", gives for a failback after
+// recovering node 0 while node 1 is the primary:
 // %d=0 %m=0 %M=1 %P=1 — %m is the recovered standby, because it has the lowest id.
 import test from 'ava';
 import { primary, standby } from '../support/fake-pg.ts';

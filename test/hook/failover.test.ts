@@ -1,7 +1,7 @@
 // maas-ha-failover as pgpool runs it (failover_command of pgpool/hooks.conf, /bin/sh -c, as postgres), with the
-// argument shapes pgpool really sends (pgpool-hooks.md §2.1), against fake PostgreSQL nodes, a fake ssh and fake
-// pcp tools. What the hook did is read from the world: which node received pg_promote, what ssh was asked to do,
-// what the closing log line says, what the exit status is.
+// argument shapes pgpool really sends (docs/pgpool-hooks.md, "Placeholders"), against fake PostgreSQL nodes, a
+// fake ssh and fake pcp tools. What the hook did is read from the world: which node received pg_promote, what ssh
+// was asked to do, what the closing log line says, what the exit status is.
 import test from 'ava';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,7 +17,7 @@ const PRIMARY_LOST = () => [
   standby({ receive: '0/3000100', replay: '0/3000100' }),
   standby({ receive: '0/3000148', replay: '0/3000148' }),
 ];
-/** pgpool-hooks.md §2.1 "Primary 0 dies": %d=0 %m=1 %M=0 %P=0. */
+/** docs/pgpool-hooks.md, "Placeholders", "Primary 0 dies": %d=0 %m=1 %M=0 %P=0. */
 const PRIMARY_0_DIES = { node: 0, newMain: 1, oldMain: 0, oldPrimary: 0 };
 
 const fenced = (env: PgpoolEnv, id: number) => {
@@ -36,7 +36,8 @@ test('failover: primary lost, %m behind another standby → the most advanced st
   // Fencing: the stop script of lib/pgctl.ts for node 0, over ssh, and nothing else over ssh.
   t.deepEqual(env.sshCommands(run).map((c) => [c.node, c.kind]), [[0, 'stop']]);
   t.like(fenced(env, 0), { status: 'stopped', reason: 'not-running' });
-  // pg_rewind of the others needs the new timeline in a checkpoint (lab-recipe G13).
+  // pg_rewind of the others needs the new timeline in a checkpoint (docs/lab.md, "pg_rewind needs a checkpoint on
+  // the new primary").
   const afterPromote = run.statements.slice(run.statements.findIndex((s) => /pg_promote/.test(s.sql)));
   t.true(afterPromote.some((s) => s.node === 2 && s.sql === 'CHECKPOINT'));
   const done = closingLine(run);
@@ -114,7 +115,7 @@ test('failover: old primary still running (pgpool lost it, ssh still reaches it)
 
 test('failover: switchover (pcp_promote_node -s -n 2: %m = 2) while node 1 is ahead → old primary stopped cleanly, then node 2 promoted', async (t) => {
   // Before the stop node 1 is ahead of node 2; the clean shutdown brings both to the primary's last position
-  // (lab-recipe G14), and then pgpool's %m — the operator's choice — wins the tie.
+  // (docs/lab.md, "A clean stop"), and then pgpool's %m — the operator's choice — wins the tie.
   const env = await pgpoolEnv(t, { nodes: [primary({ lsn: '0/3000200' }), standby({ receive: '0/3000180' }), standby({ receive: '0/3000100' })] });
   const run = await env.run('failover_command', { node: 0, newMain: 2, oldMain: 0, oldPrimary: 0 });
   t.is(run.exitCode, 0, run.stderr);
@@ -124,7 +125,8 @@ test('failover: switchover (pcp_promote_node -s -n 2: %m = 2) while node 1 is ah
 });
 
 test('failover: standby lost (%d=2, %m=0 a standby, %P=1) → nobody promoted, slot kept, nothing touched, exit 0', async (t) => {
-  // pgpool-hooks.md §2.1 "Standby 2 dies (primary = 1, node 0 standby alive)": %m points at a standby.
+  // docs/pgpool-hooks.md, "Placeholders", "Standby 2 dies (node 1 primary, node 0 a live standby)": %m points at a
+  // standby.
   const env = await pgpoolEnv(t, { nodes: [standby({ upstream: 1 }), primary(), standby({ upstream: 1, reach: 'down' })] });
   const run = await env.run('failover_command', { node: 2, newMain: 0, oldMain: 0, oldPrimary: 1 });
   t.is(run.exitCode, 0, run.stderr);

@@ -1,7 +1,7 @@
 // maas-ha-follow-primary as pgpool's follow child runs it (follow_primary_command of pgpool/hooks.conf), once per
-// down node, the dead old primary included (pgpool-hooks.md §1.4), after node 1 was promoted (timeline 2). pgpool
-// has degenerated every node but the new primary, so the fake pcp reports them down (status 3) until the hook
-// attaches them; nothing else re-attaches a node.
+// down node, the dead old primary included (docs/pgpool-hooks.md, "follow_primary_command"), after node 1 was
+// promoted (timeline 2). pgpool has degenerated every node but the new primary, so the fake pcp reports them down
+// (status 3) until the hook attaches them; nothing else re-attaches a node.
 import test from 'ava';
 import { primary, slotFor, standby, type NodeSpec } from '../support/fake-pg.ts';
 import { closingLine, pgpoolEnv } from '../support/pgpool-env.ts';
@@ -79,7 +79,8 @@ test('follow_primary: a running standby of the old primary → repointed at back
   t.is(run.exitCode, 0, run.stderr);
   t.true(env.node(1).slots.has(slotFor(2)), 'its slot was created on the new primary');
   const conninfo = env.node(2).settings.get('primary_conninfo') ?? '';
-  // pgpool's false-primary check compares this host with backend_hostnameN as a string (pgpool-hooks.md §4.2).
+  // pgpool's false-primary check compares this host with backend_hostnameN as a string (docs/pgpool-hooks.md,
+  // "detach_false_primary").
   t.regex(conninfo, new RegExp(`^host=${env.nodeConfig(1).hostname} port=${env.node(1).port} user=replicator application_name=node2 `));
   t.is(env.node(2).settings.get('primary_slot_name'), slotFor(2));
   t.like(env.node(2).walReceiver(), { status: 'streaming', sender_port: env.node(1).port, received_tli: 2 });
@@ -122,8 +123,8 @@ test('failover then follow_primary for every down node, as pgpool sequences them
   t.deepEqual(env.pcp.backends.map((b) => b.status), [3, 1, 2]);
 });
 
-// pgpool restarts its PCP process about a second after each failover, exactly when follow runs (pgpool-hooks.md
-// §4.4: "so retry"); a refused PCP connection reached nothing, so the attach is simply sent again.
+// pgpool restarts its PCP process about a second after each failover, exactly when follow runs (docs/pgpool-hooks.md,
+// "PCP"); a refused PCP connection reached nothing, so the attach is simply sent again.
 test('follow_primary: pcp refuses the first connection (PCP restarting after failover) → retried, attached', async (t) => {
   const env = await pgpoolEnv(t, { nodes: world(standby({ upstream: 1, timeline: 2 })), ...AFTER_FAILOVER });
   env.world.script('pcp_attach_node', () => true, { stderr: 'ERROR: connection to host "localhost" failed with error "Connection refused"\n', exitCode: 1 }, 1);

@@ -1,6 +1,6 @@
-// The fake pgpool environment's own claims, checked with a probe executable that reports how it was started:
-// every hook test trusts that the harness runs things the way pgpool does (pgpool-hooks.md §1.2, §1.5, §5.2),
-// so that trust is tested here rather than assumed.
+// The fake pgpool environment's own claims, checked with a probe executable that reports how it was started: every
+// hook test trusts that the harness runs things the way pgpool does (docs/pgpool-hooks.md, "Who runs what, where",
+// "Online recovery", "Interface commands"), so that trust is tested here rather than assumed.
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, statSync, writeFileSync } from 'node:fs';
@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { createShell } from '../../lib/adapters/exec.ts';
 import { createPcp } from '../../lib/adapters/pcp.ts';
 import { createSsh } from '../../lib/adapters/ssh.ts';
-import { clusterState, control, stopNode } from '../../lib/pgctl.ts';
+import { control, controlDataText, stopNode } from '../../lib/pgctl.ts';
+import { parseControlData } from '../../lib/recovery/plan.ts';
 import { pgpoolEnv, postgresIds, SERVICE_ENV } from '../support/pgpool-env.ts';
 import { primary, standby } from '../support/fake-pg.ts';
 
@@ -125,7 +126,7 @@ test('harness: execv mode runs as the watchdog runs if_up_cmd — no shell, $_IP
   t.is(run.calls[0]?.stdin, '/dev/null');
   const missing = await env.runExecv('/nonexistent/arping -U $_IP_$', { ip: '10.0.0.5', pathDir: '/usr/sbin' });
   t.true(missing.execFailed);
-  t.is(missing.exitCode, 0, 'pgpool counts a failed execv as success (pgpool-hooks.md §0.4)');
+  t.is(missing.exitCode, 0, 'pgpool counts a failed execv as success (docs/pgpool-hooks.md, "Exit codes")');
 });
 
 test('fake ssh: answers maas-ha\'s own ssh adapter from the node\'s state — stop stops it, the start guard refuses a former primary', async (t) => {
@@ -133,7 +134,7 @@ test('fake ssh: answers maas-ha\'s own ssh adapter from the node\'s state — st
   const deps = { ssh: createSsh(env.config.ssh, createShell()), config: env.config };
   t.like(await stopNode(deps, env.nodeConfig(0), 5000), { outcome: 'stopped-fast' });
   t.is(env.node(0).reach, 'down');
-  t.is(await clusterState(deps, env.nodeConfig(0), 5000), 'shut down');
+  t.is(parseControlData((await controlDataText(deps, env.nodeConfig(0), 5000)) ?? '').state, 'shut down');
   t.like(await stopNode(deps, env.nodeConfig(0), 5000), { outcome: 'not-running' });
   await t.throwsAsync(control(deps, env.nodeConfig(0), 'start', 5000), { message: /refusing to start .*: no standby\.signal/ });
   t.is(env.node(0).reach, 'down');

@@ -1,7 +1,8 @@
 // The other ways a pgpool.conf may wire the hooks still work when pgpool runs them: the 3.x follow_master_command
 // line shipped (commented) in pgpool/hooks.conf, and the sample scripts' unquoted positional arguments
-// (failover.sh.sample: 12, follow_primary.sh.sample: 10; pgpool-hooks.md §3). And a wrong or garbled line fails
-// loudly — exit 2 and a log line naming the flag — because pgpool itself ignores the exit code and would carry on.
+// (failover.sh.sample: 12, follow_primary.sh.sample: 10; docs/pgpool-hooks.md, "The sample scripts"). And a wrong
+// or garbled line fails loudly — exit 2 and a log line naming the flag — because pgpool itself ignores the exit
+// code and would carry on.
 import test from 'ava';
 import { EVENT_FLAGS, type EventKind } from '../../lib/pgpool/args.ts';
 import { primary, standby } from '../support/fake-pg.ts';

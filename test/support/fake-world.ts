@@ -9,7 +9,7 @@
 //
 // FakePcp models the part of pgpool the pcp tools talk to: node status per backend and the 4.3 output formats,
 // including the trap the hooks must not fall into — the real tools exit 0 when pgpool answers with an ERROR
-// (pgpool-hooks.md §0.5, pcp_frontend_client.c: the error goes to stderr, then `return 0`).
+// (docs/pgpool-hooks.md, "PCP"; pcp_frontend_client.c: the error goes to stderr, then `return 0`).
 
 import { chmodSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -217,7 +217,7 @@ export class FakePcp {
   handle(tool: PcpTool, call: ExecCall): ExecAnswer {
     const opts = parsePcpArgv(call.argv);
     if ('error' in opts) return { stderr: `${tool}: ${opts.error}\n`, exitCode: 1 };
-    // Without -w the 4.3 tools prompt on the terminal a hook does not have (pgpool-hooks.md §4.4).
+    // Without -w the 4.3 tools prompt on the terminal a hook does not have (docs/pgpool-hooks.md, "PCP").
     if (!opts.noPassword) return { stderr: 'Password: \nERROR: authentication failed for user "' + opts.user + '"\n', exitCode: 1 };
     if (opts.host !== this.expect.host || opts.port !== this.expect.port) {
       return { stderr: `ERROR: connection to host "${opts.host}" failed with error "Connection refused"\n`, exitCode: 1 };
@@ -236,7 +236,8 @@ export class FakePcp {
       case 'pcp_node_info':
         return { stdout: `${this.nodeInfoLine(id!)}\n` };
       case 'pcp_attach_node':
-        // pgpool queues a failback and returns; it does not check that the node is a healthy standby (§4.4).
+        // pgpool queues a failback and returns; it does not check that the node is a healthy standby
+        // (docs/pgpool-hooks.md, "PCP").
         this.backends[id!]!.status = 1;
         return ok;
       case 'pcp_detach_node':

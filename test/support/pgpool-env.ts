@@ -1,8 +1,8 @@
 // The fake pgpool environment: runs a built hook (dist/bin) exactly the way pgpool-II 4.3 runs it, against a
 // scripted world, so every hook can be tested in well under a second without PostgreSQL, pgpool or sshd.
 //
-// "Exactly the way pgpool runs it" (pgpool-hooks.md §1.2), for failover_command, follow_primary_command and
-// failback_command:
+// "Exactly the way pgpool runs it" (docs/pgpool-hooks.md, "Who runs what, where"), for failover_command,
+// follow_primary_command and failback_command:
 // - the setting's value comes from pgpool/hooks.conf, rendered for dist/bin with renderHookLines (the very text
 //   `maas-ha config render-pgpool` prints), and is expanded as pgpool's trigger_failover_command() does
 //   (test/support/pgpool-expand.ts: values pasted unquoted, `""` for a node that does not exist);
@@ -29,10 +29,12 @@
 // Besides the shell line, three other ways pgpool gets a program run are available for the recovery and VIP
 // hooks (small, documented, probed by test/hook/harness.test.ts):
 // - runRecovery: as the pgpool_recovery extension runs recovery_1st_stage / pgpool_remote_start — system() inside
-//   the primary's PostgreSQL backend, as postgres, cwd = that primary's data directory, umask 077 (§1.5, §2.2);
+//   the primary's PostgreSQL backend, as postgres, cwd = that primary's data directory, umask 077
+//   (docs/pgpool-hooks.md, "Online recovery");
 // - runExecv: as the watchdog runs if_up_cmd / if_down_cmd / arping_cmd — no shell: `$_IP_$` substituted, split
 //   on spaces (runs collapse, quotes stay literal), the first word joined to if_cmd_path/arping_path unless it
-//   starts with `/`, execv; an exec failure still counts as success (exit 0), as in pgpool (§5.2);
+//   starts with `/`, execv; an exec failure still counts as success (exit 0), as in pgpool (docs/pgpool-hooks.md,
+//   "Interface commands");
 // - runLine with a line that has no placeholders is wd_escalation_command / wd_de_escalation_command: pgpool
 //   runs those with system() too, with no arguments.
 
@@ -452,7 +454,8 @@ export class PgpoolEnv {
     const d = this.describeSsh(call);
     if (d.kind === 'invalid') return { stderr: `${d.error}\nusage: ssh [-46AaCfGgKkMNnqsTtVvXxYy] ...\n`, exitCode: 255 };
     const inv = d as SshCommand & SshInvocation;
-    // The strictness lib/adapters/ssh.ts promises (STYLE.md, pgpool-hooks.md pitfall 8): no prompts, no TOFU.
+    // The strictness lib/adapters/ssh.ts promises (STYLE.md; docs/pgpool-hooks.md, "Who runs what, where": no
+    // terminal): no prompts, no TOFU.
     const o = inv.options;
     const missing = [
       o.BatchMode === 'yes' ? undefined : 'BatchMode=yes',
@@ -476,7 +479,7 @@ export class PgpoolEnv {
         if (!running) return { stdout: `${signal}not-running\n` };
         if (node.role === 'primary') {
           // A clean shutdown writes a shutdown checkpoint and waits until the wal senders have sent everything,
-          // so every standby streaming from it ends up with the same last position (lab-recipe G14).
+          // so every standby streaming from it ends up with the same last position (docs/lab.md, "A clean stop").
           node.lsn += SHUTDOWN_CHECKPOINT_BYTES;
           for (const n of this.cluster.nodes) {
             if (n.upstream() !== node || n.walReceiver()?.status !== 'streaming') continue;

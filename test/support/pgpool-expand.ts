@@ -2,9 +2,10 @@
 // pgpool/hooks.conf lines exactly as pgpool would, without a pgpool:
 // - trigger_failover_command() in src/main/pgpool_main.c (failover, follow_primary, failback);
 // - pgpool_recovery() and pgpool_remote_start() in src/sql/pgpool-recovery/pgpool-recovery.c (online recovery).
-// Facts copied from the C code (see pgpool-hooks.md §2): values are pasted verbatim, unquoted; ids and ports are
-// printed with "%d"; %H %r %R (%N %S) of a node id outside 0..NUM_BACKENDS-1 are the two characters `""`;
-// `%%` is a `%`; any other `%x` is dropped with both characters; a trailing lone `%` is dropped.
+// Facts copied from the C code (see docs/pgpool-hooks.md, "Placeholders" and "Online recovery"): values are pasted
+// verbatim, unquoted; ids and ports are printed with "%d"; %H %r %R (%N %S) of a node id outside 0..NUM_BACKENDS-1
+// are the two characters `""`; `%%` is a `%`; any other `%x` is dropped with both characters; a trailing lone `%`
+// is dropped.
 
 export interface Backend {
   /** backend_hostnameN */

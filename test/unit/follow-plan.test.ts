@@ -1,5 +1,5 @@
 import test from 'ava';
-import { followRebuildOptions, planFollow, type FollowAction, type FollowFacts } from '../../lib/failover/follow.ts';
+import { checkpointLsnOf, describeDiscard, forkFromHistory, followRebuildOptions, planFollow, type FollowAction, type FollowFacts } from '../../lib/failover/follow.ts';
 import { conninfo, standbyLines } from '../../lib/recovery/standby-conf.ts';
 import { planRebuild, type RebuildFacts } from '../../lib/recovery/plan.ts';
 import { parseLsn } from '../../lib/model/lsn.ts';
@@ -73,4 +73,16 @@ test('follow: a diverged node is rewound; a base backup only when recovery.follo
   t.is(refused.kind, 'refuse');
   t.regex(refused.kind === 'refuse' ? refused.why : '', /needs a base backup .*recovery\.follow_basebackup is off/);
   t.like(planRebuild(facts('42'), on), { kind: 'rebuild', method: 'basebackup', oldDir: '/var/lib/postgresql/15/main.maas-ha-old-20260101T000000Z' });
+});
+
+test('follow: what a rewind of a former primary discards is measured from the fork point to its last checkpoint', (t) => {
+  const history = '1\t0/3000148\tno recovery target specified\n2\t0/5000000\tno recovery target specified\n';
+  t.deepEqual(forkFromHistory(history, 2), { lsn: parseLsn('0/5000000') });
+  t.regex(forkFromHistory(history, 7).why ?? '', /timeline 7 is not in the new primary's history/);
+  const control = { checkpointLsn: checkpointLsnOf("Database cluster state:               shut down\nLatest checkpoint location:           0/3000A28\nLatest checkpoint's TimeLineID:       1\n") };
+  const d = describeDiscard(0, control, { lsn: parseLsn('0/3000148') });
+  t.regex(d.sentence, /pg_rewind discards at least 2.2 kB of WAL that node 0 wrote after the fork point \(0\/3000148 to 0\/3000A28\)/);
+  t.is(d.fields.discarded_bytes, 0xa28 - 0x148);
+  t.regex(describeDiscard(0, control, { lsn: parseLsn('0/3000A28') }).sentence, /wrote nothing after the fork point/);
+  t.regex(describeDiscard(0, control, { why: 'its timeline history could not be read (x)' }).sentence, /not measured: its timeline history could not be read/);
 });

@@ -27,7 +27,7 @@ function flagArgv(kind: EventKind, v: Partial<Record<Placeholder, string>>): str
   return PLACEHOLDERS.flatMap((p) => (v[p] === undefined ? [] : [`--${EVENT_FLAGS[kind][p]}`, v[p]!]));
 }
 
-/** The values pgpool passed when primary 0 died (pgpool-hooks.md §2.1, a real run). */
+/** The values pgpool passed when primary 0 died (a real run; docs/pgpool-hooks.md, "Placeholders"). */
 const PRIMARY_0_DIES: Record<Placeholder, string> = {
   d: '0', h: 'localhost', p: '25432', D: '/srv/pg/data0',
   m: '1', H: 'localhost', r: '25433', R: '/srv/pg/data1',

@@ -2,7 +2,9 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkNodeFacts, checkPgpoolConf, readPgpoolConf, type NodeFacts } from '../../lib/preflight.ts';
+import { checkNodeFacts, checkPgpoolConf, parsePgpoolVersion, readPgpoolConf, versionFindings, type NodeFacts } from '../../lib/preflight.ts';
+import { pgpoolConfArg } from '../../lib/adapters/proc.ts';
+import { takeConfigFlag } from '../../lib/config/path.ts';
 import { renderHookLines } from '../../lib/pgpool/conf.ts';
 import { testConfig } from '../support/config.ts';
 
@@ -109,3 +111,54 @@ test('preflight nodes: two primaries → split brain is a failure', (t) => {
   const found = checkNodeFacts(config, new Map([[0, primaryFacts()], [1, { ...primaryFacts(), observation: { ...primaryFacts().observation, id: 1 } }]]));
   t.true(found.some((f) => f.level === 'fail' && /2 nodes answer as primaries/.test(f.what)));
 });
+
+// ---- wiring into an existing pgpool, and the settings each pgpool version reads differently
+
+
+test('preflight: hook lines without --config while maas-ha\'s config lives elsewhere → fail naming both files and the fix', (t) => {
+  const elsewhere = testConfig({ source: '/srv/maas-ha/cluster.yaml' }, 2);
+  const { settings } = readPgpoolConf(goodConf(), 'pgpool.conf');
+  const f = checkPgpoolConf(settings, elsewhere, TEMPLATE).filter((x) => x.level === 'fail');
+  t.true(f.some((x) => /hooks read \/etc\/maas-ha\/maas-ha\.yaml \(the default.*checked \/srv\/maas-ha\/cluster\.yaml/.test(x.what) && /render-pgpool --config \/srv\/maas-ha\/cluster\.yaml/.test(x.fix ?? '')), JSON.stringify(f));
+});
+
+test('render-pgpool: a configuration outside the default path is written into every hook line; preflight accepts those lines', (t) => {
+  const lines = renderHookLines(TEMPLATE, '/usr/local/bin', '/srv/maas-ha/cluster.yaml');
+  for (const hook of ['maas-ha-failover', 'maas-ha-follow-primary', 'maas-ha-failback']) t.regex(lines, new RegExp(`/usr/local/bin/${hook} --config /srv/maas-ha/cluster\\.yaml --`));
+  const elsewhere = testConfig({ source: '/srv/maas-ha/cluster.yaml' }, 2);
+  const { settings } = readPgpoolConf(goodConf().replace(renderHookLines(TEMPLATE, '/usr/local/lib/maas-ha/dist/bin'), renderHookLines(TEMPLATE, '/usr/local/lib/maas-ha/dist/bin', '/srv/maas-ha/cluster.yaml')), 'pgpool.conf');
+  t.deepEqual(checkPgpoolConf(settings, elsewhere, TEMPLATE).filter((x) => x.level !== 'ok'), []);
+  t.throws(() => renderHookLines(TEMPLATE, '/usr/local/bin', "/etc/x'; touch /tmp/pwned; '.yaml"), { message: /configuration file .* pasted unquoted/ });
+});
+
+test('hooks: --config anywhere before -- is taken out before the hook parses its own flags', (t) => {
+  t.deepEqual(takeConfigFlag(['--config', '/a.yaml', '--failed-node', '0']), { config: '/a.yaml', rest: ['--failed-node', '0'] });
+  t.deepEqual(takeConfigFlag(['--failed-node', '0', '--config=/b.yaml']), { config: '/b.yaml', rest: ['--failed-node', '0'] });
+  t.deepEqual(takeConfigFlag(['--', '--config', '/c.yaml']), { config: undefined, rest: ['--', '--config', '/c.yaml'] });
+});
+
+test('preflight: the running pgpool\'s -f FILE is the pgpool.conf read (relative paths against its cwd)', (t) => {
+  t.is(pgpoolConfArg(['/usr/sbin/pgpool', '-n', '-f', '/etc/pgpool2/pgpool.conf'], '/'), '/etc/pgpool2/pgpool.conf');
+  t.is(pgpoolConfArg(['pgpool', '--config-file=etc/pgpool.conf', '-n'], '/var/lib/lab'), '/var/lib/lab/etc/pgpool.conf');
+  t.is(pgpoolConfArg(['pgpool', '-n'], '/'), undefined);
+});
+
+const W = (extra: Record<string, string> = {}) => new Map(Object.entries({ use_watchdog: 'on', ...extra }));
+// [version, settings, level expected, pattern]
+const versionRows: [string, Map<string, string>, 'ok' | 'warn' | 'fail', RegExp][] = [
+  ['4.1.9', new Map([['follow_primary_command', 'x']]), 'fail', /knows follow_master_command only/],
+  ['4.3.5', W(), 'warn', /lacks the watchdog split-brain fixes of 4\.3\.17.*pgpool 4\.3\.5|pgpool 4\.3\.5 lacks the watchdog split-brain fixes/],
+  ['4.3.17', W(), 'ok', /no setting it reads differently/],
+  ['4.4.2', W({ delegate_IP: '10.0.0.100' }), 'warn', /delegate_IP is the pre-4\.4 spelling/],
+  ['4.6.0', new Map([['health_check_user', 'pgpool']]), 'fail', /sr_check_user is unset: pgpool 4\.6\.0 no longer defaults it/],
+  ['4.7.1', new Map([['logdir', '/var/log/pgpool'], ['health_check_user', 'a'], ['sr_check_user', 'a'], ['recovery_user', 'a']]), 'fail', /logdir is set but pgpool 4\.7\.1 reads work_dir/],
+  ['4.7.1', new Map([['health_check_user', 'a'], ['sr_check_user', 'a'], ['recovery_user', 'a'], ['recovery_database', 'maas']]), 'warn', /pgpool_recovery extension must exist there.*|recovery_database \(maas\)/],
+  ['4.7.1', W({ health_check_user: 'a', sr_check_user: 'a', recovery_user: 'a', wd_lifecheck_user: 'a' }), 'warn', /listens only on its hostname setting/],
+];
+for (const [version, settings, level, re] of versionRows) {
+  test(`preflight version traps: pgpool ${version} with ${[...settings.keys()].join(', ') || 'defaults'} → ${level} ${re.source.slice(0, 40)}`, (t) => {
+    const v = parsePgpoolVersion(`pgpool-II version ${version} (x)`)!;
+    const found = versionFindings(v, settings);
+    t.true(found.some((f) => f.level === level && re.test(f.what)), JSON.stringify(found, null, 1));
+  });
+}

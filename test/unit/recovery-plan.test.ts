@@ -6,6 +6,7 @@ import {
   oldDirOf,
   oldDirsToPrune,
   parseControlData,
+  parseRecoveryPosition,
   parseTargetDisk,
   planRebuild,
   primaryCandidates,
@@ -14,6 +15,7 @@ import {
   utcStamp,
   type PrimaryFacts,
   type RebuildFacts,
+  type RebuildMethod,
   type RebuildOptions,
   type TargetDisk,
 } from '../../lib/recovery/plan.ts';
@@ -180,4 +182,83 @@ test('recovery arguments → the node pgpool means, checked against maas-ha.yaml
 test('pgpool_remote_start host datadir → the node, or a message naming what does not match', (t) => {
   t.is(resolveRemoteStart(config.nodes, '10.0.0.12', DATA).id, 1);
   t.throws(() => resolveRemoteStart(config.nodes, '10.0.0.12', '/srv/x'), { message: /no node .* host 10\.0\.0\.12 and data directory \/srv\/x/ });
+});
+
+// ---- a stopped standby that only needs a start; the parent a rewind saves into
+
+const primaryAt = { ...primaryFacts, lsn: parseLsn('0/9000000') };
+const crashedStandby = (over: Partial<TargetDisk> = {}): RebuildFacts => ({
+  ...facts({
+    standbySignal: true,
+    control: { ...formerMember.control!, state: 'in archive recovery', timeline: 3 },
+    position: { lsn: parseLsn('0/8000028'), timeline: 3 },
+    ...over,
+  }),
+  primaryFacts: primaryAt,
+});
+
+type StartExpect = { kind: 'refuse'; why: RegExp } | { kind: 'rebuild'; method: RebuildMethod; stop?: boolean; fallback?: boolean };
+
+const startTable: [string, RebuildFacts, RebuildOptions, StartExpect][] = [
+  ['crashed standby on the primary\'s timeline, behind it → only a start, no pg_rewind, no copy', crashedStandby(), opts(), { kind: 'rebuild', method: 'start', stop: false, fallback: false }],
+  ['standby shut down cleanly on the primary\'s timeline → only a start', crashedStandby({ control: { ...formerMember.control!, state: 'shut down in recovery', timeline: 3 } }), opts(), { kind: 'rebuild', method: 'start' }],
+  ['crashed standby exactly at the primary\'s position → only a start', crashedStandby({ position: { lsn: parseLsn('0/9000000'), timeline: 3 } }), opts(), { kind: 'rebuild', method: 'start' }],
+  ['crashed standby without wal_log_hints or checksums → still only a start (no pg_rewind involved)', crashedStandby({ control: { ...formerMember.control!, state: 'in archive recovery', timeline: 3, walLogHints: false, checksums: false } }), opts(), { kind: 'rebuild', method: 'start' }],
+  ['crashed standby on an older timeline → pg_rewind (it may have gone past the fork)', crashedStandby({ position: { lsn: parseLsn('0/8000028'), timeline: 2 } }), opts(), { kind: 'rebuild', method: 'rewind' }],
+  ['crashed standby ahead of the primary on its timeline → pg_rewind', crashedStandby({ position: { lsn: parseLsn('0/A000000'), timeline: 3 } }), opts(), { kind: 'rebuild', method: 'rewind' }],
+  ['a crashed former primary (in production) on the same timeline → pg_rewind', crashedStandby({ standbySignal: false, control: { ...formerMember.control!, state: 'in production', timeline: 3 } }), opts(), { kind: 'rebuild', method: 'rewind' }],
+  ['no standby.signal → pg_rewind, never a start of a possible primary', crashedStandby({ standbySignal: false }), opts(), { kind: 'rebuild', method: 'rewind' }],
+  ['its postmaster still runs → stopped and rewound, not started', crashedStandby({ running: true }), opts(), { kind: 'rebuild', method: 'rewind', stop: true }],
+  ['primary position unknown → pg_rewind (conservative)', { ...crashedStandby(), primaryFacts: primaryFacts }, opts(), { kind: 'rebuild', method: 'rewind' }],
+  ['another cluster with standby.signal → base backup', crashedStandby({ control: { ...formerMember.control!, state: 'in archive recovery', timeline: 3, systemIdentifier: '42' } }), opts(), { kind: 'rebuild', method: 'basebackup' }],
+  ['--method rewind on a startable standby → pg_rewind, as asked', crashedStandby(), opts({ method: 'rewind' }), { kind: 'rebuild', method: 'rewind' }],
+  ['startable standby on a read-only disk → refused before anything changes', crashedStandby({ datadirWritable: false }), opts(), { kind: 'refuse', why: /data directory .* is not writable \(read-only filesystem or wrong owner\): nothing was changed/ }],
+  ['rewind with the parent not writable → refused: its configuration cannot be saved beside it', facts({ parentWritable: false }), opts(), { kind: 'refuse', why: /cannot save node 2's own configuration files beside \/var\/lib\/postgresql\/15\/main before pg_rewind: \/var\/lib\/postgresql\/15 is not writable .*nothing was changed/ }],
+  ['rewind with the parent missing → refused', facts({ parentExists: false, parentWritable: false }), opts({ method: 'rewind' }), { kind: 'refuse', why: /\/var\/lib\/postgresql\/15 does not exist on node 2's host/ }],
+];
+
+for (const [title, f, o, want] of startTable) {
+  test(`rebuild plan: ${title}`, (t) => {
+    const plan = planRebuild(f, o);
+    t.is(plan.kind, want.kind, plan.why);
+    if (plan.kind === 'refuse' && want.kind === 'refuse') t.regex(plan.why, want.why);
+    if (plan.kind === 'rebuild' && want.kind === 'rebuild') {
+      t.is(plan.method, want.method, plan.why);
+      for (const k of ['stop', 'fallback'] as const) if (want[k] !== undefined) t.is(plan[k], want[k] as boolean, k);
+    }
+  });
+}
+
+test('rebuild plan: a start says why, and its steps rebuild nothing', (t) => {
+  const f = crashedStandby();
+  const plan = planRebuild(f, opts());
+  t.regex(plan.why, /stopped without a clean shutdown, on the primary's timeline 3 at 0\/8000028 \(the primary is at 0\/9000000\)/);
+  const steps = describePlan(f, plan, 1).join('\n');
+  t.notRegex(steps, /pg_rewind |base backup|rename/);
+  t.regex(steps, /1\. nothing to rebuild[\s\S]*2\. write the standby settings[\s\S]*3\. start node 2/);
+});
+
+test('pg_controldata → the position a stopped standby replayed to, on that position\'s own timeline', (t) => {
+  const standby = `${CONTROLDATA}Minimum recovery ending location:     0/5000100\nMin recovery ending loc's timeline:   3\n`;
+  t.deepEqual(parseRecoveryPosition(standby), { lsn: parseLsn('0/5000100'), timeline: 3 }, 'replayed into timeline 3 after its last restartpoint on 2');
+  const primaryLike = `${CONTROLDATA}Minimum recovery ending location:     0/0\nMin recovery ending loc's timeline:   0\n`;
+  t.deepEqual(parseRecoveryPosition(primaryLike), { lsn: parseLsn('0/4000060'), timeline: 2 });
+  t.is(parseRecoveryPosition('Database cluster state: shut down'), undefined);
+  const disk = parseTargetDisk(['datadir=1', 'pg_version=15', ...standby.trim().split('\n').map((l) => `control: ${l}`)].join('\n'));
+  t.deepEqual(disk.position, { lsn: parseLsn('0/5000100'), timeline: 3 });
+});
+
+test('facts script output: include lines → the node\'s own configuration files, listed in the plan', (t) => {
+  const out = [
+    'datadir=1', 'pg_version=15', 'writable=1', 'parent=1', 'parent_writable=1',
+    `include: ${DATA}/postgresql.conf\tinclude_if_exists = 'node.conf'   # this node's port`,
+    `include: ${DATA}/postgresql.conf\tinclude_dir 'conf.d'`,
+    `include: /etc/elsewhere.conf\tinclude 'x.conf'`,
+    ...CONTROLDATA.trim().split('\n').map((l) => `control: ${l}`),
+  ].join('\n');
+  const d = parseTargetDisk(out);
+  t.is(d.confIncludes?.length, 3);
+  const f: RebuildFacts = { ...facts(), disk: d };
+  const steps = describePlan(f, planRebuild(f, opts()), 1).join('\n');
+  t.regex(steps, /restore the node's own configuration files \(pg_rewind copies the primary's\), and the files its configuration includes: node\.conf, conf\.d\/\*\.conf/);
 });

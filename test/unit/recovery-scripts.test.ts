@@ -4,11 +4,23 @@
 // files surviving the copy.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseTargetDisk } from '../../lib/recovery/plan.ts';
-import { BASEBACKUP_SCRIPT, FACTS_SCRIPT, PROGRESS_SCRIPT, PRUNE_SCRIPT, RESUME_SCRIPT, REWIND_SCRIPT } from '../../lib/recovery/scripts.ts';
+import { ownConfOf, parseTargetDisk } from '../../lib/recovery/plan.ts';
+import { ownConfArg } from '../../lib/recovery/includes.ts';
+import { testNode } from '../support/config.ts';
+import {
+  BASEBACKUP_SCRIPT,
+  FACTS_SCRIPT,
+  LOCK_SCRIPT,
+  PROGRESS_SCRIPT,
+  PRUNE_SCRIPT,
+  RESUME_SCRIPT,
+  REWIND_SCRIPT,
+  STANDBY_CONF_SCRIPT,
+  UNLOCK_SCRIPT,
+} from '../../lib/recovery/scripts.ts';
 import { parseProgressProbe } from '../../lib/recovery/progress.ts';
 
 const LINES = ["primary_conninfo = 'host=10.0.0.11 port=5432 user=replicator application_name=pg2'", "recovery_target_timeline = 'latest'"];
@@ -184,4 +196,170 @@ test('base backup script: a second rebuild within the same second never nests th
   t.regex(r.stdout, /old=.*maas-ha-old-20260102T030405Z-1\n/);
   t.deepEqual(readdirSync(first), ['marker']);
   t.is(readFileSync(join(`${first}-1`, 'base', 'relation'), 'utf8'), 'the old data\n');
+});
+
+// ---- crashed standbys, included configuration, the swap's last check, one rebuild per node
+
+/** A stand-in for pg_rewind that behaves like PostgreSQL 15's on a crashed standby: its single-user crash recovery
+ *  refuses a data directory with standby.signal. Otherwise it copies the primary's files over the node's. */
+function fakeRewind(root: string, exit = 0): string {
+  const f = join(root, 'fake_pg_rewind');
+  writeFileSync(
+    f,
+    `#!/bin/sh
+if [ -f "$1/standby.signal" ]; then
+  echo 'FATAL:  standby mode is not supported by single-user servers' >&2
+  echo 'pg_rewind: error: postgres single-user mode in target cluster failed' >&2
+  exit 1
+fi
+echo "port = 5432 # the primary's" > "$1/postgresql.conf"
+echo "port = 5432 # the primary's node.conf" > "$1/node.conf"
+mkdir -p "$1/conf.d" && echo "primary_only = on" > "$1/conf.d/primary.conf" && echo "shared = primary" > "$1/conf.d/shared.conf"
+echo "from the primary" > "$1/absent.conf"
+exit ${exit}
+`,
+  );
+  chmodSync(f, 0o755);
+  return f;
+}
+
+/** The node's own included configuration: node.conf with its port, and a conf.d directory. */
+function nodeIncludes(data: string): string[] {
+  writeFileSync(join(data, 'postgresql.conf'), "port = 5433 # this node only\ninclude_if_exists = 'node.conf'\ninclude_dir = 'conf.d'\ninclude_if_exists 'absent.conf'\n");
+  writeFileSync(join(data, 'node.conf'), 'port = 5433 # node.conf of this node\n');
+  mkdirSync(join(data, 'conf.d'));
+  writeFileSync(join(data, 'conf.d', 'shared.conf'), 'shared = node\n');
+  return ['--keep', '3', 'f:node.conf', 'd:conf.d', 'f:absent.conf'];
+}
+
+test('rewind script: a crashed standby (standby.signal) is rewound with standby.signal set aside, then a standby again', (t) => {
+  const { root, data } = scratch(t);
+  writeFileSync(join(data, 'standby.signal'), '');
+  const r = dash(REWIND_SCRIPT, [data, '30', String(LINES.length), ...LINES, fakeRewind(root), data]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /stage=saved\nstage=rewound\nstage=done/);
+  t.true(existsSync(join(data, 'standby.signal')));
+  t.false(existsSync(`${data}.maas-ha-conf`));
+});
+
+test('rewind script: pg_rewind failing on a standby puts standby.signal back (the node stays a standby)', (t) => {
+  const { root, data } = scratch(t);
+  writeFileSync(join(data, 'standby.signal'), '');
+  const r = dash(REWIND_SCRIPT, [data, '30', String(LINES.length), ...LINES, fakeRewind(root, 1), data]);
+  t.is(r.code, 10, r.stderr);
+  t.true(existsSync(join(data, 'standby.signal')));
+  t.false(existsSync(join(`${data}.maas-ha-conf`, 'standby.signal')));
+});
+
+test("rewind script: the files the node's configuration includes survive pg_rewind; the primary's extra ones go", (t) => {
+  const { root, data } = scratch(t);
+  const keep = nodeIncludes(data);
+  const r = dash(REWIND_SCRIPT, [data, '30', String(LINES.length), ...LINES, ...keep, fakeRewind(root), data]);
+  t.is(r.code, 0, r.stderr);
+  t.is(readFileSync(join(data, 'node.conf'), 'utf8'), 'port = 5433 # node.conf of this node\n');
+  t.deepEqual(readdirSync(join(data, 'conf.d')), ['shared.conf'], "the primary's conf.d/primary.conf would be included by the node's include_dir");
+  t.is(readFileSync(join(data, 'conf.d', 'shared.conf'), 'utf8'), 'shared = node\n');
+  t.false(existsSync(join(data, 'absent.conf')), "the node had no absent.conf: the primary's would have been included");
+  t.false(existsSync(`${data}.maas-ha-conf`));
+});
+
+test('rewind script: a retry keeps the configuration an earlier attempt saved (pg_rewind may have overwritten the data directory\'s)', (t) => {
+  const { root, data } = scratch(t);
+  const failed = dash(REWIND_SCRIPT, [data, '30', String(LINES.length), ...LINES, fakeRewind(root, 1), data]);
+  t.is(failed.code, 10);
+  t.is(readFileSync(join(data, 'postgresql.conf'), 'utf8'), "port = 5432 # the primary's\n", 'the failed pg_rewind got as far as the configuration');
+  const retry = dash(REWIND_SCRIPT, [data, '30', String(LINES.length), ...LINES, fakeRewind(root), data]);
+  t.is(retry.code, 0, retry.stderr);
+  t.regex(retry.stdout, /saved_earlier=1/);
+  t.is(readFileSync(join(data, 'postgresql.conf'), 'utf8'), 'port = 5433 # this node only\n');
+  t.false(existsSync(`${data}.maas-ha-conf`));
+});
+
+test("base backup script: the node's included files are kept in the copy; after a failed pg_rewind they come from the saved copy, which is then removed", (t) => {
+  const { root, data } = scratch(t);
+  const keep = nodeIncludes(data);
+  const failed = dash(REWIND_SCRIPT, [data, '30', String(LINES.length), ...LINES, ...keep, fakeRewind(root, 1), data]);
+  t.is(failed.code, 10);
+  t.is(readFileSync(join(data, 'node.conf'), 'utf8'), "port = 5432 # the primary's node.conf\n");
+  const args = basebackupArgs(data, root, 0);
+  const r = dash(BASEBACKUP_SCRIPT, [...args.slice(0, 5 + LINES.length), ...keep, ...args.slice(5 + LINES.length)]);
+  t.is(r.code, 0, r.stderr);
+  t.is(readFileSync(join(data, 'node.conf'), 'utf8'), 'port = 5433 # node.conf of this node\n');
+  t.is(readFileSync(join(data, 'postgresql.conf'), 'utf8').split('\n')[0], 'port = 5433 # this node only');
+  t.deepEqual(readdirSync(join(data, 'conf.d')), ['shared.conf']);
+  t.false(existsSync(`${data}.maas-ha-conf`), 'the saved configuration is used up');
+});
+
+test('base backup script: a postmaster running on the data directory at swap time → no swap, the complete copy left beside', (t) => {
+  const { root, data } = scratch(t);
+  writeFileSync(join(data, 'postmaster.pid'), `${process.pid}\n${data}\n`);
+  const before = readdirSync(data).sort();
+  const r = dash(BASEBACKUP_SCRIPT, basebackupArgs(data, root, 0));
+  t.is(r.code, 6, r.stdout);
+  t.regex(r.stderr, new RegExp(`a postmaster \\(pid ${process.pid}\\) runs on .*: not swapping`));
+  t.notRegex(r.stdout, /old=|stage=swapped/);
+  t.deepEqual(readdirSync(data).sort(), before);
+  t.true(existsSync(join(`${data}.maas-ha-new`, 'standby.signal')), 'the copy is complete: a retry only swaps');
+});
+
+test('lock script: one rebuild per node; a second run is refused with the owner; a stale lock is taken over; only the owner unlocks', (t) => {
+  const { data } = scratch(t);
+  const lock = `${data}.maas-ha-rebuild.lock`;
+  const a = dash(LOCK_SCRIPT, [data, 'run-a', '3600']);
+  t.is(a.code, 0, a.stderr);
+  t.regex(a.stdout, /^locked=run-a$/m);
+  t.true(lstatSync(lock).isSymbolicLink());
+  t.regex(readlinkSync(lock), /^run=run-a since=\d+ until=\d+$/);
+  t.is(dash(LOCK_SCRIPT, [data, 'run-a', '3600']).code, 0, 'the same run again (a retry inside it)');
+  const b = dash(LOCK_SCRIPT, [data, 'run-b', '3600']);
+  t.is(b.code, 3);
+  t.regex(b.stdout, /^held=run=run-a since=\d+ until=\d+$/m);
+  t.regex(dash(UNLOCK_SCRIPT, [data, 'run-b']).stdout, /^held=run=run-a /m, 'run b cannot release run a\'s lock');
+  t.true(lstatSync(lock).isSymbolicLink());
+  t.regex(dash(UNLOCK_SCRIPT, [data, 'run-a']).stdout, /^unlocked=1$/m);
+  t.false(existsSync(lock) || readdirSync(join(data, '..')).some((f) => f.endsWith('.lock')));
+
+  symlinkSync('run=run-dead since=1000 until=2000', lock);
+  const c = dash(LOCK_SCRIPT, [data, 'run-c', '60']);
+  t.is(c.code, 0, c.stderr);
+  t.regex(c.stdout, /took_over=run=run-dead since=1000 until=2000/);
+  t.regex(readlinkSync(lock), /^run=run-c /);
+  t.deepEqual(readdirSync(join(data, '..')).filter((f) => f.includes('stale')), []);
+});
+
+test('standby settings script: a stopped standby gets the current primary in place; a running one is left alone', (t) => {
+  const { data } = scratch(t);
+  writeFileSync(join(data, 'standby.signal'), '');
+  const r = dash(STANDBY_CONF_SCRIPT, [data, '10', String(LINES.length), ...LINES]);
+  t.is(r.code, 0, r.stderr);
+  t.is(readFileSync(join(data, 'postgresql.auto.conf'), 'utf8'), `work_mem = '8MB'\n${LINES.join('\n')}\n`);
+  writeFileSync(join(data, 'postmaster.pid'), `${process.pid}\n`);
+  t.is(dash(STANDBY_CONF_SCRIPT, [data, '10', '0']).code, 6);
+  rmSync(join(data, 'postmaster.pid'));
+  rmSync(join(data, 'standby.signal'));
+  t.is(dash(STANDBY_CONF_SCRIPT, [data, '10', '0']).code, 5, 'no standby.signal: not a standby');
+});
+
+test('prune script --tidy: once the node streams, no pg_basebackup log and no saved configuration stay beside it', (t) => {
+  const { data } = scratch(t);
+  writeFileSync(`${data}.maas-ha-basebackup.log`, 'old log\n');
+  mkdirSync(`${data}.maas-ha-conf`);
+  const r = dash(PRUNE_SCRIPT, ['--bound', '10', '--tidy', data]);
+  t.is(r.code, 0, r.stderr);
+  t.false(existsSync(`${data}.maas-ha-basebackup.log`) || existsSync(`${data}.maas-ha-conf`));
+  t.true(existsSync(join(data, 'PG_VERSION')));
+});
+
+test("facts script: reports the include lines of the node's configuration, from which the rebuild knows what to keep", (t) => {
+  const { root, data } = scratch(t);
+  nodeIncludes(data);
+  writeFileSync(join(data, 'conf.d', 'shared.conf'), "include 'nested.conf'\n");
+  const etc = join(root, 'etc');
+  mkdirSync(etc);
+  writeFileSync(join(etc, 'postgresql.conf'), `include_if_exists = '${data}/node.conf'\n`);
+  const fromData = parseTargetDisk(dash(FACTS_SCRIPT, [data, join(root, 'bin'), '0', '10']).stdout);
+  const node = testNode(2, { data_directory: data });
+  t.deepEqual(ownConfOf(node, fromData).map(ownConfArg), ['f:node.conf', 'd:conf.d', 'f:absent.conf', 'f:conf.d/nested.conf']);
+  const fromEtc = parseTargetDisk(dash(FACTS_SCRIPT, [data, join(root, 'bin'), '0', '10', join(etc, 'postgresql.conf')]).stdout);
+  t.deepEqual(ownConfOf(testNode(2, { data_directory: data, config_directory: etc }), fromEtc).map(ownConfArg), ['f:node.conf']);
 });
