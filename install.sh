@@ -136,7 +136,13 @@ if [ -f "$cfg" ]; then
   state="$("$bindir/maas-ha" config get state_dir --config "$cfg")"
   user="${MAAS_HA_PGPOOL_USER:-postgres}"
   if [ ! -d "$state" ]; then
-    install -d -o "$user" -g "$user" -m 700 "$state"; changed=1; say "created $state for $user"
+    [ ! -L "$state" ] || { say "$state is a symbolic link to nothing: not creating anything through it"; exit 1; }
+    mkdir -p -- "$(dirname -- "$state")"
+    # Not `install -d -o`: given a name someone planted a link at, it chowns and chmods the link's target. mkdir
+    # fails on any name that appeared meanwhile, and chown -h changes only the directory mkdir made (or a link
+    # swapped in after it, never that link's target).
+    mkdir -m 700 -- "$state" && chown -h -- "$user:$user" "$state" || { say "could not create $state for $user"; exit 1; }
+    changed=1; say "created $state for $user"
   fi
 fi
 

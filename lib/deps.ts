@@ -15,7 +15,8 @@ export function createDeps(config: Config, log: Log): Deps {
   const shell = createShell();
   return {
     config,
-    state: createStateStore(config.state_dir, systemClock),
+    // Markers and journal entries of another cluster are left out, and said so.
+    state: createStateStore(config.state_dir, systemClock, { cluster: config.cluster_name, warn: (m) => log.warn({ step: 'state' }, m) }),
     log,
     shell,
     ssh: createSsh(config.ssh, shell),

@@ -12,6 +12,12 @@
 // file taken over by rename cannot do this: between reading "stale" and renaming, another waiter may have replaced
 // the stale file with its own live lock, and putting that back is not atomic.) The pid is checked with its start
 // time and the boot id, so a pid reused after a reboot or a wrap-around does not keep a dead hook's lock.
+//
+// Markers and journal entries are written with the cluster's name and read back only when they carry it: a state_dir
+// shared by mistake between two clusters (or a file copied from another one) must not fence, or skip fencing, a node
+// of this one. What is left out is reported, never acted on. Entries written before the name was recorded carry
+// none and are read as this cluster's. state_dir (and each directory below it) must not be writable by group or
+// others: whoever may write it could forge markers and entries, so the store refuses to use such a directory.
 
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -67,17 +73,30 @@ export function judgeLock(content: string, ageMs: number, boot: string, probe: P
 
 /** A journal's lines that parse as JSON objects; a line cut short by a crash is left out, not fatal. */
 export function parseJournal(text: string): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
+  return readJournalText(text).entries;
+}
+
+/**
+ * A journal's entries of `cluster` (every entry when no cluster is given; an entry without a cluster is taken as
+ * this cluster's, written before the name was recorded), and a line for each one left out: a line that does not
+ * parse as a JSON object (a line cut short by a crash), or an entry of another cluster.
+ */
+export function readJournalText(text: string, cluster?: string): { entries: Record<string, unknown>[]; ignored: string[] } {
+  const entries: Record<string, unknown>[] = [];
+  const ignored: string[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let v: unknown;
     try {
-      const v: unknown = JSON.parse(line);
-      if (isRecord(v)) out.push(v);
+      v = JSON.parse(line);
     } catch {
-      // a truncated last line after a crash
+      v = undefined;
     }
-  }
-  return out;
+    if (!isRecord(v)) ignored.push(`line ${i + 1} is not a journal entry (${line.length > 60 ? `${line.slice(0, 60)}…` : line})`);
+    else if (cluster !== undefined && 'cluster' in v && v.cluster !== cluster) ignored.push(`line ${i + 1} belongs to cluster ${JSON.stringify(v.cluster)}, not ${cluster}`);
+    else entries.push(v);
+  });
+  return { entries, ignored };
 }
 
 /**
@@ -98,6 +117,25 @@ export function parseFencedMarker(fileName: string, content: string, mtime: Date
   const m = /^node-(\d+)\.json$/.exec(fileName);
   if (!m) return undefined;
   return { node: Number(m[1]), status: 'pending', since: mtime.toISOString(), reason: `unreadable fencing marker ${fileName}` };
+}
+
+/**
+ * A marker file as this cluster reads it: its marker, or why it is left out. A marker of another cluster (its
+ * `cluster` a different name) is left out; a damaged one still stands for its node (parseFencedMarker).
+ */
+export function judgeFencedMarker(fileName: string, content: string, mtime: Date, cluster?: string): { marker?: FencedMarker; ignored?: string } {
+  let v: unknown;
+  try {
+    v = JSON.parse(content);
+  } catch {
+    v = undefined;
+  }
+  if (cluster !== undefined && isRecord(v) && typeof v.cluster === 'string' && v.cluster !== cluster) {
+    return { ignored: `fencing marker ${fileName} belongs to cluster ${JSON.stringify(v.cluster)}, not ${cluster}: left out` };
+  }
+  const marker = parseFencedMarker(fileName, content, mtime);
+  if (!marker) return { ignored: `${fileName} is not a fencing marker (neither its content nor its name says which node): left out` };
+  return marker.reason === `unreadable fencing marker ${fileName}` ? { marker, ignored: `fencing marker ${fileName} is damaged: node ${marker.node} stays fenced (pending)` } : { marker };
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -127,8 +165,28 @@ function bootId(): string {
 
 const errno = (err: unknown) => (err as NodeJS.ErrnoException).code;
 
-export function createStateStore(dir: string, clock: Clock): StateStore {
+export interface StateStoreOptions {
+  /** config.cluster_name: written into markers and journal entries; those of another cluster are left out. */
+  cluster?: string;
+  /** Told about every marker or journal line left out (lib/deps.ts: a log warning). */
+  warn?: (message: string) => void;
+}
+
+export function createStateStore(dir: string, clock: Clock, opts: StateStoreOptions = {}): StateStore {
+  const { cluster, warn = () => {} } = opts;
+  /** A directory of the store that group or others may write is refused: they could forge what the hooks act on. */
+  const trusted = (d: string) => {
+    const mode = statSync(d).mode & 0o7777;
+    if (mode & 0o022) {
+      throw new OperationError(
+        `${d} (maas-ha's state: locks, journal, fencing markers) is writable by group or others (mode ${mode.toString(8).padStart(4, '0')}): anyone could forge what the hooks act on; chmod go-w ${d}`,
+      );
+    }
+    return d;
+  };
   const ensure = (d: string) => {
+    // Judged before anything is created in it.
+    if (existsSync(dir)) trusted(dir);
     try {
       mkdirSync(d, { recursive: true, mode: 0o700 });
     } catch (err) {
@@ -137,8 +195,10 @@ export function createStateStore(dir: string, clock: Clock): StateStore {
         `cannot create ${d} (maas-ha's state: locks, journal, fencing markers) as ${userInfo().username}: ${(err as Error).message}; create ${dir} owned by the user pgpool runs as (install.sh does it for state_dir)`,
       );
     }
-    return d;
+    trusted(dir);
+    return trusted(d);
   };
+  const stamp = cluster === undefined ? {} : { cluster };
   const boot = bootId();
   const ownStart = processStart(process.pid) ?? '';
 
@@ -236,15 +296,19 @@ export function createStateStore(dir: string, clock: Clock): StateStore {
       }
     },
     journal(run: string, entry: Record<string, unknown>) {
-      appendFileSync(join(ensure(join(dir, 'journal')), `${run}.jsonl`), `${JSON.stringify({ at: new Date(clock.now()).toISOString(), ...entry })}\n`);
+      appendFileSync(join(ensure(join(dir, 'journal')), `${run}.jsonl`), `${JSON.stringify({ at: new Date(clock.now()).toISOString(), ...entry, ...stamp })}\n`);
     },
     readJournal(run: string) {
       const file = join(dir, 'journal', `${run}.jsonl`);
       if (!existsSync(file)) return [];
-      return parseJournal(readFileSync(file, 'utf8'));
+      trusted(dir);
+      trusted(join(dir, 'journal'));
+      const { entries, ignored } = readJournalText(readFileSync(file, 'utf8'), cluster);
+      for (const why of ignored) warn(`journal ${file}: ${why}: left out`);
+      return entries;
     },
     markFenced(marker: FencedMarker) {
-      writeFileSync(join(ensure(join(dir, 'fenced')), `node-${marker.node}.json`), `${JSON.stringify(marker, null, 2)}\n`, { mode: 0o600 });
+      writeFileSync(join(ensure(join(dir, 'fenced')), `node-${marker.node}.json`), `${JSON.stringify({ ...marker, ...stamp }, null, 2)}\n`, { mode: 0o600 });
     },
     clearFenced(node: number) {
       rmSync(join(dir, 'fenced', `node-${node}.json`), { force: true });
@@ -252,6 +316,8 @@ export function createStateStore(dir: string, clock: Clock): StateStore {
     fenced() {
       const d = join(dir, 'fenced');
       if (!existsSync(d)) return [];
+      trusted(dir);
+      trusted(d);
       const markers: FencedMarker[] = [];
       for (const f of readdirSync(d)) {
         if (!f.endsWith('.json')) continue;
@@ -264,8 +330,9 @@ export function createStateStore(dir: string, clock: Clock): StateStore {
           if (errno(err) === 'ENOENT') continue; // cleared meanwhile
           throw err;
         }
-        const m = parseFencedMarker(f, content, mtime);
-        if (m) markers.push(m);
+        const { marker, ignored } = judgeFencedMarker(f, content, mtime, cluster);
+        if (ignored) warn(ignored);
+        if (marker) markers.push(marker);
       }
       return markers;
     },

@@ -7,14 +7,14 @@
 //   maas-ha vip check|plan|fence|fence-file|sudoers    for operators and install.sh
 //   maas-ha lab vip ...       the VIP lab (test tooling)
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createNet } from '../adapters/net.ts';
 import { systemClock } from '../adapters/clock.ts';
 import { createShell } from '../adapters/exec.ts';
+import { makeRootDirectory, SafeWriteError, writeFileSafely } from '../adapters/safe-write.ts';
 import { configPath, loadConfig } from '../config/load.ts';
 import type { Config, VipConfig } from '../config/types.ts';
-import { ConfigError, UsageError } from '../errors.ts';
+import { ConfigError, OperationError, UsageError } from '../errors.ts';
 import { runHook } from '../main.ts';
 import { runChecks } from '../vip/checks.ts';
 import { describePlan, observeHost, runArping, runIpDown, runIpUp } from '../vip/escalate.ts';
@@ -114,14 +114,17 @@ export async function vipCommand(argv: string[], io: CliIo): Promise<number> {
         io.out(text.trimEnd());
         return 0;
       }
-      // Idempotent, for install.sh: an unchanged file is left alone and said to be.
-      if (existsSync(vip.fence.file) && readFileSync(vip.fence.file, 'utf8') === text) {
-        io.out(`${vip.fence.file} unchanged`);
-        return 0;
+      // Idempotent, for install.sh: an unchanged file is left alone and said to be. Root writes it and the sudoers
+      // drop-in lets postgres run `nft -f` of it as root, so it must sit where only root can change it; the write
+      // never follows a link anyone planted (lib/adapters/safe-write.ts).
+      try {
+        makeRootDirectory(dirname(vip.fence.file));
+        const outcome = writeFileSafely(vip.fence.file, text, { mode: 0o644, owner: { uid: 0, gid: 0 }, rootDirectory: true });
+        io.out(outcome === 'unchanged' ? `${vip.fence.file} unchanged` : `wrote ${vip.fence.file}`);
+      } catch (err) {
+        if (err instanceof SafeWriteError) throw new OperationError(`vip.fence.file: ${err.message}`, { cause: err });
+        throw err;
       }
-      mkdirSync(dirname(vip.fence.file), { recursive: true });
-      writeFileSync(vip.fence.file, text, { mode: 0o644 });
-      io.out(`wrote ${vip.fence.file}`);
       return 0;
     }
     case 'sudoers': {

@@ -6,16 +6,20 @@
 //   - the copy was written by the same maas-ha build (a newer build may read the file differently);
 //   - the copy belongs to root or to the user running the hook and nobody else may write it (a copy anyone could
 //     write would let them choose what a hook does);
-//   - every secret file (`*_file` keys) still is a regular file closed to group and others, and the known_hosts
-//     file still exists: the checks the full loader makes against the filesystem, which can change after the check.
+//   - the checks the full loader makes against the filesystem, which can change after the check, still pass
+//     (./files.ts, ./trust.ts): secret files, known_hosts, state_dir, the configuration file, what root runs.
+// A copy someone else may have written is ignored with a note on stderr, never trusted.
 // Anything else falls back to the full loader (./load.ts), which reports problems with line:col as always, so
 // the copy can make a hook faster, never different.
 
-import { readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { writeFileSafely } from '../adapters/safe-write.ts';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from './types.ts';
+import { configFileProblems, knownHostsProblem, nodeIo, secretFileProblem, stateDirProblem, writableBy } from './files.ts';
+import { nodeFacts, rootRunPaths, rootTrustProblem } from './trust.ts';
 
 declare const __MAAS_HA_BUILD__: string | undefined;
 let build: string | undefined;
@@ -56,43 +60,62 @@ interface CheckedCopy {
 
 export const checkedPath = (configFile: string) => `${configFile}.checked.json`;
 
-/** Writes the checked copy next to the configuration file; returns why it could not, or undefined. */
+/**
+ * Writes the checked copy next to the configuration file; returns why it could not, or undefined. The copy holds the
+ * whole YAML text (a webhook `url` included), so it is never more readable than the YAML and never by others: mode
+ * 0600, plus read for the YAML's group when that group (not root's) may read the YAML, so the hooks' user can read
+ * both (root:postgres 0640). Root writes it (install.sh, `maas-ha config check`) through
+ * lib/adapters/safe-write.ts: as root, owned by root, in a directory only root can change; as the directory's owner
+ * in one someone else owns. No link planted next to the YAML is followed, and an existing copy with other
+ * permissions is replaced, not reused.
+ */
 export function writeChecked(configFile: string, text: string, config: Config): string | undefined {
-  const file = checkedPath(configFile);
-  const tmp = `${file}.tmp-${process.pid}`;
+  const file = resolve(checkedPath(configFile));
   const content = `${JSON.stringify({ build: configBuild(), text, config } satisfies CheckedCopy)}\n`;
   try {
-    // An identical copy is left alone: running the installer twice changes nothing.
-    if (readFileSync(file, 'utf8') === content) return undefined;
-  } catch {
-    // no copy yet
-  }
-  try {
-    writeFileSync(tmp, content, { mode: 0o644 });
-    renameSync(tmp, file);
+    const yaml = statSync(configFile);
+    const groupRead = yaml.gid !== 0 ? yaml.mode & 0o040 : 0;
+    const rootDir = process.geteuid?.() === 0 && statSync(dirname(file)).uid === 0;
+    // An identical copy (content, mode, owner) is left alone: running the installer twice changes nothing.
+    writeFileSafely(file, content, { mode: 0o600 | groupRead, ...(rootDir ? { owner: { uid: 0, gid: yaml.gid } } : {}) });
     return undefined;
   } catch (err) {
     return (err as Error).message;
   }
 }
 
-/** The config from the checked copy if it is still valid (see the top of this file), else undefined. */
-export function readChecked(configFile: string, text: string): Config | undefined {
+/** Where a note about an ignored copy goes by default: one JSON line on stderr, like the hooks' log lines. */
+const stderrNote = (msg: string) => process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), step: 'config', msg })}\n`);
+
+/**
+ * The config from the checked copy if it is still valid (see the top of this file), else undefined. A copy someone
+ * else may have written is ignored, never trusted, and said so through `note`: its presence is worth a look.
+ */
+export function readChecked(configFile: string, text: string, note: (msg: string) => void = stderrNote): Config | undefined {
   const file = checkedPath(configFile);
   let copy: CheckedCopy;
   try {
     const st = statSync(file);
-    if ((st.uid !== 0 && st.uid !== process.getuid?.()) || (st.mode & 0o022) !== 0) return undefined;
+    const how = writableBy(st.mode);
+    if ((st.uid !== 0 && st.uid !== process.getuid?.()) || how) {
+      note(`ignoring the checked copy ${file}: it is ${how ?? `owned by uid ${st.uid}, neither root nor this user`}, so someone else may have written it; reading ${configFile} instead (chmod go-w ${file}, or let maas-ha config check replace it)`);
+      return undefined;
+    }
     copy = JSON.parse(readFileSync(file, 'utf8')) as CheckedCopy;
   } catch {
     return undefined;
   }
   if (copy.text !== text || copy.build !== configBuild()) return undefined;
-  return filesStillFine(copy.config) ? copy.config : undefined;
+  return filesStillFine(configFile, copy.config) ? copy.config : undefined;
 }
 
-/** Every `*_file` value: secrets must stay private regular files; known_hosts must exist. pg_ctl's log_file is no secret. */
-function filesStillFine(config: Config): boolean {
+/**
+ * The full loader's filesystem checks (./files.ts, ./trust.ts) on the copy's config, since files change after a
+ * check: the configuration file, state_dir, what root runs, and every `*_file` (pg_ctl's log_file is no secret).
+ */
+function filesStillFine(configFile: string, config: Config): boolean {
+  if (configFileProblems(configFile, nodeIo).length > 0 || stateDirProblem(config.state_dir, nodeIo)) return false;
+  if (rootRunPaths(config).some((r) => rootTrustProblem(r.path, nodeFacts, r.what))) return false;
   const files: [key: string, path: string][] = [];
   const walk = (v: unknown): void => {
     if (Array.isArray(v)) v.forEach(walk);
@@ -104,28 +127,21 @@ function filesStillFine(config: Config): boolean {
     }
   };
   walk(config);
-  return files.every(([key, path]) => {
-    try {
-      const st = statSync(path);
-      return st.isFile() && (key === 'known_hosts_file' || (st.mode & 0o077) === 0);
-    } catch {
-      return false;
-    }
-  });
+  return files.every(([key, path]) => (key === 'known_hosts_file' ? knownHostsProblem(path, nodeIo) : secretFileProblem(path, nodeIo, '')) === undefined);
 }
 
 /**
  * The hooks' loader: the checked copy when it is still valid, else the full loader (loaded only then, with the
  * YAML library), which throws ConfigError listing every problem.
  */
-export async function loadConfigFast(configFile: string): Promise<Config> {
+export async function loadConfigFast(configFile: string, note?: (msg: string) => void): Promise<Config> {
   let text: string | undefined;
   try {
     text = readFileSync(configFile, 'utf8');
   } catch {
     // the full loader says why, in its words
   }
-  const copy = text === undefined ? undefined : readChecked(configFile, text);
+  const copy = text === undefined ? undefined : readChecked(configFile, text, note);
   if (copy) return copy;
   const { loadConfig } = await import('./load.ts');
   return loadConfig(configFile);

@@ -7,13 +7,16 @@
 // names are held to a narrow character set because pgpool pastes them unquoted into `sh -c` command lines and
 // SQL literals; secrets live in `*_file`s whose permissions are checked because libpq, pcp and ssh ignore or
 // refuse files that group or others can read, and ignoring them would surface later as an authentication error
-// in the middle of a failover.
+// in the middle of a failover. The files that decide what runs are held to more: the configuration itself,
+// known_hosts and state_dir may not be writable by group or others, and every path root runs or writes must be
+// root's all the way up (./trust.ts).
 
-import { readFileSync, statSync } from 'node:fs';
 import { isScalar, LineCounter, parseDocument } from 'yaml';
 import { ConfigError, messageOf } from '../errors.ts';
 import { DEFAULT_BUDGETS_MS, DEFAULT_RECOVERY, type Config, type HookName, type VipConfig } from './types.ts';
 import { PRESETS } from '../vip/presets.ts';
+import { rootRunPaths, rootTrustProblem } from './trust.ts';
+import { configFileProblems, knownHostsProblem, nodeIo, secretFileProblem, stateDirProblem } from './files.ts';
 import {
   bool,
   int,
@@ -25,6 +28,7 @@ import {
   required,
   scalar,
   section,
+  quoted,
   tagged,
   text,
   Walk,
@@ -40,17 +44,7 @@ export type { ConfigIo } from './schema.ts';
 export { DEFAULT_CONFIG_PATH, configPath } from './path.ts';
 
 /** The real filesystem. */
-export const nodeIo: ConfigIo = {
-  readFile: (path) => readFileSync(path, 'utf8'),
-  stat(path) {
-    try {
-      const st = statSync(path);
-      return { mode: st.mode, isFile: st.isFile() };
-    } catch {
-      return undefined;
-    }
-  },
-};
+export { nodeIo } from './files.ts';
 
 /** Reads and validates the file; a missing or unreadable file is a ConfigError with one line saying so. */
 export function loadConfig(path: string, io: ConfigIo = nodeIo): Config {
@@ -66,9 +60,19 @@ export function loadConfig(path: string, io: ConfigIo = nodeIo): Config {
 /** Validates the text of a config file; throws one ConfigError listing every problem, as `path: message (line:col)`. */
 export function parseConfig(source: string, path: string, io: ConfigIo): Config {
   const lines = new LineCounter();
-  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false });
+  // What the YAML parser would choke on (or take seconds over) is refused before it sees the text.
+  const shape = textProblem(source);
+  const doc = parseDocument(shape ? '' : source, { lineCounter: lines, prettyErrors: false });
   const w = new Walk(doc, lines, io);
-  for (const e of [...doc.errors, ...doc.warnings]) w.problemAt(e.pos[0], '', `YAML syntax: ${e.message}`);
+  for (const p of configFileProblems(path, io)) w.problemAt(0, '', p);
+  if (shape) {
+    // The parser never saw the text: count its lines here, so that the problem still says where it is.
+    for (let i = source.indexOf('\n'); i !== -1 && i < shape.offset; i = source.indexOf('\n', i + 1)) lines.addNewLine(i + 1);
+    w.problemAt(shape.offset, '', shape.message);
+    throw new ConfigError(path, w.report());
+  }
+  // One line per problem: the parser's messages may carry a drawing of the line below the first.
+  for (const e of [...doc.errors, ...doc.warnings]) w.problemAt(e.pos[0], '', `YAML syntax: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
   // After a real syntax error the tree is guesswork and checking it would only add noise; a duplicate key
   // leaves a sound tree, so the rest is still checked.
   const sound = doc.errors.every((e) => e.code === 'DUPLICATE_KEY');
@@ -84,19 +88,68 @@ export function parseConfig(source: string, path: string, io: ConfigIo): Config 
   return build(raw, path);
 }
 
+// ---- the text and the file as a whole
+
+/** maas-ha.yaml is a few kilobytes; nothing legitimate comes near these. */
+const MAX_FILE_BYTES = 256 * 1024;
+const MAX_DEPTH = 32;
+
+/** A file too large, or nested too deeply for the YAML parser to read in reasonable time (it recurses per level). */
+function textProblem(source: string): { offset: number; message: string } | undefined {
+  if (source.length > MAX_FILE_BYTES) {
+    return { offset: 0, message: `the file is ${source.length} characters long; a maas-ha configuration is a few kilobytes (at most ${MAX_FILE_BYTES} are read)` };
+  }
+  // Flow collections ([ and { outside quotes and comments) and block indentation, counted without parsing.
+  let depth = 0;
+  let quote = '';
+  let comment = false;
+  let lineStart = true;
+  let indent = 0;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === '\n') {
+      comment = false;
+      lineStart = true;
+      indent = 0;
+      continue;
+    }
+    if (comment) continue;
+    if (lineStart && (c === ' ' || c === '-')) {
+      indent++;
+      if (indent > MAX_DEPTH * 8) return { offset: i, message: `YAML nested deeper than ${MAX_DEPTH} levels (indented by more than ${MAX_DEPTH * 8} columns); maas-ha.yaml needs at most 6` };
+      continue;
+    }
+    lineStart = false;
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = '';
+      continue;
+    }
+    if (c === '"' || c === "'") quote = c;
+    else if (c === '#' && (i === 0 || /\s/.test(source[i - 1]!))) comment = true;
+    else if (c === '[' || c === '{') {
+      if (++depth > MAX_DEPTH) return { offset: i, message: `YAML nested deeper than ${MAX_DEPTH} levels; maas-ha.yaml needs at most 6` };
+    } else if ((c === ']' || c === '}') && depth > 0) depth--;
+  }
+  return undefined;
+}
+
 // ---- value kinds
 
 const PATH = /^\/[A-Za-z0-9._/+@-]*$/;
-const absPath = text(
-  'an absolute path of only [A-Za-z0-9._/+@-] characters (pgpool pastes paths unquoted into shell commands and SQL literals)',
-  PATH,
+/** maas-ha compares paths by their text and deletes and moves data directories by them: no `.` or `..` detours. */
+const absPath = refine(
+  text('an absolute path of only [A-Za-z0-9._/+@-] characters (pgpool pastes paths unquoted into shell commands and SQL literals)', PATH),
+  (p) => (p.split('/').some((c) => c === '.' || c === '..') ? `must be a path without "." or ".." components (maas-ha compares paths by their text), got ${quoted(p)}` : undefined),
 );
-const host = text(
-  'a host name or address of only [A-Za-z0-9.:_-] characters (pgpool pastes it unquoted into commands)',
-  /^[A-Za-z0-9.:_][A-Za-z0-9.:_-]*$/,
+const host = refine(
+  text('a host name or address of only [A-Za-z0-9.:_-] characters (pgpool pastes it unquoted into commands)', /^[A-Za-z0-9.:_][A-Za-z0-9.:_-]*$/),
+  (h) => (h.length > 253 ? `must be a host name of at most 253 characters (DNS allows no more), got ${quoted(h)}` : undefined),
 );
 /** User, database, cluster and node names end up in conninfo strings and command lines too. */
-const name = text('a name of only [A-Za-z0-9_.-] characters', /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/);
+const name = refine(text('a name of only [A-Za-z0-9_.-] characters', /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/), (n) =>
+  n.length > 63 ? `must be a name of at most 63 characters (PostgreSQL cuts longer names short), got ${quoted(n)}` : undefined,
+);
 const port = int(1, 65535);
 const ms = int(1, 86_400_000);
 const pgVersion = text('a PostgreSQL major version such as "15"', /^[0-9]+(\.[0-9]+)?$/, { numbers: true });
@@ -112,21 +165,12 @@ const url = scalar('an http:// or https:// URL', (v) => {
 /** A file holding a secret: it must exist, be a regular file and be closed to group and others. */
 function secretFile(whyPrivate: string) {
   return refine(absPath, (p, w) => {
-    const st = w.io.stat(p);
-    if (!st) return `${p} does not exist`;
-    if (!st.isFile) return `${p} is not a regular file`;
-    if ((st.mode & 0o077) === 0) return undefined;
-    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-    return `${p} is ${st.mode & 0o044 ? 'readable' : 'writable'} by group or others (mode ${mode}); chmod 600 it (${whyPrivate})`;
+    return secretFileProblem(p, w.io, whyPrivate);
   });
 }
 const libpqSecret = secretFile('libpq and pcp also ignore such files silently');
 
-const knownHostsFile = refine(absPath, (p, w) => {
-  const st = w.io.stat(p);
-  if (!st) return `${p} does not exist (fill it with ssh-keyscan of every node: maas-ha checks host keys strictly)`;
-  return st.isFile ? undefined : `${p} is not a regular file`;
-});
+const knownHostsFile = refine(absPath, (p, w) => knownHostsProblem(p, w.io));
 
 // ---- the file
 
@@ -303,7 +347,9 @@ const schema = map(
         webhooks: withDefault(
           list(
             map({
-              url: required(url),
+              // exactly one of the two (crossCheck): Slack/Mattermost incoming webhooks carry their token in the URL
+              url: optional(url),
+              url_file: optional(secretFile('it holds the webhook URL, and the URL carries the token')),
               timeout_ms: withDefault(ms, 3000),
               authorization_file: optional(secretFile('it holds a credential')),
             }),
@@ -314,7 +360,12 @@ const schema = map(
     ),
     fencing: section(
       map({
-        command: optional(list(text('a non-empty string', /\S/), 1)),
+        // Absolute, so that who may change the program can be checked (./trust.ts); no PATH search.
+        command: optional(
+          refine(list(text('a non-empty string without control characters', /^(?=[^]*\S)[^\u0000-\u001f\u007f]+$/), 1), (a) =>
+            a[0] !== undefined && !a[0].startsWith('/') ? `the command must start with an absolute path, got ${quoted(a[0])}` : undefined,
+          ),
+        ),
         timeout_ms: withDefault(ms, 10000),
       }),
     ),
@@ -336,6 +387,12 @@ type Raw = NonNullable<ReturnType<typeof schema.read>>;
 
 /** Checks that look at more than one value. Values that failed their own check are missing here: skip them. */
 function crossCheck(raw: Loose<Raw>, w: Walk): void {
+  (raw.notify?.webhooks ?? []).forEach((h, i) => {
+    if (!h) return;
+    const reported = w.report().some((l) => l.startsWith(`notify.webhooks[${i}].url`));
+    if (h.url !== undefined && h.url_file !== undefined) w.problem(`notify.webhooks[${i}]`, 'give url or url_file, not both');
+    else if (h.url === undefined && h.url_file === undefined && !reported) w.problem(`notify.webhooks[${i}]`, 'needs url_file (a mode 0600 file holding the URL) or url');
+  });
   const nodes = raw.nodes ?? [];
   const ids = new Map<number, number>();
   const addresses = new Map<string, number>();
@@ -356,6 +413,15 @@ function crossCheck(raw: Loose<Raw>, w: Walk): void {
     w.problem('nodes', 'no node has candidate: true, so no standby could ever be promoted');
   }
   if (raw.vip) crossCheckVip(raw.vip, w);
+  // Defaults included: /etc/maas-ha/fence.nft is only as safe as /etc/maas-ha.
+  if (w.io.lstat) for (const r of rootRunPaths(raw)) {
+    const problem = rootTrustProblem(r.path, w.io.lstat, r.what);
+    if (problem) w.problem(r.key, problem);
+  }
+  if (raw.state_dir) {
+    const problem = stateDirProblem(raw.state_dir, w.io);
+    if (problem) w.problem('state_dir', problem);
+  }
   const sync = raw.replication?.synchronous;
   if (sync?.mode && sync.mode !== 'off' && sync.count !== undefined && nodes.length > 0 && sync.count >= nodes.length) {
     w.problem(

@@ -8,13 +8,22 @@
 // the files.
 
 import { isAlias, isMap, isScalar, isSeq, YAMLMap, type Document, type LineCounter, type Node } from 'yaml';
+import type { FsFacts } from './trust.ts';
 
 /** The filesystem as the loader sees it. */
 export interface ConfigIo {
   readFile(path: string): string;
   /** undefined when the path does not exist. `stat` follows symlinks, as libpq and ssh do. */
   stat(path: string): { mode: number; isFile: boolean } | undefined;
+  /** Owner, mode and link text of the path itself (./trust.ts). nodeIo has it; a fake without it skips the checks of
+   *  ownership and symlinks (who may change what root runs, symlinked secrets), never the checks of modes. */
+  lstat?: FsFacts;
+  /** The uid maas-ha runs as: a secret of another user cannot be read unless it is root that reads. */
+  uid?: number;
 }
+
+/** No setting is anywhere near this long; a longer value is refused before its own check, and never echoed whole. */
+export const MAX_TEXT = 4096;
 
 /** The problems found while walking one document, and where in the text each path is. */
 export class Walk {
@@ -74,6 +83,10 @@ export interface Spec<T> {
 export function scalar<T>(want: string, parse: (value: unknown, node: Node) => T | undefined): Spec<T> {
   return {
     read(node, path, w) {
+      if (isScalar(node) && typeof node.value === 'string' && node.value.length > MAX_TEXT) {
+        w.problem(path, `must be at most ${MAX_TEXT} characters long, got ${show(node)}`);
+        return undefined;
+      }
       const v = isScalar(node) ? parse(node.value, node) : undefined;
       if (v === undefined) w.problem(path, `must be ${want}, got ${show(node)}`);
       return v;
@@ -160,7 +173,8 @@ export function map<F extends Fields>(fields: F, what = 'a map'): Spec<MapOf<F>>
       const given = new Map<string, Node | undefined>();
       for (const pair of node.items) {
         const key = isScalar(pair.key) ? String(pair.key.value) : '?';
-        const keyPath = join(path, key);
+        // A key is part of every message about it: quoted (and cut short) when it is not plain text.
+        const keyPath = join(path, PLAIN_KEY.test(key) ? key : quoted(key));
         w.mark(keyPath, pair.key as Node);
         if (!Object.hasOwn(fields, key)) {
           const guess = didYouMean(key, Object.keys(fields));
@@ -251,11 +265,24 @@ function deref(node: Node | null | undefined, doc: Document): Node | undefined {
   return isAlias(node) ? (node.resolve(doc) as Node | undefined) : node;
 }
 
+const PLAIN_KEY = /^[\x21-\x7e]{1,64}$/;
+
+/**
+ * A string as a message quotes it: JSON, with everything outside printable ASCII escaped (a Cyrillic "а" in a host
+ * name must not look like the Latin one it imitates, a newline must not split the message) and a long value cut
+ * short with its length.
+ */
+export function quoted(s: string): string {
+  const cut = s.length > 80 ? s.slice(0, 60) : s;
+  const q = JSON.stringify(cut).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return cut === s ? q : `${q.slice(0, -1)}…" (${s.length} characters)`;
+}
+
 /** How a node is quoted back in a message: `"abc"`, `70000`, `nothing`, `a map`, `a list`. */
 export function show(node: Node | undefined): string {
   if (isMap(node)) return 'a map';
   if (isSeq(node)) return 'a list';
-  if (isScalar(node)) return node.value === null ? 'nothing' : JSON.stringify(node.value);
+  if (isScalar(node)) return node.value === null ? 'nothing' : typeof node.value === 'string' ? quoted(node.value) : JSON.stringify(node.value);
   return 'nothing';
 }
 

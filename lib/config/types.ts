@@ -88,7 +88,10 @@ export type HookName =
   | 'arping';
 
 export interface WebhookTarget {
-  url: string;
+  /** The incoming-webhook URL, written in the configuration (exactly one of url and url_file). */
+  url?: string;
+  /** A file holding the URL (a secret: chat webhooks carry their token in it; mode 0600), read when notifying. */
+  url_file?: string;
   timeout_ms: number;
   /** Optional file holding an Authorization header value (secret, mode 0600). */
   authorization_file?: string;

@@ -1,20 +1,24 @@
 // What pgpool passes to our hooks, parsed into meaning-level values. Pure: no I/O.
 //
-// pgpool builds each hook's command line by pasting placeholder values into the configured string and hands it
-// to `/bin/sh -c` (pgpool-hooks.md §0, §2.1). The lines in pgpool/hooks.conf therefore pass every placeholder as
-// the value of a named flag, double-quoted (`--failed-node "%d"`), so that:
+// pgpool builds each hook's command line by pasting placeholder values into the configured string and hands it to
+// `/bin/sh -c` (docs/pgpool-hooks.md, "Who runs what, where" and "Placeholders"). The lines in pgpool/hooks.conf
+// therefore pass every placeholder as the value of a named flag, double-quoted (`--failed-node "%d"`), so that:
 // - a value that is empty (pgpool writes the two characters `""` for a missing node's host, port and data
 //   directory) still is one argument and cannot shift the others;
 // - the `execute command:` line in pgpool's log says what each value is;
 // - a line wired into the wrong hook setting fails loudly (unknown flag) instead of being misread.
-// The flag names are per hook, because the letters mean different things per hook (§2.1): in failover `%m` is
-// merely the new *main* node (lowest live id, possibly a standby), in follow_primary it is the new *primary*.
+// The flag names are per hook, because the letters mean different things per hook (docs/pgpool-hooks.md,
+// "Placeholders"): in failover `%m` is merely the new *main* node (lowest live id, possibly a standby), in
+// follow_primary it is the new *primary*.
 //
 // Value rules, the same for every flag: surrounding whitespace is trimmed; the empty string, the literal `""` and
 // `-1` mean "absent" (pgpool's way of saying there is no such node); anything else must be a valid node id
 // (0..127, pgpool's MAX_NUM_BACKENDS), port (1..65535), host or absolute path, or it is a UsageError that names
 // the flag. The positional form of pgpool's sample scripts (`%d %h %p %D %m %H %M %P %r %R [%N %S]`) is still
 // accepted so an existing wiring keeps working, but it cannot survive an empty unquoted value; the flag form can.
+// Only ASCII whitespace is trimmed, and nothing longer than a real value (a node id of 3 digits, a port of 5, a
+// host of 255 characters, a path of 4095) or holding invisible Unicode (bidi overrides, zero-width spaces) is
+// taken; messages quote a value escaped and cut short, so a hostile one cannot forge or flood a log line.
 
 import { parseFlags, type FlagsSpec } from '../cli/flags.ts';
 import { UsageError } from '../errors.ts';
@@ -95,7 +99,8 @@ export interface FailoverArgs {
   kind: 'failover';
   /** `%d %h %p %D`: the node pgpool just detached. */
   failedNode: NodeRef;
-  /** `%m %H %r %R`: pgpool's new *main* node, the lowest live id. NOT necessarily a primary (§2.1, pitfall 18). */
+  /** `%m %H %r %R`: pgpool's new *main* node, the lowest live id. NOT necessarily a primary (docs/pgpool-hooks.md,
+   *  "Placeholders"). */
   newMain?: NodeRef;
   /** `%M`. */
   oldMain?: number;
@@ -213,7 +218,7 @@ function positional(argv: readonly string[], kind: EventKind): Raws {
 /** Value present and not one of pgpool's ways of writing "none". */
 function present(raw: Raw | undefined): string | undefined {
   if (!raw) return undefined;
-  const v = raw.value.trim();
+  const v = raw.value.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '');
   return v === '' || v === '""' || v === '-1' ? undefined : v;
 }
 
@@ -241,7 +246,7 @@ function orphans(id: Raw | undefined, details: (Raw | undefined)[]): void {
   for (const d of details) {
     const v = present(d);
     if (d && v !== undefined) {
-      throw new UsageError(`${d.label}: got "${d.value}" but ${id ? `${id.label} is absent ("${id.value}")` : 'no node id was given'}; pgpool never passes one without the other`);
+      throw new UsageError(`${d.label}: got ${shown(d.value)} but ${id ? `${id.label} is absent (${shown(id.value)})` : 'no node id was given'}; pgpool never passes one without the other`);
     }
   }
 }
@@ -252,21 +257,31 @@ function orphans(id: Raw | undefined, details: (Raw | undefined)[]): void {
 const MAX_NODE_ID = 127;
 const DIGITS = /^\d+$/;
 /** Names, IPv4/IPv6 (with an optional %zone), or a Unix socket directory; nothing a shell or libpq treats specially. */
-const HOST = /^[A-Za-z0-9_.:%[\]/-]+$/;
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const HOST = /^[A-Za-z0-9_.:%[\]/-]{1,255}$/;
+/** Control characters, and the invisible ones that make a path read as another (bidi overrides, zero-width). */
+const CONTROL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+const MAX_PATH = 4095;
+
+/** A value as a message quotes it: as given when short and plain, else escaped and cut short with its length. */
+function shown(v: string): string {
+  if (v.length <= 80 && /^[\x20-\x7e]*$/.test(v)) return `"${v}"`;
+  const cut = v.length > 80 ? v.slice(0, 60) : v;
+  const q = JSON.stringify(cut).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return cut === v ? q : `${q.slice(0, -1)}…" (${v.length} characters)`;
+}
 
 function optionalId(raw: Raw | undefined): number | undefined {
   const v = present(raw);
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!DIGITS.test(v) || n > MAX_NODE_ID) throw new UsageError(`${raw!.label}: expected a node id (0 to ${MAX_NODE_ID}), got "${raw!.value}"`);
+  if (!DIGITS.test(v) || v.length > 3 || n > MAX_NODE_ID) throw new UsageError(`${raw!.label}: expected a node id (0 to ${MAX_NODE_ID}), got ${shown(raw!.value)}`);
   return n;
 }
 
 function requireId(raw: Raw | undefined): number {
   if (!raw) throw new UsageError('node id missing');
   const n = optionalId(raw);
-  if (n === undefined) throw new UsageError(`${raw.label}: expected a node id (0 to ${MAX_NODE_ID}), got "${raw.value}"`);
+  if (n === undefined) throw new UsageError(`${raw.label}: expected a node id (0 to ${MAX_NODE_ID}), got ${shown(raw.value)}`);
   return n;
 }
 
@@ -274,39 +289,39 @@ function optionalPort(raw: Raw | undefined): number | undefined {
   const v = present(raw);
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!DIGITS.test(v) || n < 1 || n > 65535) throw new UsageError(`${raw!.label}: expected a port number, got "${raw!.value}"`);
+  if (!DIGITS.test(v) || v.length > 5 || n < 1 || n > 65535) throw new UsageError(`${raw!.label}: expected a port number, got ${shown(raw!.value)}`);
   return n;
 }
 
 function requirePort(raw: Raw): number {
   const n = optionalPort(raw);
-  if (n === undefined) throw new UsageError(`${raw.label}: expected a port number, got "${raw.value}"`);
+  if (n === undefined) throw new UsageError(`${raw.label}: expected a port number, got ${shown(raw.value)}`);
   return n;
 }
 
 function optionalHost(raw: Raw | undefined): string | undefined {
   const v = present(raw);
   if (v === undefined) return undefined;
-  if (!HOST.test(v) || v.startsWith('-')) throw new UsageError(`${raw!.label}: expected a host name, IP address or socket directory, got "${raw!.value}"`);
+  if (!HOST.test(v) || v.startsWith('-')) throw new UsageError(`${raw!.label}: expected a host name, IP address or socket directory, got ${shown(raw!.value)}`);
   return v;
 }
 
 function requireHost(raw: Raw): string {
   const h = optionalHost(raw);
-  if (h === undefined) throw new UsageError(`${raw.label}: expected a host name, IP address or socket directory, got "${raw.value}"`);
+  if (h === undefined) throw new UsageError(`${raw.label}: expected a host name, IP address or socket directory, got ${shown(raw.value)}`);
   return h;
 }
 
 function optionalDataDir(raw: Raw | undefined): string | undefined {
   const v = present(raw);
   if (v === undefined) return undefined;
-  if (!v.startsWith('/') || CONTROL.test(v)) throw new UsageError(`${raw!.label}: expected an absolute path, got "${raw!.value}"`);
+  if (!v.startsWith('/') || CONTROL.test(v) || v.length > MAX_PATH) throw new UsageError(`${raw!.label}: expected an absolute path, got ${shown(raw!.value)}`);
   return v;
 }
 
 function requireDataDir(raw: Raw): string {
   const d = optionalDataDir(raw);
-  if (d === undefined) throw new UsageError(`${raw.label}: expected an absolute path, got "${raw.value}"`);
+  if (d === undefined) throw new UsageError(`${raw.label}: expected an absolute path, got ${shown(raw.value)}`);
   return d;
 }
 
@@ -317,7 +332,7 @@ function compact<T extends object>(o: T): T {
 
 // ---- online recovery -----------------------------------------------------------------------------------------
 
-/** The arguments of `recovery_1st_stage` (pgpool-hooks.md §2.2). */
+/** The arguments of `recovery_1st_stage` (docs/pgpool-hooks.md, "Online recovery"). */
 export interface RecoveryArgs {
   /** $1: data directory of the primary that runs the script (PostgreSQL's DataDir, always absolute). */
   primaryDataDir: string;

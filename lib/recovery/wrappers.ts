@@ -7,9 +7,9 @@
 // environment, and a postmaster started over ssh (pg_ctl, pg_ctlcluster) has the ssh session's, without
 // MAAS_HA_CONFIG and with a PATH that may not reach node.
 
-import { OperationError } from '../errors.ts';
+import { hostFiles, type SafeFiles } from '../adapters/safe-write.ts';
+import { messageOf, OperationError, UsageError } from '../errors.ts';
 import type { Shell } from '../model/deps.ts';
-import { shScript } from '../pgctl.ts';
 import { shQuote } from '../shquote.ts';
 
 /** File name in the data directory (fixed by pgpool, or recovery_1st_stage_command) → bundled executable. */
@@ -49,28 +49,29 @@ export function recoveryWrappers(o: WrapperOptions): { name: keyof typeof RECOVE
 }
 
 /**
- * Writes one wrapper into a data directory on this host (text on stdin, so no value is ever shell text), owned
- * like the directory, mode 0700; prints "written" or "unchanged", so re-running the installer changes nothing.
+ * Writes both wrappers into a data directory on this host, owned like the directory, mode 0700; says per file
+ * "written" or "unchanged", so re-running the installer changes nothing. Root runs this (install.sh), and the data
+ * directory is postgres's: the writes go through lib/adapters/safe-write.ts, which writes there as the directory's
+ * owner, never as root (a link postgres planted at any name must not make root overwrite a file of its choosing).
+ * `shell` is no longer used (the write needs no shell); kept so callers need not change.
  */
-const INSTALL_SCRIPT = `
-set -e
-dir="$1"; name="$2"
-[ -f "$dir/PG_VERSION" ] || { echo "$dir is not a PostgreSQL data directory (no PG_VERSION)" >&2; exit 2; }
-tmp="$dir/.$name.maas-ha-tmp"
-cat > "$tmp"
-chmod 700 "$tmp"
-chown --reference="$dir" "$tmp"
-if [ -f "$dir/$name" ] && cmp -s "$tmp" "$dir/$name"; then rm -f "$tmp"; echo unchanged; else mv "$tmp" "$dir/$name"; echo written; fi`;
-
-export async function installWrappers(shell: Shell, dataDir: string, o: WrapperOptions): Promise<{ name: string; outcome: 'written' | 'unchanged' }[]> {
+export async function installWrappers(
+  _shell: Shell,
+  dataDir: string,
+  o: WrapperOptions,
+  files: SafeFiles = hostFiles,
+): Promise<{ name: string; outcome: 'written' | 'unchanged' }[]> {
+  const dir = dataDir.replace(/\/+$/, '') || '/';
+  if (!files.isFile(`${dir}/PG_VERSION`)) {
+    throw new UsageError(`${dir} is not a PostgreSQL data directory (it has no PG_VERSION): give the data directory of this host's PostgreSQL`);
+  }
   const done: { name: string; outcome: 'written' | 'unchanged' }[] = [];
   for (const w of recoveryWrappers(o)) {
-    const r = await shell.run(shScript(INSTALL_SCRIPT, dataDir, w.name), { timeoutMs: 10_000, input: w.text });
-    const word = r.stdout.trim();
-    if (r.exitCode !== 0 || (word !== 'written' && word !== 'unchanged')) {
-      throw new OperationError(`writing ${dataDir}/${w.name} failed: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`);
+    try {
+      done.push({ name: w.name, outcome: files.write(`${dir}/${w.name}`, w.text, { mode: 0o700 }) });
+    } catch (err) {
+      throw new OperationError(`writing ${dir}/${w.name} failed: ${messageOf(err)}`, { cause: err });
     }
-    done.push({ name: w.name, outcome: word });
   }
   return done;
 }
