@@ -3,6 +3,8 @@
 # Idempotent: a second run installs nothing new and reports every step as unchanged.
 #
 #   ./install.sh            everything needed for the lab and the tests (this machine as a lab host)
+#   ./install.sh --config /srv/maas-ha/cluster.yaml
+#                           check and install from a configuration outside /etc/maas-ha (else $MAAS_HA_CONFIG)
 #   ./install.sh --database-host /var/lib/postgresql/15/main
 #                           also put pgpool's online-recovery wrappers into that data directory (a database host),
 #                           and, under systemd, install that node's split-brain guard (maas-ha-guard, see below)
@@ -19,13 +21,21 @@ changed=0
 say() { printf 'install.sh: %s\n' "$*"; }
 sudoers=0
 datadirs=()
+cfg_arg=""
+for a in "$@"; do
+  # --help anywhere: the usage (this file's opening comment), nothing installed.
+  case "$a" in --help|-h) sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;; esac
+done
 while [ "$#" -gt 0 ]; do
   case "$1" in
+    # the configuration to check and install from (default: $MAAS_HA_CONFIG, else /etc/maas-ha/maas-ha.yaml)
+    --config) [ "$#" -ge 2 ] || { say "--config needs the configuration file"; exit 2; }; cfg_arg="$2"; shift ;;
+    --config=*) cfg_arg="${1#*=}" ;;
     --sudoers) sudoers=1 ;;   # production: the VIP hooks' sudoers drop-in and fence ruleset (see below)
     # production, on a database host: pgpool's online-recovery wrappers into this PostgreSQL's data directory
     --database-host) [ "$#" -ge 2 ] || { say "--database-host needs the data directory of this host's PostgreSQL"; exit 2; }; datadirs+=("$2"); shift ;;
     --database-host=*) datadirs+=("${1#*=}") ;;
-    *) say "unknown option $1 (known: --sudoers, --database-host DATADIR)"; exit 2 ;;
+    *) say "unknown option $1 (known: --config FILE, --sudoers, --database-host DATADIR)"; exit 2 ;;
   esac
   shift
 done
@@ -130,7 +140,7 @@ done
 # ---- the configuration, where there is one: checked (which also refreshes the checked copy the hooks start
 # from), and its state_dir made for the user pgpool runs as: the hooks take their locks and keep their journal and
 # fencing markers there, and that user cannot create a directory under /var/lib itself.
-cfg="${MAAS_HA_CONFIG:-/etc/maas-ha/maas-ha.yaml}"
+cfg="${cfg_arg:-${MAAS_HA_CONFIG:-/etc/maas-ha/maas-ha.yaml}}"
 if [ -f "$cfg" ]; then
   out="$("$bindir/maas-ha" config check --config "$cfg" 2>&1)" || { say "$cfg is not valid:"; printf '%s\n' "$out"; exit 1; }
   state="$("$bindir/maas-ha" config get state_dir --config "$cfg")"

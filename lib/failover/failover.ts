@@ -181,7 +181,8 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   if (decision.kind === 'none') [noneWhy, noneSummary] = [decision.why, decision.summary];
   else if (decision.kind === 'await-target') {
     log.warn({ step: 'choose', node_id: decision.node, outcome: 'started' }, decision.why);
-    const caughtUp = await waitForReceive(deps, nodeById(deps, decision.node)!, decision.lsn, Math.min(5000, remainingMs() / 4));
+    // The target streamed from the stopped primary: its last WAL is on the way. Wait as long as the promotion can spare.
+    const caughtUp = await waitForReceive(deps, nodeById(deps, decision.node)!, decision.lsn, Math.max(1000, remainingMs() / 2));
     if (caughtUp) candidate = { node: decision.node, why: `pgpool's new main node after a clean stop, caught up to ${formatLsn(decision.lsn)}`, lsn: decision.lsn, replayLsn: decision.candidate.replayLsn };
     else noneWhy = `${decision.why}; it did not catch up: promoting nobody (pgpool expects node ${decision.node} as the primary)`;
   } else {
@@ -210,8 +211,10 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   await promote(deps, target, Math.max(1000, remainingMs() - 800), () => void startFence());
   tl.add('promoted', { node: target.id });
   journal('promoted', { node: target.id });
-  const [{ fence: f, note: fenceNote }] = await Promise.all([fenced(), checkpoint(deps, target, remainingMs, journal), firstWrite(deps, target, tl)]);
+  // Relaxing the synchronous setting the new primary inherited goes first: until then every commit on it waits
+  // for a standby that does not stream yet, and the fence (an ssh round trip) must not keep clients waiting.
   await relaxAfterPromotion(deps, target, tl);
+  const [{ fence: f, note: fenceNote }] = await Promise.all([fenced(), checkpoint(deps, target, remainingMs, journal), firstWrite(deps, target, tl)]);
   journal('done', { node: target.id });
   return {
     ok: f.outcome !== 'still-running',

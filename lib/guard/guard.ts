@@ -78,10 +78,11 @@ async function localState(deps: GuardDeps, node: NodeConfig, mode: GuardMode): P
 
 export async function gatherFacts(deps: GuardDeps, node: NodeConfig, mode: GuardMode): Promise<GuardFacts> {
   const others = deps.config.nodes.filter((n) => n.id !== node.id);
-  const [local, peers] = await Promise.all([
-    localState(deps, node, mode),
-    Promise.all(others.map((n) => observeNode(deps, n, PEER_TIMEOUT_MS))),
-  ]);
+  const local = await localState(deps, node, mode);
+  // The periodic check acts only on a running primary: a standby, stopped or unknown node needs no peer's word,
+  // so the guards of a healthy cluster cost one local query each per interval.
+  const needPeers = mode === 'start-check' || local.kind === 'primary';
+  const peers = needPeers ? await Promise.all(others.map((n) => observeNode(deps, n, PEER_TIMEOUT_MS))) : [];
   return { node: node.id, local, standbySignal: deps.files.hasStandbySignal(node.data_directory), peers };
 }
 

@@ -178,7 +178,10 @@ export async function labUp(o: LabOptions, say: Say): Promise<void> {
   for (const n of nodes.slice(1)) await cloneStandby(o, pg, nodes[0]!, n, step);
 
   const configText = labConfigYaml(o);
-  writeOwned(p.config, configText, undefined, 0o644);
+  // root:postgres 0640, as on a database host: root decides what the hooks run, postgres (the hooks) reads it,
+  // and its checked copy then gets the same group read, so the hooks start without the YAML parser.
+  writeOwned(p.config, configText, undefined, 0o640);
+  chownSync(p.config, 0, pg.gid);
   // The checked copy, as `maas-ha config check` writes it in production: the hooks start without the YAML parser.
   const checkedFailure = writeChecked(p.config, configText, parseConfig(configText, p.config, nodeIo));
   if (checkedFailure) throw new OperationError(`writing the checked copy of ${p.config}: ${checkedFailure}`);
@@ -328,7 +331,8 @@ async function startPgpool(o: LabOptions, pg: PgUser, pcpPassword: string, step:
   mkdirOwned(join(p.pgpool, 'etc'), pg, 0o755);
   mkdirOwned(p.pgpoolRun, pg, 0o755);
   const template = readFileSync(o.hooksTemplate, 'utf8');
-  writeOwned(p.pgpoolConf, pgpoolConf(o, renderHookLines(template, p.bin)), pg, 0o644);
+  // The lab's configuration is not at the default path: the hook lines name it, as config render-pgpool prints them.
+  writeOwned(p.pgpoolConf, pgpoolConf(o, renderHookLines(template, p.bin, p.config)), pg, 0o644);
   // pcp.conf holds md5(password); computed here so the password never appears in a command line (pg_md5 takes argv).
   const md5 = createHash('md5').update(pcpPassword).digest('hex');
   writeOwned(p.pcpConf, `${LAB_PCP_USER}:${md5}\n`, pg, 0o600);

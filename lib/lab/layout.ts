@@ -69,7 +69,7 @@ export function labNodes(o: LabOptions): LabNode[] {
  * Each node's guard (maas-ha-guard watch, lib/guard), run by the lab as the database host's systemd would run
  * maas-ha-guard.service: its pid file and its log (JSON lines) beside the node's PostgreSQL log.
  */
-export const LAB_GUARD_INTERVAL_MS = 500;
+export const LAB_GUARD_INTERVAL_MS = 1000;
 export function guardFiles(n: LabNode): { pid: string; log: string } {
   return { pid: join(n.root, 'guard.pid'), log: join(n.root, 'guard.log') };
 }

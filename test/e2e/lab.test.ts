@@ -52,7 +52,7 @@ test.serial('maas-ha config check / config get (the built CLI): the lab configur
 
 test.serial('pgpool runs exactly the hook lines of pgpool/hooks.conf (PGPOOL SHOW, not our own file)', async (t) => {
   const expected = new Map(
-    renderHookLines(readFileSync(join(ROOT, 'pgpool', 'hooks.conf'), 'utf8'), lab.paths.bin)
+    renderHookLines(readFileSync(join(ROOT, 'pgpool', 'hooks.conf'), 'utf8'), lab.paths.bin, lab.paths.config)
       .split('\n')
       .filter((l) => /^[a-z_0-9]+ = '/.test(l))
       .map((l) => {
