@@ -198,7 +198,13 @@ export interface PrimaryJudgement {
  * Timelines from a stale checkpoint can only be older than the truth, so a newer one there still proves a
  * writable node stale; they never prove one current.
  */
-export function judgePrimaries(obs: readonly NodeObservation[], opts: { fenced?: readonly number[]; promotedByUs?: number } = {}): PrimaryJudgement {
+export function judgePrimaries(
+  obs: readonly NodeObservation[],
+  opts: { fenced?: readonly (number | { node: number; timeline?: number })[]; promotedByUs?: number } = {},
+): PrimaryJudgement {
+  // A marker with a timeline applies while the node is not on a newer one (it was promoted since, legitimately).
+  const fencedStill = (w: { id: number; timeline: number }) =>
+    (opts.fenced ?? []).some((m) => (typeof m === 'number' ? m === w.id : m.node === w.id && (m.timeline === undefined || w.timeline <= m.timeline)));
   const writable = obs.filter(isWritable);
   const stale: { node: number; why: string }[] = [];
   const live: (typeof writable)[number][] = [];
@@ -207,7 +213,7 @@ export function judgePrimaries(obs: readonly NodeObservation[], opts: { fenced?:
       live.push(w);
       continue;
     }
-    if (opts.fenced?.includes(w.id)) {
+    if (fencedStill(w)) {
       stale.push({ node: w.id, why: `node ${w.id} accepts writes but maas-ha fenced it as a former primary` });
       continue;
     }

@@ -34,7 +34,7 @@ export interface ClusterStatus {
 
 const PCP_STATUS = ['waiting', 'up', 'up', 'down'];
 
-export function buildStatus(config: Config, obs: NodeObservation[], pcp: (PcpNodeInfo | { error: string })[], fenced: readonly number[] = []): ClusterStatus {
+export function buildStatus(config: Config, obs: NodeObservation[], pcp: (PcpNodeInfo | { error: string })[], fenced: readonly (number | { node: number; timeline?: number })[] = []): ClusterStatus {
   // The primary is the current one by the rule failover uses (lib/observe.ts), never a stale writable node.
   const judged = judgePrimaries(obs, { fenced });
   const primaryObs = judged.current !== undefined ? obs.find((o) => o.id === judged.current) : undefined;
@@ -119,9 +119,9 @@ export async function gatherStatus(deps: Pick<Deps, 'pg' | 'pcp' | 'config'> & {
     observeAll(deps),
     Promise.all(deps.config.nodes.map((n) => deps.pcp.nodeInfo(n.id).catch((err: unknown) => ({ error: messageOf(err) })))),
   ]);
-  let fenced: number[] = [];
+  let fenced: { node: number; timeline?: number }[] = [];
   try {
-    fenced = deps.state?.fenced().map((m) => m.node) ?? [];
+    fenced = deps.state?.fenced() ?? [];
   } catch {
     // The state dir of another host, or unreadable: judge by timelines alone.
   }

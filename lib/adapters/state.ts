@@ -112,7 +112,13 @@ export function parseFencedMarker(fileName: string, content: string, mtime: Date
     v = undefined;
   }
   if (isRecord(v) && Number.isInteger(v.node) && (v.status === 'stopped' || v.status === 'pending')) {
-    return { node: v.node as number, status: v.status, since: typeof v.since === 'string' ? v.since : mtime.toISOString(), reason: typeof v.reason === 'string' ? v.reason : '' };
+    return {
+      node: v.node as number,
+      status: v.status,
+      since: typeof v.since === 'string' ? v.since : mtime.toISOString(),
+      reason: typeof v.reason === 'string' ? v.reason : '',
+      ...(Number.isInteger(v.timeline) && (v.timeline as number) > 0 ? { timeline: v.timeline as number } : {}),
+    };
   }
   const m = /^node-(\d+)\.json$/.exec(fileName);
   if (!m) return undefined;

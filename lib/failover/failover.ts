@@ -123,10 +123,13 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
     (fencing ??=
       order.order === 'skip'
         ? Promise.resolve({ outcome: resume!.fenced as StopResult['outcome'], detail: `fenced by run ${resume!.runId}` })
-        : fenceNode(deps, failed, 'old primary', fenceBudget(order.order === 'alongside')));
+        : fenceNode(deps, failed, 'old primary', fenceBudget(order.order === 'alongside'), () => clusterTimeline));
   if (order.order === 'first') startFence();
   log.info({ step: 'fence', node_id: failed.id, outcome: 'started' }, order.why);
 
+  // The marker a fence leaves records the cluster's timeline: a promotion later (a newer timeline) outdates it.
+  let clusterTimeline: number | undefined;
+  observing.then((obs) => (clusterTimeline = Math.max(0, ...obs.map((o) => (o.reachable ? o.timeline : 0))) || undefined)).catch(() => {});
   let observations = await observing;
   observations.forEach((o) => logObservation(deps, o));
   const facts: FailoverFacts = { config, failedNode: failed.id, oldPrimary: input.oldPrimary, newMain: input.newMain, observations, oldPort, resume, fenced: deps.state.fenced() };
@@ -138,7 +141,12 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   if (plan.staleFences.length) {
     for (const s of plan.staleFences) log.error({ step: 'split-brain', node_id: s.node, outcome: 'started' }, `split brain: ${s.why}; fencing it before promoting`);
     tl.add('split_brain', { nodes: plan.staleFences.map((s) => s.node), reasons: plan.staleFences.map((s) => s.why) });
-    const results = await Promise.all(plan.staleFences.map((s) => fenceNode(deps, nodeById(deps, s.node)!, 'stale primary', fenceBudget())));
+    const results = await Promise.all(
+      plan.staleFences.map((s) => {
+        const o = observations.find((x) => x.id === s.node);
+        return fenceNode(deps, nodeById(deps, s.node)!, 'stale primary', fenceBudget(), () => (o?.reachable ? o.timeline : undefined));
+      }),
+    );
     plan.staleFences.forEach((s, i) => staleNotes.push(`split brain: ${fenceSentence(s.node, 'stale primary', results[i]!)}`));
   }
   let fence: StopResult | undefined;
@@ -211,6 +219,8 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   await promote(deps, target, Math.max(1000, remainingMs() - 800), () => void startFence());
   tl.add('promoted', { node: target.id });
   journal('promoted', { node: target.id });
+  // A node maas-ha once fenced and has now promoted is the primary: its old marker says nothing any more.
+  if (deps.state.fenced().some((m) => m.node === target.id)) deps.state.clearFenced(target.id);
   // Relaxing the synchronous setting the new primary inherited goes first: until then every commit on it waits
   // for a standby that does not stream yet, and the fence (an ssh round trip) must not keep clients waiting.
   await relaxAfterPromotion(deps, target, tl);
@@ -315,7 +325,7 @@ function fenceSentence(id: number, what: string, f: StopResult): string {
  * standby.signal in its data directory; marks it fenced. When ssh cannot do it, the configured fencing command
  * (a power switch, a cloud API) is the last resort.
  */
-async function fenceNode(deps: Deps, node: NodeConfig, what: string, timeoutMs: number): Promise<StopResult> {
+async function fenceNode(deps: Deps, node: NodeConfig, what: string, timeoutMs: number, timeline: () => number | undefined): Promise<StopResult> {
   const { log, state, config } = deps;
   const started = deps.clock.now();
   let result: StopResult;
@@ -327,18 +337,18 @@ async function fenceNode(deps: Deps, node: NodeConfig, what: string, timeoutMs: 
   const fields = { step: 'fence', node_id: node.id, duration_ms: deps.clock.now() - started };
   if (result.outcome === 'not-running' || result.outcome === 'stopped-fast' || result.outcome === 'stopped-immediate') {
     log.info({ ...fields, outcome: 'ok' }, `${what} node ${node.id}: ${result.outcome}${result.standbySignal ? ', standby.signal written' : ''}`);
-    state.markFenced({ node: node.id, since: new Date(deps.clock.now()).toISOString(), status: 'stopped', reason: result.outcome });
+    state.markFenced({ node: node.id, ...(timeline() ? { timeline: timeline() } : {}), since: new Date(deps.clock.now()).toISOString(), status: 'stopped', reason: result.outcome });
     return result;
   }
   log.error({ ...fields, outcome: 'failed' }, `${what} node ${node.id} could not be stopped over ssh (${result.detail}): marked fenced-pending; maas-ha will not start it as a primary`);
-  state.markFenced({ node: node.id, since: new Date(deps.clock.now()).toISOString(), status: 'pending', reason: result.detail });
+  state.markFenced({ node: node.id, ...(timeline() ? { timeline: timeline() } : {}), since: new Date(deps.clock.now()).toISOString(), status: 'pending', reason: result.detail });
   const cmd = config.fencing.command;
   if (cmd) {
     const argv = cmd.map((a) => a.replaceAll('{host}', node.ssh_host).replaceAll('{port}', String(node.port)).replaceAll('{id}', String(node.id)));
     const r = await deps.shell.run(argv, { timeoutMs: config.fencing.timeout_ms });
     if (r.exitCode === 0) {
       log.info({ step: 'fence-command', node_id: node.id, outcome: 'ok', duration_ms: r.durationMs }, `fencing command for node ${node.id} succeeded`);
-      state.markFenced({ node: node.id, since: new Date(deps.clock.now()).toISOString(), status: 'stopped', reason: `fencing command ${argv[0]}` });
+      state.markFenced({ node: node.id, ...(timeline() ? { timeline: timeline() } : {}), since: new Date(deps.clock.now()).toISOString(), status: 'stopped', reason: `fencing command ${argv[0]}` });
       return { outcome: 'stopped-immediate', detail: `fencing command ${argv[0]}` };
     }
     log.error({ step: 'fence-command', node_id: node.id, outcome: 'failed', duration_ms: r.durationMs }, `fencing command for node ${node.id} failed: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`);

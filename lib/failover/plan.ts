@@ -94,7 +94,7 @@ export function planFailover(f: FailoverFacts): FailoverPlan {
   const { config, failedNode, resume } = f;
   const fence = fenceOrder(f.oldPort, failedNode, resume);
   const synchronousNames = config.replication.synchronous.mode === 'off' ? undefined : synchronousSet(config, failedNode);
-  const judged = judgePrimaries(f.observations, { fenced: f.fenced.map((m) => m.node), promotedByUs: resume?.promoted });
+  const judged = judgePrimaries(f.observations, { fenced: f.fenced, promotedByUs: resume?.promoted });
   const staleFences = judged.stale;
   const reobserveAfterFence = fence.order === 'first' && f.fenceOutcome === undefined;
   const checkpointFor = (node: number) =>

@@ -147,6 +147,11 @@ export interface FencedMarker {
   since: string;
   status: 'stopped' | 'pending';
   reason: string;
+  /**
+   * The newest timeline the cluster was on when it was fenced. Fencing never advances a node's timeline, only a
+   * promotion does: a node writable on a newer timeline was promoted since, and the marker no longer applies.
+   */
+  timeline?: number;
 }
 
 export interface StateStore {

@@ -22,7 +22,7 @@ const PRIMARY_0_DIES = { node: 0, newMain: 1, oldMain: 0, oldPrimary: 0 };
 
 const fenced = (env: PgpoolEnv, id: number) => {
   const p = join(env.stateDir, 'fenced', `node-${id}.json`);
-  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as { status: string; reason: string }) : undefined;
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as { status: string; reason: string; timeline?: number }) : undefined;
 };
 
 test('failover: primary lost, %m behind another standby → the most advanced standby is promoted, not %m; old primary fenced', async (t) => {
@@ -380,6 +380,8 @@ test('failover: the fence leaves standby.signal in the old primary, so a reboot 
   t.is(run.exitCode, 0, run.stderr);
   t.true(env.node(0).standbySignal);
   t.true(run.logs.some((l) => l.step === 'fence' && /standby\.signal written/.test(l.msg)));
+  // The marker records the timeline the cluster was on: a later promotion of node 0 (a newer one) outdates it.
+  t.like(fenced(env, 0), { status: 'stopped', timeline: 1 });
 });
 
 test('failover: switchover to a node behind (pcp_promote_node -s -n 2, node 2 not streaming) → nobody else promoted, the line says why', async (t) => {

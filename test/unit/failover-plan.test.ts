@@ -116,3 +116,9 @@ for (const [title, obs, fenced, current, stale, why] of judged) {
     t.regex(j.why, why);
   });
 }
+
+test('current primary: a fencing marker stops applying once the node is on a newer timeline than it records (promoted since)', (t) => {
+  const marker = { node: 0, timeline: 3 };
+  t.deepEqual(judgePrimaries([writable(0, 3), standby(1, '0/1', 3)], { fenced: [marker] }).stale.map((s) => s.node), [0], 'restarted on the fenced timeline: stale');
+  t.is(judgePrimaries([writable(0, 5), standby(1, '0/1', 5)], { fenced: [marker] }).current, 0, 'promoted later, on timeline 5: the primary');
+});
