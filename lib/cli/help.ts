@@ -50,6 +50,12 @@ export const COMMANDS: readonly CommandHelp[] = [
   { paths: ['lab down'], synopsis: 'lab down [--purge] [--dir D]', about: 'stop the lab; --purge also removes its directory' },
   { paths: ['lab drill'], synopsis: 'lab drill [--json] [--dir D]', about: 'kill -9 the primary under write load and print the failover timeline' },
   {
+    paths: ['lab soak'],
+    synopsis: 'lab soak [--cycles N] [--json] [--net K] [--dir D]',
+    about:
+      'N times (default 10) under writes: kill -9 the primary, let the hooks fail over, maas-ha recover\nthe old one, wait for full redundancy; one line per cycle, then lost writes, two-primary\nsamples, median/p90 write unavailability and time to redundancy; exit 1 on any manual step',
+  },
+  {
     paths: ['recover'],
     synopsis: 'recover NODE [--dry-run] [--force] [--initial] [--method rewind|basebackup] [--direct] [--json]',
     about:

@@ -264,6 +264,7 @@ async function lab(argv: string[], io: CliIo, selfUrl: string): Promise<number> 
       sync: { type: 'string' },
       purge: { type: 'boolean' },
       json: { type: 'boolean' },
+      cycles: { type: 'string' },
     },
     1,
   );
@@ -320,7 +321,16 @@ async function lab(argv: string[], io: CliIo, selfUrl: string): Promise<number> 
       }
       return result.ok ? 0 : 1;
     }
+    case 'soak': {
+      const cycles = number('cycles', values.cycles, 10, 1, 10_000);
+      // One line per cycle as it ends; with --json they go to stderr and stdout carries only the result.
+      const progress = values.json ? (l: string) => io.err(l) : say;
+      const { runSoak, renderSoak } = await import('../lab/soak.ts');
+      const result = await runSoak(o, cycles, progress);
+      io.out(values.json ? JSON.stringify(result, null, 2) : renderSoak(result));
+      return result.ok ? 0 : 1;
+    }
     default:
-      throw new UsageError('lab: expected "lab up", "lab status", "lab drill" or "lab down"');
+      throw new UsageError('lab: expected "lab up", "lab status", "lab drill", "lab soak" or "lab down"');
   }
 }

@@ -55,6 +55,7 @@ const LINES: [string, string[]][] = [
   ['lab status', ['lab', 'status', '--help']],
   ['lab down', ['lab', 'down', '--purge', '--help']],
   ['lab drill', ['lab', 'drill', '--json', '--help']],
+  ['lab soak', ['lab', 'soak', '--cycles', '3', '--json', '-h']],
   ['recover', ['recover', '2', '--help']],
   ['recover', ['recover', 'pg3', '--initial', '--method', 'copy', '-h']],
   ['recover install-scripts', ['recover', 'install-scripts', '/nonexistent/data', '--help']],
