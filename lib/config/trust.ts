@@ -63,69 +63,70 @@ function untrusted(p: string, f: PathFacts): { why: string; fix: string } | unde
 }
 
 /**
- * Why root must not run (or write) `path`: the first file or directory on the way to it, symlinks followed, that is
- * not owned by root or that group or others may write. `what` opens the message ("root runs", "root writes").
+ * Walks `path` from / one component at a time, following symbolic links through `facts` (the link's target is
+ * walked in its place). `visit` sees every component that is not a link, as `undefined` facts when it does not
+ * exist; it returns `stop` to end the walk there, or a problem to end it with. The result: where the walk ended,
+ * the problem, or `loop` past MAX_LINKS links. `via` names the last link followed, for messages.
  */
-export function rootTrustProblem(path: string, facts: FsFacts, what = 'root runs'): string | undefined {
-  if (!path.startsWith('/')) return `${what} ${path}, which is not an absolute path`;
-  const say = (p: { why: string; fix: string }, via: string) => `${what} ${path}${via}, but ${p.why} (whoever may change it chooses what runs); ${p.fix}`;
+function walkPath(
+  path: string,
+  facts: FsFacts,
+  visit: (at: string, f: PathFacts | undefined, via: string) => 'stop' | { problem: string } | undefined = () => undefined,
+): { at: string } | { problem: string } | 'loop' {
+  let pending = path.split('/').filter(Boolean);
+  let at = '/';
+  let links = 0;
   let via = '';
-  const top = facts('/');
-  const bad = top && untrusted('/', top);
-  if (bad) return say(bad, via);
-  let pending = path.split('/').filter(Boolean);
-  let at = '/';
-  let links = 0;
   while (pending.length > 0) {
     const name = pending.shift()!;
     if (name === '.') continue;
     if (name === '..') {
-      // The parent was judged on the way down (or is /).
-      at = at === '/' ? '/' : at.slice(0, at.lastIndexOf('/')) || '/';
-      continue;
-    }
-    const next = at === '/' ? `/${name}` : `${at}/${name}`;
-    const f = facts(next);
-    // Not there (yet): only whoever may write `at`, judged already, can create it.
-    if (!f) return undefined;
-    if (isLink(f)) {
-      if (++links > MAX_LINKS) return `${what} ${path}, which loops through more than ${MAX_LINKS} symbolic links`;
-      const target = f.link ?? '';
-      via = ` (through the link ${next} → ${target})`;
-      pending = [...target.split('/').filter(Boolean), ...pending];
-      if (target.startsWith('/')) at = '/';
-      continue;
-    }
-    const problem = untrusted(next, f);
-    if (problem) return say(problem, via);
-    at = next;
-  }
-  return undefined;
-}
-
-/** Where `path` really is, symlinks resolved through `facts`; undefined when the links loop. */
-export function resolvePath(path: string, facts: FsFacts): string | undefined {
-  let pending = path.split('/').filter(Boolean);
-  let at = '/';
-  let links = 0;
-  while (pending.length > 0) {
-    const name = pending.shift()!;
-    if (name === '.') continue;
-    if (name === '..') {
+      // The parent was seen on the way down (or is /).
       at = at === '/' ? '/' : at.slice(0, at.lastIndexOf('/')) || '/';
       continue;
     }
     const next = at === '/' ? `/${name}` : `${at}/${name}`;
     const f = facts(next);
     if (f && isLink(f)) {
-      if (++links > MAX_LINKS) return undefined;
-      pending = [...(f.link ?? '').split('/').filter(Boolean), ...pending];
-      if ((f.link ?? '').startsWith('/')) at = '/';
+      if (++links > MAX_LINKS) return 'loop';
+      const target = f.link ?? '';
+      via = ` (through the link ${next} → ${target})`;
+      pending = [...target.split('/').filter(Boolean), ...pending];
+      if (target.startsWith('/')) at = '/';
       continue;
     }
+    const v = visit(next, f, via);
+    if (v === 'stop') return { at: next };
+    if (v) return v;
     at = next;
   }
-  return at;
+  return { at };
+}
+
+/**
+ * Why root must not run (or write) `path`: the first file or directory on the way to it, symlinks followed, that is
+ * not owned by root or that group or others may write. `what` opens the message ("root runs", "root writes").
+ */
+export function rootTrustProblem(path: string, facts: FsFacts, what = 'root runs'): string | undefined {
+  if (!path.startsWith('/')) return `${what} ${path}, which is not an absolute path`;
+  const say = (p: { why: string; fix: string }, via: string) => `${what} ${path}${via}, but ${p.why} (whoever may change it chooses what runs); ${p.fix}`;
+  const top = facts('/');
+  const bad = top && untrusted('/', top);
+  if (bad) return say(bad, '');
+  const r = walkPath(path, facts, (at, f, via) => {
+    // Not there (yet): only whoever may write its parent, judged already, can create it.
+    if (!f) return 'stop';
+    const problem = untrusted(at, f);
+    return problem ? { problem: say(problem, via) } : undefined;
+  });
+  if (r === 'loop') return `${what} ${path}, which loops through more than ${MAX_LINKS} symbolic links`;
+  return 'problem' in r ? r.problem : undefined;
+}
+
+/** Where `path` really is, symlinks resolved through `facts`; undefined when the links loop. */
+export function resolvePath(path: string, facts: FsFacts): string | undefined {
+  const r = walkPath(path, facts);
+  return r === 'loop' || 'problem' in r ? undefined : r.at;
 }
 
 type Maybe<T> = T | undefined;
