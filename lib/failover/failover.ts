@@ -125,7 +125,7 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
         ? Promise.resolve({ outcome: resume!.fenced as StopResult['outcome'], detail: `fenced by run ${resume!.runId}` })
         : fenceNode(deps, failed, 'old primary', fenceBudget(order.order === 'alongside'), () => clusterTimeline));
   if (order.order === 'first') startFence();
-  log.info({ step: 'fence', node_id: failed.id, outcome: 'started' }, order.why);
+  log.info({ step: 'fence-order', node_id: failed.id }, order.why);
 
   // The marker a fence leaves records the cluster's timeline: a promotion later (a newer timeline) outdates it.
   let clusterTimeline: number | undefined;

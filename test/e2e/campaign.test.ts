@@ -48,13 +48,9 @@ import {
 
 let lab: TestLab;
 
-/**
- * pgpool's replication-delay check (sr_check_worker) loses its connection to a node that was just killed or
- * attached and says so at ERROR/FATAL level, while the node itself is fine: expected around every failover.
- */
+/** pgpool's noise around a node going down (NODE_DOWN_NOISE), and what the campaign's own writer causes. */
 const NOISE = [
   ...NODE_DOWN_NOISE,
-  /sr_check_worker pid \d+: (ERROR: {2}Failed to check replication time lag|FATAL: {2}Backend throw an error message)/,
   // The campaign's writer gives up on a statement after 2 s, as a client with a timeout does, and reconnects;
   // when pgpool finishes that statement later (a backend that hung, then failed over or came back), nobody is
   // left to answer.

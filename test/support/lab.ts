@@ -172,6 +172,9 @@ export function unexpectedErrors(lab: TestLab, mark: number, expected: RegExp[] 
 
 /** The connection errors pgpool logs while a backend is down: expected in any failover scenario. */
 export const NODE_DOWN_NOISE = [
+  // pgpool's replication-delay check (sr_check_worker) loses its connection to a node that was just killed or
+  // attached and says so at ERROR/FATAL level, while the node itself is fine.
+  /sr_check_worker pid \d+: (ERROR: {2}Failed to check replication time lag|FATAL: {2}Backend throw an error message)/,
   /failed to make persistent db connection|unable to read data from DB node|failed to create a backend( \d+)? connection|connect\(\) failed|Connection refused|health check failed|is not valid|failed to connect to PostgreSQL server|server closed the connection unexpectedly|unable to forward message to frontend|unable to read data from frontend/,
 ];
 
