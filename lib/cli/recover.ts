@@ -100,6 +100,8 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
 
   let how: string;
   let timeline: number;
+  // The primary the node ends up streaming from: the one it was rebuilt from, or a new one after a failover meanwhile.
+  let streamsFrom = primary;
   let kept: string[] = [];
   let attached = false;
   /** The rebuild step alone (stop, rewind or copy and swap), when this process ran it. */
@@ -126,7 +128,7 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
         );
       }
       await stopPoller();
-      ({ timeline } = await waitStreaming(deps, node, primary, config.recovery.stream_timeout_ms));
+      ({ timeline, primary: streamsFrom } = await waitStreaming(deps, node, primary, config.recovery.stream_timeout_ms));
       await waitPgpool(deps, node.id, isAttached, 15_000, 'attached');
       attached = true;
       const after = await observeDisk(deps, node);
@@ -140,7 +142,7 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
       how = describeMethod(prepared.method, prepared.rewindFailure);
       rebuildSeconds = prepared.durationMs / 1000;
       say(`  ${how} done in ${formatSeconds(rebuildSeconds)}; starting node ${node.id}`);
-      ({ timeline } = await startStandby(deps, node, primary, {
+      ({ timeline, primary: streamsFrom } = await startStandby(deps, node, primary, {
         startTimeoutMs: config.recovery.start_timeout_ms,
         streamTimeoutMs: config.recovery.stream_timeout_ms,
         justPrepared: true,
@@ -171,8 +173,8 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
       : pgpool
         ? ` (not in pgpool: add it as a backend, then pcp_attach_node -n ${node.id})`
         : '';
-  if (values.json) io.out(JSON.stringify({ ok: true, node: node.id, primary: primary.id, via, method: how, timeline, attached, kept, seconds: total, rebuild_seconds: rebuildSeconds }));
-  say(`node ${node.id} recovered by ${how} in ${formatSeconds(total)}: streams timeline ${timeline} from node ${primary.id}${pgpoolText}${keptText}`);
+  if (values.json) io.out(JSON.stringify({ ok: true, node: node.id, primary: streamsFrom.id, rebuilt_from: primary.id, via, method: how, timeline, attached, kept, seconds: total, rebuild_seconds: rebuildSeconds }));
+  say(`node ${node.id} recovered by ${how} in ${formatSeconds(total)}: streams timeline ${timeline} from node ${streamsFrom.id}${streamsFrom.id === primary.id ? '' : ` (a failover made it the primary meanwhile; rebuilt from node ${primary.id})`}${pgpoolText}${keptText}`);
   return 0;
 }
 

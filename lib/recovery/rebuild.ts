@@ -15,7 +15,7 @@ import type { NodeConfig } from '../config/types.ts';
 import { messageOf, OperationError } from '../errors.ts';
 import type { Deps, RunResult } from '../model/deps.ts';
 import { formatBytes, parseLsnOrUndefined } from '../model/lsn.ts';
-import { observeNode, type NodeObservation } from '../observe.ts';
+import { judgePrimaries, observeAll, observeNode, type NodeObservation } from '../observe.ts';
 import { control, shScript, stopNode } from '../pgctl.ts';
 import {
   basebackupLogOf,
@@ -405,7 +405,7 @@ export interface StartOptions {
  * Starts the node (unless it runs) and waits until it streams the primary's current timeline. Refuses to start a
  * data directory without standby.signal: that would bring up a second primary (a fenced old primary included).
  */
-export async function startStandby(deps: Deps, node: NodeConfig, primary: NodeConfig, opts: StartOptions): Promise<{ timeline: number }> {
+export async function startStandby(deps: Deps, node: NodeConfig, primary: NodeConfig, opts: StartOptions): Promise<{ timeline: number; primary: NodeConfig }> {
   const { log } = deps;
   const disk = opts.justPrepared ? { standbySignal: true, running: false } : await observeDisk(deps, node);
   if (!disk.standbySignal) {
@@ -440,21 +440,42 @@ export async function startStandby(deps: Deps, node: NodeConfig, primary: NodeCo
 
 /** pg_stat_wal_receiver on the node itself, not pgpool's view: "streaming" in pg_stat_replication can be brief
  *  and false for a standby that cannot follow (docs/lab.md, "A standby that cannot follow still looks streaming"); what counts is the receiver's timeline. */
-export async function waitStreaming(deps: Deps, node: NodeConfig, primary: NodeConfig, timeoutMs: number): Promise<{ timeline: number }> {
-  const deadline = deps.clock.now() + timeoutMs;
+export async function waitStreaming(deps: Deps, node: NodeConfig, primary: NodeConfig, timeoutMs: number): Promise<{ timeline: number; primary: NodeConfig }> {
+  let target = primary;
+  let deadline = deps.clock.now() + timeoutMs;
+  let followed = false;
   let last = 'no answer yet';
   while (deps.clock.now() < deadline) {
-    const [o, p] = await Promise.all([observeNode(deps, node, 1500), observeNode(deps, primary, 1500)]);
+    const [o, p] = await Promise.all([observeNode(deps, node, 1500), observeNode(deps, target, 1500)]);
     if (o.reachable && p.reachable && !p.inRecovery) {
       const wr = o.walReceiver;
-      if (wr?.status === 'streaming' && wr.senderHost === primary.hostname && wr.senderPort === primary.port && wr.receivedTli === p.timeline) {
-        return { timeline: p.timeline };
+      if (wr?.status === 'streaming' && wr.senderHost === target.hostname && wr.senderPort === target.port && wr.receivedTli === p.timeline) {
+        return { timeline: p.timeline, primary: target };
       }
       last = wr ? `walreceiver ${wr.status} from ${wr.senderHost}, timeline ${wr.receivedTli} (primary: ${p.timeline})` : 'no walreceiver yet';
-    } else last = !o.reachable ? o.error : p.reachable ? `node ${primary.id} is in recovery` : p.error;
+    } else {
+      last = !o.reachable ? o.error : p.reachable ? `node ${target.id} is in recovery` : p.error;
+      // The primary it was rebuilt from is gone or a standby now: a failover happened meanwhile. pgpool's
+      // follow_primary repoints the node at the new primary; wait for that, once, with a fresh timeout.
+      if (!followed && (!p.reachable || p.inRecovery)) {
+        const current = judgePrimaries(await observeAll(deps, 1500)).current;
+        const next = deps.config.nodes.find((n) => n.id === current);
+        if (next && next.id !== target.id && next.id !== node.id) {
+          deps.log.warn(
+            { step: 'stream', node_id: node.id, outcome: 'started' },
+            `node ${target.id} is no longer the primary (${last}): a failover made node ${next.id} the primary while node ${node.id} was being rebuilt; waiting for node ${node.id} to stream from node ${next.id}`,
+          );
+          target = next;
+          followed = true;
+          deadline = deps.clock.now() + timeoutMs;
+          continue;
+        }
+      }
+    }
     await deps.clock.sleep(100);
   }
-  throw new OperationError(`node ${node.id} runs but does not stream from node ${primary.id} after ${timeoutMs} ms (${last}); see its PostgreSQL log`);
+  const moved = followed ? ` (a failover made node ${target.id} the primary while node ${node.id} was being rebuilt from node ${primary.id})` : '';
+  throw new OperationError(`node ${node.id} runs but does not stream from node ${target.id} after ${timeoutMs} ms (${last})${moved}; see its PostgreSQL log`);
 }
 
 /**

@@ -44,6 +44,8 @@ import {
   waitFor as waitForLab,
   type HookRecord,
   type TestLab,
+  waitRedundantWithout,
+  executedLine,
 } from '../support/lab.ts';
 
 let lab: TestLab;
@@ -55,9 +57,6 @@ const NOISE = [
   // when pgpool finishes that statement later (a backend that hung, then failed over or came back), nobody is
   // left to answer.
   /maas-ha-campaign-writer pid \d+: ERROR: {2}unable to flush data to frontend/,
-  // pgpool 4.3.5's child serving the writer, when its backend is stopped under a query in flight (a clean stop,
-  // a fence), reports an internal memory-context error for that session and ends it; the client reconnects.
-  /maas-ha-campaign-writer pid \d+: ERROR: {2}could not find block containing chunk 0x[0-9a-f]+/,
 ];
 
 test.before(async () => {
@@ -133,17 +132,6 @@ async function waitHealthy(timeoutMs = 45_000): Promise<ClusterStatus> {
   }
 }
 
-/** After the primary `down` was lost: a new primary, every other node streaming from it and attached, `down` detached. */
-function failedOver(down: number, timeoutMs = 45_000): Promise<ClusterStatus> {
-  return waitFor(`failover away from node ${down} settled`, timeoutMs, async () => {
-    const s = await clusterStatus(lab);
-    const ok =
-      s.primary !== null &&
-      s.primary !== down &&
-      s.rows.every((r) => (r.id === down ? r.pgpoolStatus === 'down' : r.pgpoolStatus === 'up' && r.problems.length === 0));
-    return ok ? s : undefined;
-  }, 200);
-}
 
 /** The closing sentence of the failover hook that handled node `failed`, written after `mark`. */
 function failoverDone(failed: number, mark: number, timeoutMs = 30_000): Promise<HookRecord> {
@@ -280,7 +268,7 @@ test.serial('campaign: primary kill -9 under writes → no acknowledged write lo
     trace(`kill -9 node ${p} (primary)`);
     killPostmaster(lab.nodes[p]!);
     const killedAt = Date.now();
-    const s = await failedOver(p);
+    const s = await waitRedundantWithout(lab, p);
     t.not(s.primary, p);
     await writeAfter(c, killedAt, s.primary!);
     const healed = await healWithMaasHa(t, m.pgpool);
@@ -316,12 +304,12 @@ test.serial('campaign: the same failover run twice → harmless', async (t) => {
     trace(`kill -9 node ${p} (primary)`);
     killPostmaster(lab.nodes[p]!);
     const killedAt = Date.now();
-    const before = await failedOver(p);
+    const before = await waitRedundantWithout(lab, p);
     await writeAfter(c, killedAt, before.primary!);
 
     // The very line pgpool ran, run again as pgpool runs it (as postgres, through sh -c, its environment).
     const again = logMark(lab);
-    const r = await createShell().run(['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '/bin/sh', '-c', executedLine('maas-ha-failover', m.pgpool)], {
+    const r = await createShell().run(['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '/bin/sh', '-c', executedLine(lab, 'maas-ha-failover', m.pgpool)], {
       timeoutMs: 30_000,
       cwd: '/',
       env: serviceEnv(lab.o, postgresUser()),
@@ -351,7 +339,7 @@ test.serial('campaign: old primary started by hand without standby.signal, then 
     trace(`kill -9 node ${stale} (primary)`);
     killPostmaster(lab.nodes[stale]!);
     const firstKill = Date.now();
-    const s1 = await failedOver(stale);
+    const s1 = await waitRedundantWithout(lab, stale);
     const current = s1.primary!;
     const newest = s1.rows.find((r) => r.id !== stale && r.id !== current)!.id;
     await waitFor(`30 rows acknowledged by node ${current}`, 20_000, async () => c.acksAfter(firstKill, current).length >= 30 || undefined);
@@ -404,7 +392,7 @@ test.serial('campaign: primary black-holed then healed → the isolated old prim
     let healedAt: number | undefined;
     try {
       const cutAt = Date.now();
-      const s = await failedOver(p, 60_000);
+      const s = await waitRedundantWithout(lab, p, 60_000);
       await writeAfter(c, cutAt, s.primary!);
       trace(`healing the partition of node ${p}`);
       healedAt = await hole.heal();
@@ -455,14 +443,3 @@ test.serial('campaign: standby crash then recovered → no base backup', async (
   t.deepEqual(unexpected(m), []);
 });
 
-/** The command line pgpool logged (`LOG: execute command: ...`) for an executable, after `mark`. */
-function executedLine(executable: string, mark: number): string {
-  const text = readFileSync(lab.paths.pgpoolLog).subarray(mark).toString('utf8');
-  const line = text
-    .split('\n')
-    .map((l) => /execute command: (.*)$/.exec(l)?.[1])
-    .find((l) => l?.includes(`/${executable} `));
-  if (!line) throw new Error(`pgpool logged no execute command for ${executable}`);
-  if (!line.startsWith(`${lab.paths.bin}/`)) throw new Error(`unexpected hook path in ${line} (expected ${lab.paths.bin})`);
-  return line;
-}

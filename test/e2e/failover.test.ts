@@ -26,6 +26,8 @@ import {
   waitFor,
   waitRedundant,
   type TestLab,
+  waitRedundantWithout,
+  executedLine,
 } from '../support/lab.ts';
 import { rowsOn, startWriter, writeThroughPgpool } from '../support/writes.ts';
 
@@ -49,7 +51,7 @@ test.serial('kill -9 of the primary under writes → a standby is promoted, the 
   killPostmaster(lab.nodes[0]!);
   const killedAt = Date.now();
   await waitFor('a write acknowledged after the kill', 30_000, async () => writer.acks.some((a) => a.sentAt > killedAt) || undefined);
-  const s = await waitRedundantWithout(0);
+  const s = await waitRedundantWithout(lab, 0);
   await writer.stop();
 
   const promoted = s.primary!;
@@ -89,7 +91,7 @@ test.serial("pgpool's %m is behind another standby → the most advanced standby
   t.true(o2.receiveLsn! > o1.receiveLsn!, 'node 2 has received more WAL');
 
   killPostmaster(lab.nodes[0]!);
-  const s = await waitRedundantWithout(0);
+  const s = await waitRedundantWithout(lab, 0);
   t.is(s.primary, 2, 'the most advanced standby is the new primary, not pgpool\'s %m');
   const present = new Set(await rowsOn(lab, 2));
   t.deepEqual(acked.filter((seq) => !present.has(seq)), [], 'acknowledged rows lost');
@@ -103,8 +105,8 @@ test.serial("pgpool's %m is behind another standby → the most advanced standby
 test.serial('a second run of the same failover (the line pgpool ran, run again as pgpool runs it) changes nothing', async (t) => {
   const mark = logMark(lab);
   killPostmaster(lab.nodes[0]!);
-  const before = await waitRedundantWithout(0);
-  const line = executedLine('maas-ha-failover', mark);
+  const before = await waitRedundantWithout(lab, 0);
+  const line = executedLine(lab, 'maas-ha-failover', mark);
   const primary = lab.nodes[before.primary!]!;
   const tl = (await observeNode(lab.deps, lab.deps.config.nodes[primary.id]!)).reachable;
   t.true(tl);
@@ -227,7 +229,7 @@ test.serial('maas-ha switchover (the built CLI): refuses the primary itself; mov
 
 test.serial('a fenced old primary cannot come back writable: the fence left standby.signal, so even a start brings it up read-only', async (t) => {
   killPostmaster(lab.nodes[0]!);
-  await waitRedundantWithout(0);
+  await waitRedundantWithout(lab, 0);
   const fenced = lab.deps.state.fenced().find((f) => f.node === 0);
   t.is(fenced?.status, 'stopped');
   t.true(existsSync(join(lab.nodes[0]!.data, 'standby.signal')), 'the fence wrote standby.signal into the old primary');
@@ -240,27 +242,4 @@ test.serial('a fenced old primary cannot come back writable: the fence left stan
   t.true(o.reachable && o.inRecovery, 'the old primary came back in recovery, never writable');
 });
 
-/** Until the primary is back and every surviving node is streaming and attached (the killed one stays down). */
-async function waitRedundantWithout(down: number) {
-  return waitFor(`redundancy without node ${down}`, 45_000, async () => {
-    const s = await clusterStatus(lab);
-    const ok =
-      s.primary !== null &&
-      s.primary !== down &&
-      s.rows.every((r) => (r.id === down ? r.pgpoolStatus === 'down' : r.pgpoolStatus === 'up' && r.problems.length === 0));
-    return ok ? s : undefined;
-  }, 200);
-}
 
-/** The command line pgpool logged (`LOG: execute command: ...`) for an executable, after `mark`. */
-function executedLine(executable: string, mark: number): string {
-  const text = readFileSync(lab.paths.pgpoolLog).subarray(mark).toString('utf8');
-  const line = text
-    .split('\n')
-    .map((l) => /execute command: (.*)$/.exec(l)?.[1])
-    .find((l) => l?.includes(`/${executable} `));
-  if (!line) throw new Error(`pgpool logged no execute command for ${executable}`);
-  // The lab runs its own copy of the hooks, not the checkout's dist/bin.
-  if (!line.startsWith(`${lab.paths.bin}/`)) throw new Error(`unexpected hook path in ${line} (expected ${lab.paths.bin}, not ${DIST_BIN})`);
-  return line;
-}

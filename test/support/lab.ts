@@ -175,6 +175,10 @@ export const NODE_DOWN_NOISE = [
   // pgpool's replication-delay check (sr_check_worker) loses its connection to a node that was just killed or
   // attached and says so at ERROR/FATAL level, while the node itself is fine.
   /sr_check_worker pid \d+: (ERROR: {2}Failed to check replication time lag|FATAL: {2}Backend throw an error message)/,
+  // pgpool 4.3.5's child serving a client whose backend dies or is stopped under a query in flight (a kill, a
+  // clean stop, a fence) sometimes reports an internal memory-context error for that session and ends it; the
+  // client reconnects. pgpool's own bug, seen with every writer; nothing maas-ha can act on.
+  /pid \d+: ERROR: {2}could not find block containing chunk 0x[0-9a-f]+/,
   /failed to make persistent db connection|unable to read data from DB node|failed to create a backend( \d+)? connection|connect\(\) failed|Connection refused|health check failed|is not valid|failed to connect to PostgreSQL server|server closed the connection unexpectedly|unable to forward message to frontend|unable to read data from frontend/,
 ];
 
@@ -196,4 +200,29 @@ export async function stopPgpool(lab: TestLab): Promise<void> {
   if (!pid) return;
   process.kill(pid, 'SIGINT');
   await waitFor('pgpool to exit', 20_000, async () => (readPid(lab.paths.pgpoolPid) === pid ? undefined : true));
+}
+
+/** After the primary `down` was lost: a new primary, every other node streaming from it and attached, `down` detached. */
+export function waitRedundantWithout(lab: TestLab, down: number, timeoutMs = 45_000): Promise<ClusterStatus> {
+  return waitFor(`failover away from node ${down} settled`, timeoutMs, async () => {
+    const s = await clusterStatus(lab);
+    const ok =
+      s.primary !== null &&
+      s.primary !== down &&
+      s.rows.every((r) => (r.id === down ? r.pgpoolStatus === 'down' : r.pgpoolStatus === 'up' && r.problems.length === 0));
+    return ok ? s : undefined;
+  }, 200);
+}
+
+/** The command line pgpool logged (`LOG: execute command: ...`) for an executable, after `mark`. */
+export function executedLine(lab: TestLab, executable: string, mark: number): string {
+  const text = readFileSync(lab.paths.pgpoolLog).subarray(mark).toString('utf8');
+  const line = text
+    .split('\n')
+    .map((l) => /execute command: (.*)$/.exec(l)?.[1])
+    .find((l) => l?.includes(`/${executable} `));
+  if (!line) throw new Error(`pgpool logged no execute command for ${executable}`);
+  // The lab runs its own copy of the hooks, not the checkout's dist/bin.
+  if (!line.startsWith(`${lab.paths.bin}/`)) throw new Error(`unexpected hook path in ${line} (expected ${lab.paths.bin}, not ${DIST_BIN})`);
+  return line;
 }
