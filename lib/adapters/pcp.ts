@@ -4,8 +4,11 @@
 // does not have, so -w is always given and the password comes from PCPPASSFILE.
 //
 // pgpool restarts its PCP process about a second after every failover and failback (docs/pgpool-hooks.md, "PCP"),
-// which is exactly when follow_primary attaches nodes: a refused connection is retried for a few seconds. Only a
-// refused connection: the command never reached pgpool, so sending it again cannot do anything twice.
+// which is exactly when follow_primary attaches nodes: a refused connection is retried for a few seconds (the
+// command never reached pgpool, so sending it again cannot do anything twice). A connection the restart cut
+// ("unable to read data from socket") is retried only for what is harmless to repeat: reading node info and
+// counts, and attaching (pgpool ignores a failback request for a node that is already up, and the hooks confirm
+// every attach with pcp_node_info). Detach, promote and recovery are never sent twice.
 
 import type { PcpConfig } from '../config/types.ts';
 import { OperationError } from '../errors.ts';
@@ -14,15 +17,18 @@ import { parseNodeInfoLine } from '../pgpool/pcp-output.ts';
 
 /** What the pcp client prints when it could not connect at all (exit 1): nothing reached pgpool. */
 const NOT_CONNECTED = /connection to (host|socket) .*failed|Connection refused|could not connect/i;
+/** What it prints when pgpool closed a connection it had accepted (its PCP process restarting). */
+const DROPPED = /unable to read data from socket/i;
 const RECONNECT_FOR_MS = 4000;
 
 export function createPcp(cfg: PcpConfig, shell: Shell): Pcp {
-  const call = async (tool: string, args: string[], timeoutMs = cfg.timeout_ms): Promise<string> => {
+  const call = async (tool: string, args: string[], timeoutMs = cfg.timeout_ms, repeatable = false): Promise<string> => {
     const argv = [`${cfg.bin_dir}/${tool}`, '-h', cfg.host, '-p', String(cfg.port), '-U', cfg.user, '-w', ...args];
     const env = { PCPPASSFILE: cfg.pcppass_file, HOME: process.env.HOME ?? '/', LANG: 'C' };
     const started = Date.now();
     let r = await shell.run(argv, { timeoutMs, env });
-    while (r.exitCode === 1 && NOT_CONNECTED.test(r.stderr) && Date.now() - started < Math.min(RECONNECT_FOR_MS, timeoutMs / 2)) {
+    const retry = (x: typeof r) => x.exitCode !== 0 && (NOT_CONNECTED.test(x.stderr) || (repeatable && DROPPED.test(`${x.stdout}\n${x.stderr}`)));
+    while (retry(r) && Date.now() - started < Math.min(RECONNECT_FOR_MS, timeoutMs / 2)) {
       await new Promise((resolve) => setTimeout(resolve, 250));
       r = await shell.run(argv, { timeoutMs: Math.max(1000, timeoutMs - (Date.now() - started)), env });
     }
@@ -34,21 +40,21 @@ export function createPcp(cfg: PcpConfig, shell: Shell): Pcp {
     }
     return r.stdout;
   };
-  const command = async (tool: string, args: string[], timeoutMs?: number) => {
-    const out = await call(tool, args, timeoutMs);
+  const command = async (tool: string, args: string[], timeoutMs?: number, repeatable = false) => {
+    const out = await call(tool, args, timeoutMs, repeatable);
     if (!/Command Successful/.test(out)) throw new OperationError(`${tool} ${args.join(' ')}: no "Command Successful" in: ${out.trim()}`);
   };
   return {
     async nodeInfo(id: number): Promise<PcpNodeInfo> {
-      const out = await call('pcp_node_info', ['-n', String(id)]);
+      const out = await call('pcp_node_info', ['-n', String(id)], undefined, true);
       return parseNodeInfoLine(id, out.trim().split('\n')[0] ?? '');
     },
     async nodeCount(): Promise<number> {
-      const out = (await call('pcp_node_count', [])).trim();
+      const out = (await call('pcp_node_count', [], undefined, true)).trim();
       if (!/^\d+$/.test(out)) throw new OperationError(`pcp_node_count: unexpected output "${out}"`);
       return Number(out);
     },
-    attach: (id) => command('pcp_attach_node', ['-n', String(id)]),
+    attach: (id) => command('pcp_attach_node', ['-n', String(id)], undefined, true),
     detach: (id, opts) => command('pcp_detach_node', ['-n', String(id), ...(opts?.gracefully ? ['-g'] : [])]),
     promote: (id, opts) => command('pcp_promote_node', ['-n', String(id), ...(opts?.switchover ? ['-s'] : [])]),
     recover: (id, opts) => command('pcp_recovery_node', ['-n', String(id)], opts?.timeoutMs),

@@ -133,3 +133,12 @@ test('follow_primary: pcp refuses the first connection (PCP restarting after fai
   t.is(env.pcp.backends[2]!.status, 1);
   t.is(run.calls.filter((c) => c.tool === 'pcp_attach_node').length, 2, 'one refused attempt, one that reached pgpool');
 });
+
+test('follow_primary: the PCP restart cuts the attach\'s connection ("unable to read data from socket") → attach sent again, attached', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: world(standby({ upstream: 1, timeline: 2 })), ...AFTER_FAILOVER });
+  env.world.script('pcp_attach_node', () => true, { stderr: 'ERROR: unable to read data from socket.\n', exitCode: 1 }, 1);
+  const run = await env.run('follow_primary_command', FOLLOW(2));
+  t.is(run.exitCode, 0, closingLine(run)?.msg);
+  t.is(env.pcp.backends[2]!.status, 1);
+  t.is(run.calls.filter((c) => c.tool === 'pcp_attach_node').length, 2, 'one cut attempt, one that completed');
+});
