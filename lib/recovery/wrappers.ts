@@ -1,7 +1,9 @@
 // The two small executables pgpool's online recovery needs inside every data directory. The pgpool_recovery
 // extension runs "$PGDATA/recovery_1st_stage" and "$PGDATA/pgpool_remote_start" of the *current primary*
-// (pgpool-hooks.md §1.5), so every node that can become primary needs them; written into one data directory
-// before the others are cloned from it, pg_basebackup and pg_rewind carry them everywhere (lab-recipe G16).
+// (docs/pgpool-hooks.md, "Online recovery"), so every node that can become primary needs them; written into one
+// data directory before the others are cloned from it, pg_basebackup and pg_rewind carry them everywhere
+// (docs/lab.md, "Recovery wrappers live in every data directory"); a cluster maas-ha did not build needs them
+// installed in every data directory (install.sh --database-host on each database host).
 //
 // They name the configuration file and the node binary explicitly: the scripts inherit the postmaster's
 // environment, and a postmaster started over ssh (pg_ctl, pg_ctlcluster) has the ssh session's, without
