@@ -179,6 +179,9 @@ export const NODE_DOWN_NOISE = [
   // clean stop, a fence) sometimes reports an internal memory-context error for that session and ends it; the
   // client reconnects. pgpool's own bug, seen with every writer; nothing maas-ha can act on.
   /pid \d+: ERROR: {2}could not find block containing chunk 0x[0-9a-f]+/,
+  // A pgpool child whose backend shut down (a clean stop, a fence) under a session cannot read the next
+  // message from it and ends that session; the client reconnects.
+  /pid \d+: ERROR: {2}unable to read message kind/,
   /failed to make persistent db connection|unable to read data from DB node|failed to create a backend( \d+)? connection|connect\(\) failed|Connection refused|health check failed|is not valid|failed to connect to PostgreSQL server|server closed the connection unexpectedly|unable to forward message to frontend|unable to read data from frontend/,
 ];
 
