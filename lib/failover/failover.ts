@@ -12,9 +12,10 @@ import { formatLsn } from '../model/lsn.ts';
 import { observeNode, type NodeObservation } from '../observe.ts';
 import { stopNode, controlArgv, type StopResult } from '../pgctl.ts';
 import { failoverJournal, journalName, resumeFrom, type Resume } from './journal.ts';
-import { fenceOrder, planFailover, type FailoverFacts, type PortProbe } from './plan.ts';
+import { fenceOrder, planFailover, type FailoverFacts, type FailoverPlan, type PortProbe } from './plan.ts';
 import { Timeline } from './timeline.ts';
 import { relaxSynchronous } from './sync.ts';
+import { settleFollowers } from './followers.ts';
 
 export interface FailoverInput {
   failedNode: number;
@@ -179,9 +180,10 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
     log.info({ step: 'choose', node_id: target.id, outcome: 'skipped' }, `${decision.why}: nothing to promote`);
     // An earlier run may have died between promotion and its last steps: finish them (both are idempotent).
     if (!plan.checkpoint.skip) await checkpoint(deps, target, remainingMs, journal);
-    await relaxAfterPromotion(deps, target, tl);
+    const [syncNote, attachNote] = await Promise.all([settleFollowers(deps, plan.followers!, followersBudget(remainingMs), tl), queueAttach(deps, plan.attachInPgpool)]);
     journal('done', { node: target.id });
-    return { ok: true, summary: `node ${target.id} is already primary, nothing promoted; ${fenceNote}`, promoted: target.id, timeline: tl };
+    const notes = [syncNote, attachNote].filter(Boolean).map((x) => `; ${x}`).join('');
+    return { ok: true, summary: `node ${target.id} is already primary, nothing promoted; ${fenceNote}${notes}`, promoted: target.id, timeline: tl };
   }
   let candidate: { node: number; why: string; lsn: bigint; replayLsn: bigint } | undefined;
   let noneWhy: string | undefined;
@@ -221,14 +223,19 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   journal('promoted', { node: target.id });
   // A node maas-ha once fenced and has now promoted is the primary: its old marker says nothing any more.
   if (deps.state.fenced().some((m) => m.node === target.id)) deps.state.clearFenced(target.id);
-  // Relaxing the synchronous setting the new primary inherited goes first: until then every commit on it waits
-  // for a standby that does not stream yet, and the fence (an ssh round trip) must not keep clients waiting.
-  await relaxAfterPromotion(deps, target, tl);
-  const [{ fence: f, note: fenceNote }] = await Promise.all([fenced(), checkpoint(deps, target, remainingMs, journal), firstWrite(deps, target, tl)]);
+  // The fence (an ssh round trip), the checkpoint and the standbys' repointing run side by side; pgpool sends no
+  // client to the new primary before this hook ends.
+  const [{ fence: f, note: fenceNote }, , , syncNote, attachNote] = await Promise.all([
+    fenced(),
+    checkpoint(deps, target, remainingMs, journal),
+    firstWrite(deps, target, tl),
+    settleFollowers(deps, plan.followers!, followersBudget(remainingMs), tl),
+    queueAttach(deps, plan.attachInPgpool),
+  ]);
   journal('done', { node: target.id });
   return {
     ok: f.outcome !== 'still-running',
-    summary: `promoted node ${target.id} (${candidate.why}); ${fenceNote}${doubt ? `; ${doubt}` : ''}`,
+    summary: `promoted node ${target.id} (${candidate.why}); ${fenceNote}${[doubt, syncNote, attachNote].filter(Boolean).map((x) => `; ${x}`).join('')}`,
     promoted: target.id,
     timeline: tl,
   };
@@ -272,7 +279,13 @@ async function checkpoint(deps: Deps, target: NodeConfig, remainingMs: () => num
  */
 async function firstWrite(deps: Deps, target: NodeConfig, tl: Timeline): Promise<void> {
   try {
-    const [row] = await deps.pg.query<{ xid: string }>({ host: target.hostname, port: target.port }, 'SELECT txid_current()::text AS xid', [], { timeoutMs: 1000 });
+    // Committed locally: the standbys may not stream yet, and this proof must not wait for them.
+    const [row] = await deps.pg.query<{ xid: string }>(
+      { host: target.hostname, port: target.port },
+      "SELECT set_config('synchronous_commit', 'local', true) AS sc, txid_current()::text AS xid",
+      [],
+      { timeoutMs: 1000 },
+    );
     tl.add('first_write_accepted', { node: target.id, xid: row?.xid });
   } catch (err) {
     deps.log.warn({ step: 'first-write', node_id: target.id, outcome: 'failed' }, `node ${target.id} did not take a first write: ${messageOf(err)}`);
@@ -281,14 +294,29 @@ async function firstWrite(deps: Deps, target: NodeConfig, tl: Timeline): Promise
 }
 
 /**
- * No standby streams from the new primary yet: a synchronous setting it inherited would freeze every write until
- * one follows. Relax it now; the failback hook restores it when a standby is attached again.
+ * Carries out plan.attachInPgpool: pcp_attach_node of the promoted node, which pgpool queues and performs once the
+ * failover that runs this hook has ended (it then finds the node's role itself). Returns the closing line's phrase.
  */
-async function relaxAfterPromotion(deps: Deps, target: NodeConfig, tl: Timeline): Promise<void> {
-  if (deps.config.replication.synchronous.mode === 'off') return;
-  const relaxed = await relaxSynchronous(deps, target, undefined);
-  if (relaxed) tl.add('synchronous_relaxed', { node: target.id });
+async function queueAttach(deps: Deps, a: FailoverPlan['attachInPgpool']): Promise<string | undefined> {
+  if (!a) return undefined;
+  try {
+    await deps.pcp.attach(a.node);
+    deps.log.info({ step: 'pgpool-attach', node_id: a.node, outcome: 'ok' }, a.why);
+    return `pgpool had no backend up: asked it to attach node ${a.node}`;
+  } catch (err) {
+    deps.log.error(
+      { step: 'pgpool-attach', node_id: a.node, outcome: 'failed' },
+      `${a.why}, but pcp_attach_node failed: ${messageOf(err)}; pgpool has no primary until someone runs pcp_attach_node -n ${a.node}`,
+    );
+    return `pgpool has no backend up and would not attach node ${a.node} (${messageOf(err)}): run pcp_attach_node -n ${a.node}`;
+  }
 }
+
+/**
+ * How long the new primary's standbys may take to stream from it: what the budget leaves, less the margin the
+ * closing steps need. Past it synchronous replication is relaxed rather than making pgpool wait.
+ */
+const followersBudget = (remainingMs: () => number) => Math.max(1000, remainingMs() - 2000);
 
 /**
  * With `ANY k (s1..sn)` (or FIRST k) an acknowledged commit is on at least k of the n listed standbys, but which
@@ -400,6 +428,16 @@ async function promote(deps: Deps, node: NodeConfig, timeoutMs: number, onReques
     );
     if (rows[0]?.promoted !== true) throw new Error('pg_promote returned false');
   } catch (err) {
+    // "recovery is not in progress" (SQLSTATE 55000): the node left recovery before this request arrived. Another
+    // run promoted it (a second pgpool host's hook, an operator): the very node chosen here, so it stands.
+    if ((err as { cause?: { code?: unknown } }).cause?.code === '55000') {
+      const now = await observeNode(deps, node, Math.max(300, Math.min(confirmMs, left())));
+      if (now.reachable && !now.inRecovery) {
+        log.info({ step: 'promote', node_id: node.id, outcome: 'ok', duration_ms: deps.clock.now() - started }, `node ${node.id} was already promoted (by another run): timeline ${now.timeline}, accepting writes`);
+        onRequested();
+        return;
+      }
+    }
     log.warn({ step: 'promote', node_id: node.id, outcome: 'failed' }, `pg_promote on node ${node.id} failed (${messageOf(err)}); trying ${controlArgv(node, 'promote')[0]} over ssh`);
     const sshMs = Math.max(500, left() - confirmMs);
     const argv = controlArgv(node, 'promote', { waitS: Math.max(1, Math.floor(sshMs / 1000) - 1) });

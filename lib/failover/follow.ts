@@ -12,8 +12,8 @@ import { controlDataText, stopNode } from '../pgctl.ts';
 import { isAttached } from '../pgpool/pcp-output.ts';
 import { formatBytes, formatLsn, parseLsnOrUndefined, type Lsn } from '../model/lsn.ts';
 import { describeMethod, parseControlData, type ControlData, type RebuildOptions } from '../recovery/plan.ts';
-import { ensureSlot, rebuildAsStandby, waitStreaming } from '../recovery/rebuild.ts';
-import { standbyLines } from '../recovery/standby-conf.ts';
+import { rebuildAsStandby, waitStreaming } from '../recovery/rebuild.ts';
+import { repointStandby } from './followers.ts';
 
 export type FollowAction =
   | { kind: 'skip'; why: string }
@@ -109,13 +109,7 @@ export async function runFollow(deps: Deps, input: FollowInput, remainingMs: () 
         await attach(deps, node);
         return { ok: true, summary: `node ${node.id} already followed node ${primary.id}: attached` };
       case 'repoint': {
-        await ensureSlot(deps, primary, node);
-        const target = { host: node.hostname, port: node.port };
-        for (const line of standbyLines(deps, primary, node)) {
-          const [key, value] = line.split(/ = (.*)/s) as [string, string];
-          await deps.pg.query(target, `ALTER SYSTEM SET ${key} = ${value}`);
-        }
-        await deps.pg.query(target, 'SELECT pg_reload_conf()');
+        await repointStandby(deps, node, primary);
         try {
           await waitStreaming(deps, node, primary, Math.min(streamBudget(), 15_000));
         } catch (err) {

@@ -72,6 +72,50 @@ export interface FailoverPlan {
   checkpoint: { skip: boolean; why: string };
   /** Synchronous replication covered these standbys; undefined: off. */
   synchronousNames?: string[];
+  /** What follows the promotion (or the adoption): undefined when nobody becomes primary. */
+  followers?: Followers;
+  /**
+   * pgpool passed no new main node (%m = -1): it has no backend up (its follow_primary had detached the standbys
+   * when the new primary died too), so it would look for a primary among none and set none. The hook queues a
+   * pcp_attach_node of the node it promoted, which pgpool carries out once this failover ends.
+   */
+  attachInPgpool?: { node: number; why: string };
+}
+
+/**
+ * The standbys the new primary keeps, and what its commits wait for. `hold`: commits wait for `count` of the
+ * standbys that follow it (the hook repoints the running ones right away), so no write is acknowledged that only
+ * the new primary holds, and a second failure before pgpool's follow_primary runs loses nothing; if they do not
+ * stream within the hook's budget the setting is relaxed after all. `relax`: fewer running standbys than
+ * required, so commits would wait forever: relax now (the failback hook restores it when one is back).
+ */
+export interface Followers {
+  primary: number;
+  repoint: number[];
+  synchronous: 'hold' | 'relax' | 'off';
+  why: string;
+}
+
+/** Pure: which standbys follow `primary` straight away, and whether its commits may wait for them. */
+export function planFollowers(config: Config, primary: number, observations: readonly NodeObservation[], exclude: readonly number[] = []): Followers {
+  const repoint = observations.filter((o) => o.reachable && o.inRecovery && o.id !== primary && !exclude.includes(o.id)).map((o) => o.id);
+  const { mode, count } = config.replication.synchronous;
+  const list = repoint.length ? `node${repoint.length > 1 ? 's' : ''} ${repoint.join(', ')}` : 'no standby';
+  if (mode === 'off') return { primary, repoint, synchronous: 'off', why: `repoint ${list} to node ${primary}; synchronous replication is off` };
+  if (repoint.length >= count) {
+    return {
+      primary,
+      repoint,
+      synchronous: 'hold',
+      why: `repoint ${list} to node ${primary} now; its commits wait for ${mode.toUpperCase()} ${count} of them, so nothing is acknowledged that only node ${primary} holds (relaxed if none streams in time)`,
+    };
+  }
+  return {
+    primary,
+    repoint,
+    synchronous: 'relax',
+    why: `${list} running to follow node ${primary}, ${count} required: relax synchronous replication, writes continue without a synchronous copy until a standby is back`,
+  };
 }
 
 const STOPPED: readonly string[] = ['not-running', 'stopped-fast', 'stopped-immediate'];
@@ -102,10 +146,21 @@ export function planFailover(f: FailoverFacts): FailoverPlan {
       ? { skip: true, why: `run ${resume.runId} already checkpointed node ${node}` }
       : { skip: false, why: `pg_rewind of the other nodes needs node ${node}'s new timeline in a checkpoint` };
   const base = { fence, staleFences, reobserveAfterFence, synchronousNames };
+  const followersOf = (node: number) => ({
+    followers: planFollowers(config, node, f.observations, staleFences.map((x) => x.node)),
+    ...(f.newMain === undefined
+      ? { attachInPgpool: { node, why: `pgpool has no backend up (its new main node is -1): ask it to attach node ${node}, which it does once this failover ends` } }
+      : {}),
+  });
 
   if (judged.current !== undefined) {
     const by = resume?.promoted === judged.current ? ` (promoted by run ${resume.runId})` : '';
-    return { ...base, decision: { kind: 'adopt', node: judged.current, why: `node ${judged.current} is already the primary${by}: ${judged.why}` }, checkpoint: checkpointFor(judged.current) };
+    return {
+      ...base,
+      decision: { kind: 'adopt', node: judged.current, why: `node ${judged.current} is already the primary${by}: ${judged.why}` },
+      checkpoint: checkpointFor(judged.current),
+      ...followersOf(judged.current),
+    };
   }
   if (judged.ambiguous.length) {
     return { ...base, decision: { kind: 'none', why: `refusing to promote another: ${judged.why}`, reasons: [judged.why] }, checkpoint: { skip: true, why: 'nothing promoted' } };
@@ -146,18 +201,21 @@ export function planFailover(f: FailoverFacts): FailoverPlan {
           why: `old primary node ${failedNode} stopped cleanly; pgpool's new main node ${target.id} is at ${formatLsn(target.lsn)}, behind node ${choice.node.id} at ${formatLsn(choice.node.lsn)}: promote it once it has caught up, else nobody`,
         },
         checkpoint: checkpointFor(target.id),
+        ...followersOf(target.id),
       };
     }
     return {
       ...base,
       decision: { kind: 'promote', node: target.id, candidate: target, considered: choice.considered, reasons: choice.reasons, why: `pgpool's new main node after a clean stop, as advanced as any (lsn ${formatLsn(target.lsn)})${splitNote}` },
       checkpoint: checkpointFor(target.id),
+      ...followersOf(target.id),
     };
   }
   return {
     ...base,
     decision: { kind: 'promote', node: choice.node.id, candidate: choice.node, considered: choice.considered, reasons: choice.reasons, why: `${choice.why}${splitNote}` },
     checkpoint: checkpointFor(choice.node.id),
+    ...followersOf(choice.node.id),
   };
 }
 
@@ -183,6 +241,8 @@ export function describeFailoverPlan(p: FailoverPlan, failed: number): string[] 
       break;
   }
   if (d.kind !== 'none') lines.push(`${n()}. checkpoint: ${p.checkpoint.skip ? `skipped (${p.checkpoint.why})` : p.checkpoint.why}`);
+  if (p.followers) lines.push(`${n()}. standbys: ${p.followers.why}`);
+  if (p.attachInPgpool) lines.push(`${n()}. pgpool: ${p.attachInPgpool.why}`);
   if (p.reobserveAfterFence) lines.push(`   (the standbys are compared again after the fence: a cleanly stopped primary's last WAL reaches them only then)`);
   return lines;
 }

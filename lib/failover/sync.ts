@@ -69,9 +69,32 @@ export async function relaxSynchronous(deps: Pick<Deps, 'pg' | 'log' | 'config'>
     deps.log.warn({ step: 'synchronous', node_id: primary.id, outcome: 'ok' }, note);
     return note;
   } catch (err) {
+    if ((err as { cause?: { code?: unknown } }).cause?.code === 'ECONNREFUSED') {
+      // The primary went down too (a standby and the primary lost together): nothing waits on it any more, and
+      // its own failover decides what comes next.
+      deps.log.warn({ step: 'synchronous', node_id: primary.id, outcome: 'skipped' }, `node ${primary.id} refuses connections (not running): no synchronous setting to relax there`);
+      return undefined;
+    }
     deps.log.error({ step: 'synchronous', node_id: primary.id, outcome: 'failed' }, `could not relax synchronous replication on node ${primary.id}: ${messageOf(err)}`);
     return undefined;
   }
+}
+
+/**
+ * Sets the managed value on `primary` now, whether or not its standbys stream yet: from here on its commits wait
+ * for them. Returns true when the setting changed.
+ */
+export async function holdSynchronous(deps: Pick<Deps, 'pg' | 'config'>, primary: NodeConfig): Promise<boolean> {
+  const desired = desiredSynchronousNames(deps.config, primary.id);
+  const s = await readSync(deps, primary);
+  if (s.current === desired) return false;
+  await setSync(deps, primary, desired);
+  return true;
+}
+
+/** The configured standbys streaming from `primary` now (application_names). */
+export async function streamingStandbys(deps: Pick<Deps, 'pg' | 'config'>, primary: NodeConfig): Promise<string[]> {
+  return configuredStandbys(deps.config, primary.id, (await readSync(deps, primary)).streaming);
 }
 
 /** Restores the managed setting once enough standbys stream. Returns a note, or undefined when nothing changed. */

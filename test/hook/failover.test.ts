@@ -163,6 +163,53 @@ test('failover: the last synchronous standby lost → synchronous replication re
   t.regex(closingLine(run)?.msg ?? '', /synchronous replication relaxed on node 0/);
 });
 
+test('failover: primary lost with a second standby running → it is repointed to the new primary by the hook, whose commits stay synchronous (nothing acknowledged on the new primary alone)', async (t) => {
+  const env = await pgpoolEnv(t, {
+    nodes: [
+      primary({ reach: 'down', synchronousStandbyNames: 'ANY 1 ("node1", "node2")' }),
+      standby({ receive: '0/3000100', replay: '0/3000100', synchronousStandbyNames: 'ANY 1 ("node1", "node2")' }),
+      standby({ receive: '0/3000148', replay: '0/3000148', synchronousStandbyNames: '' }),
+    ],
+    config: { replication: { synchronous: { mode: 'any', count: 1 } } },
+  });
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(promotedIn(run), [2]);
+  // Node 2 inherited nothing (its auto.conf was relaxed once): the hook sets the managed value, not ''.
+  t.is(env.node(2).settings.get('synchronous_standby_names'), 'ANY 1 ("node0", "node1")');
+  t.regex(env.node(1).settings.get('primary_conninfo') ?? '', new RegExp(`host=${env.node(2).host.replace(/\./g, '\\.')} port=${env.node(2).port}\\b`));
+  t.false(run.statements.some((s) => s.node === 2 && /synchronous_standby_names = ''/.test(s.sql)), 'never relaxed');
+  t.regex(closingLine(run)?.msg ?? '', /; commits on node 2 are synchronous again \(node1 streaming\)$/);
+});
+
+test('failover: primary lost and no other standby running → synchronous replication relaxed on the new primary (writes would wait forever)', async (t) => {
+  const env = await pgpoolEnv(t, {
+    nodes: [
+      primary({ reach: 'down', synchronousStandbyNames: 'ANY 1 ("node1", "node2")' }),
+      standby({ reach: 'down' }),
+      standby({ receive: '0/3000148', replay: '0/3000148', synchronousStandbyNames: 'ANY 1 ("node1", "node2")' }),
+    ],
+    config: { replication: { synchronous: { mode: 'any', count: 1 } } },
+  });
+  const run = await env.run('failover_command', { node: 0, newMain: 2, oldMain: 0, oldPrimary: 0 });
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(promotedIn(run), [2]);
+  t.is(env.node(2).settings.get('synchronous_standby_names'), '');
+  t.regex(closingLine(run)?.msg ?? '', /synchronous replication relaxed on node 2 \(0 standby streaming, 1 required\)/);
+});
+
+test('failover: %m = -1 (pgpool had every backend down) → the promoted node is attached through pcp, for pgpool to find it once the failover ends', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: [primary({ reach: 'down' }), standby({ receive: '0/3000148', replay: '0/3000148' }), standby({ reach: 'down' })] });
+  const run = await env.run('failover_command', { node: 0, newMain: -1, oldMain: 0, oldPrimary: 0 });
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(promotedIn(run), [1]);
+  t.deepEqual(
+    run.calls.filter((c) => c.tool.startsWith('pcp_')).map((c) => [c.tool, c.argv.slice(-2)]),
+    [['pcp_attach_node', ['-n', '1']]],
+  );
+  t.regex(closingLine(run)?.msg ?? '', /; pgpool had no backend up: asked it to attach node 1$/);
+});
+
 test('failover: a synchronous standby lost while another still streams → synchronous setting left alone', async (t) => {
   const ssn = 'ANY 1 ("node1", "node2")';
   const env = await pgpoolEnv(t, {

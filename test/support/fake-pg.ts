@@ -250,7 +250,7 @@ export class FakeNode {
     }
     if (/^CHECKPOINT$/i.test(sql)) return { rows: [], command: 'CHECKPOINT' };
     // A transaction id is a write: a standby refuses it, in PostgreSQL's words.
-    if (/^SELECT txid_current\(\)::text AS xid$/i.test(sql)) {
+    if (/^SELECT (set_config\('synchronous_commit', 'local', true\) AS sc, )?txid_current\(\)::text AS xid$/i.test(sql)) {
       if (this.role === 'standby') return { error: 'cannot assign TransactionIds during recovery', code: '25006' };
       return { rows: [{ xid: String(++this.xid) }] };
     }

@@ -122,3 +122,39 @@ test('current primary: a fencing marker stops applying once the node is on a new
   t.deepEqual(judgePrimaries([writable(0, 3), standby(1, '0/1', 3)], { fenced: [marker] }).stale.map((s) => s.node), [0], 'restarted on the fenced timeline: stale');
   t.is(judgePrimaries([writable(0, 5), standby(1, '0/1', 5)], { fenced: [marker] }).current, 0, 'promoted later, on timeline 5: the primary');
 });
+
+// What follows the promotion: the running standbys are repointed by the hook, and the new primary's commits wait
+// for them (hold) unless fewer of them run than synchronous replication requires (relax: writes would wait forever).
+const syncConfig = (mode: 'any' | 'first' | 'off', count = 1, nodes = 3) =>
+  testConfig({ replication: { user: 'r', use_slots: true, drop_slot_on_standby_loss: false, synchronous: { mode, count } } }, nodes);
+const followerTable: [string, FailoverFacts, number[], 'hold' | 'relax' | 'off'][] = [
+  ['the other standby runs → repointed, commits held synchronous', facts({ config: syncConfig('any'), observations: [standby(1, '0/3000000'), standby(2, '0/3000100')] }), [1], 'hold'],
+  ['the other standby is down too → nobody to wait for: relaxed', facts({ config: syncConfig('any'), observations: [down(1), standby(2, '0/3000100')] }), [], 'relax'],
+  ['two nodes: the only standby is promoted → relaxed', facts({ config: syncConfig('any', 1, 2), observations: [standby(1, '0/3000000')] }), [], 'relax'],
+  ['ANY 2 with one standby left running → relaxed, it is still repointed', facts({ config: syncConfig('any', 2, 4), observations: [standby(1, '0/3000000'), standby(2, '0/3000100'), down(3)] }), [1], 'relax'],
+  ['a stale writable node is fenced, never a follower', facts({ config: syncConfig('any'), observations: [writable(1, 3), standby(2, '0/A000000', 5)] }), [], 'relax'],
+  ['synchronous replication off → repointed, nothing held', facts({ config: syncConfig('off'), observations: [standby(1, '0/3000000'), standby(2, '0/3000100')] }), [1], 'off'],
+  ['adopting a primary an earlier run promoted → its standbys are settled the same way', facts({ config: syncConfig('any'), resume: resume({ promoted: 1, chosen: 1 }), observations: [writable(1, 2), standby(2, '0/3000000', 2)] }), [2], 'hold'],
+];
+for (const [title, f, repoint, synchronous] of followerTable) {
+  test(`plan failover, followers: ${title}`, (t) => {
+    const p = planFailover(f);
+    t.truthy(p.followers, 'someone becomes primary');
+    t.deepEqual(p.followers!.repoint, repoint);
+    t.is(p.followers!.synchronous, synchronous);
+    t.is(p.followers!.primary, p.decision.kind === 'none' ? -1 : p.decision.node);
+    t.regex(describeFailoverPlan(p, 0).join('\n'), new RegExp(`\\d\\. standbys: ${synchronous === 'relax' ? '.*relax synchronous replication' : `repoint node`}`));
+  });
+}
+
+test('plan failover, followers: nobody promoted → nothing to settle', (t) => {
+  t.is(planFailover(facts({ config: syncConfig('any'), observations: [down(1), down(2)] })).followers, undefined);
+});
+
+test('plan failover: pgpool passed no new main node (-1: every backend down in pgpool) → the promoted node is attached through pcp after the failover', (t) => {
+  const p = planFailover(facts({ newMain: undefined, observations: [standby(1, '0/3000000'), down(2)] }));
+  t.is(p.decision.kind, 'promote');
+  t.like(p.attachInPgpool, { node: 1 });
+  t.regex(describeFailoverPlan(p, 0).join('\n'), /\d\. pgpool: pgpool has no backend up \(its new main node is -1\): ask it to attach node 1/);
+  t.is(planFailover(facts({ observations: [standby(1, '0/3000000'), down(2)] })).attachInPgpool, undefined, 'with a main node pgpool finds the primary itself');
+});

@@ -1,6 +1,7 @@
 // Relaxing and restoring synchronous_standby_names: which walsenders count (configured standbys only), and what
 // maas-ha then sends to the primary. A fake Pg answers the one read query; writes are recorded.
 import test from 'ava';
+import { OperationError } from '../../lib/errors.ts';
 import type { Config } from '../../lib/config/types.ts';
 import type { Deps, Log, Pg } from '../../lib/model/deps.ts';
 import { configuredStandbys, relaxSynchronous, restoreSynchronous } from '../../lib/failover/sync.ts';
@@ -61,6 +62,17 @@ test('relax: a failing query is logged, not thrown, and nothing is written', asy
   const pg: Pg = { query: async () => Promise.reject(new Error('connection refused')) };
   t.is(await relaxSynchronous({ pg, log, config }, config.nodes[0]!, 1), undefined);
   t.deepEqual(errors, ['could not relax synchronous replication on node 0: connection refused']);
+});
+
+test('relax: a primary that refuses connections (down too) is a warning, not an error: its own failover follows', async (t) => {
+  const config = sync('any', 1);
+  const [errors, warnings]: [string[], string[]] = [[], []];
+  const log: Log = { ...silent, error: (_f, msg) => void errors.push(msg), warn: (_f, msg) => void warnings.push(msg) };
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+  const pg: Pg = { query: async () => Promise.reject(new OperationError('127.0.0.1:5432: connect ECONNREFUSED 127.0.0.1:5432', { cause: refused })) };
+  t.is(await relaxSynchronous({ pg, log, config }, config.nodes[0]!, 1), undefined);
+  t.deepEqual(errors, []);
+  t.deepEqual(warnings, ['node 0 refuses connections (not running): no synchronous setting to relax there']);
 });
 
 test('restore: a backup streaming is not a standby → not restored; the standby back → restored', async (t) => {
