@@ -72,12 +72,13 @@ export const blackHoleTable = (lab: TestLab) => `maas_ha_test_${lab.o.net}`;
 
 /**
  * Cuts one node off, clients and pgpool included: every packet to or from its address on its PostgreSQL port
- * and its sshd port is dropped (loopback only; dropped, not rejected, so it looks like a dead link, not a dead
- * server). Returns the heal, which deletes the table and says when.
+ * and its sshd port (or only on `only`: `'ssh'` cuts ssh and leaves PostgreSQL reachable) is dropped (loopback
+ * only; dropped, not rejected, so it looks like a dead link, not a dead server). Returns the heal, which deletes
+ * the table and says when.
  */
-export async function blackHole(lab: TestLab, node: LabNode): Promise<{ heal: () => Promise<number> }> {
+export async function blackHole(lab: TestLab, node: LabNode, only?: 'ssh'): Promise<{ heal: () => Promise<number> }> {
   const table = blackHoleTable(lab);
-  const ports = `{ ${node.port}, ${LAB_SSH_PORT} }`;
+  const ports = only === 'ssh' ? `${LAB_SSH_PORT}` : `{ ${node.port}, ${LAB_SSH_PORT} }`;
   const rules = [
     `ip daddr ${node.host} tcp dport ${ports} drop`,
     `ip saddr ${node.host} tcp sport ${ports} drop`,
