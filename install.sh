@@ -8,6 +8,11 @@
 #   ./install.sh --database-host /var/lib/postgresql/15/main
 #                           also put pgpool's online-recovery wrappers into that data directory (a database host),
 #                           and, under systemd, install that node's split-brain guard (maas-ha-guard, see below)
+#   ./install.sh --uninstall [--database-host DATADIR]
+#                           remove what install.sh put in place: the bundle, the links on PATH, the guard's units
+#                           (those that run this bundle), the sudoers drop-in and fence ruleset (with the default
+#                           prefix only), and the recovery wrappers in each DATADIR named; keep the configuration,
+#                           state_dir, every data directory and the system packages, and say so
 #
 # The hooks are bundled into /usr/local/lib/maas-ha/dist/bin: a database host needs `node` (>= 20) and that
 # directory, nothing else (no node_modules).
@@ -20,6 +25,7 @@ bindir="$prefix/bin"
 changed=0
 say() { printf 'install.sh: %s\n' "$*"; }
 sudoers=0
+uninstall=0
 datadirs=()
 cfg_arg=""
 for a in "$@"; do
@@ -32,15 +38,67 @@ while [ "$#" -gt 0 ]; do
     --config) [ "$#" -ge 2 ] || { say "--config needs the configuration file"; exit 2; }; cfg_arg="$2"; shift ;;
     --config=*) cfg_arg="${1#*=}" ;;
     --sudoers) sudoers=1 ;;   # production: the VIP hooks' sudoers drop-in and fence ruleset (see below)
+    --uninstall) uninstall=1 ;;
     # production, on a database host: pgpool's online-recovery wrappers into this PostgreSQL's data directory
     --database-host) [ "$#" -ge 2 ] || { say "--database-host needs the data directory of this host's PostgreSQL"; exit 2; }; datadirs+=("$2"); shift ;;
     --database-host=*) datadirs+=("${1#*=}") ;;
-    *) say "unknown option $1 (known: --config FILE, --sudoers, --database-host DATADIR)"; exit 2 ;;
+    *) say "unknown option $1 (known: --config FILE, --sudoers, --database-host DATADIR, --uninstall)"; exit 2 ;;
   esac
   shift
 done
 
 [ "$(id -u)" -eq 0 ] || { say "run me as root (I install packages and write $libdir)"; exit 2; }
+
+# ---- --uninstall: remove only what this script put in place, each thing only when it is provably this install's;
+# everything an operator wrote or the cluster needs stays, and the closing lines say what was kept. Needs no node.
+if [ "$uninstall" -eq 1 ]; then
+  [ "$sudoers" -eq 0 ] || { say "--uninstall removes the sudoers drop-in itself: drop --sudoers"; exit 2; }
+  cfg="${cfg_arg:-${MAAS_HA_CONFIG:-/etc/maas-ha/maas-ha.yaml}}"
+  removed=0
+  gone() { say "removed $1"; removed=1; }
+  # The guard's units: those whose command runs this bundle (a unit of another install, or one edited to run
+  # something else, is not ours to remove). The service is stopped first; PostgreSQL itself is not touched.
+  units_changed=0
+  for u in /etc/systemd/system/maas-ha-guard.service /etc/systemd/system/postgresql@*.service.d/maas-ha-guard.conf; do
+    [ -f "$u" ] && grep -qF "$libdir/dist/bin/" "$u" || continue
+    if [ "$(basename "$u")" = maas-ha-guard.service ] && [ -d /run/systemd/system ]; then
+      timeout 60 systemctl disable --now -q maas-ha-guard.service || say "could not stop maas-ha-guard.service (removing its unit anyway)"
+    fi
+    rm -f -- "$u"; gone "$u"; units_changed=1
+    case "$u" in *.service.d/*) rmdir --ignore-fail-on-non-empty -- "$(dirname -- "$u")" ;; esac
+  done
+  if [ "$units_changed" -eq 1 ] && [ -d /run/systemd/system ]; then timeout 60 systemctl daemon-reload; fi
+  # The sudoers drop-in and the fence ruleset are system-wide: only the install with the default prefix owns them.
+  # The ruleset's path is the configuration's (vip.fence.file), asked of the bundle before it goes.
+  if [ -z "${MAAS_HA_PREFIX:-}" ]; then
+    fence=""
+    if [ -f /etc/sudoers.d/maas-ha ] && [ -x "$bindir/maas-ha" ] && [ -f "$cfg" ]; then
+      fence="$(timeout 30 "$bindir/maas-ha" config get vip.fence.file --config "$cfg" 2>/dev/null || true)"
+    fi
+    if [ -f /etc/sudoers.d/maas-ha ]; then rm -f /etc/sudoers.d/maas-ha; gone /etc/sudoers.d/maas-ha; fi
+    if [ -n "$fence" ] && [ -f "$fence" ]; then rm -f -- "$fence"; gone "$fence (the fence ruleset; a fence loaded now stays loaded until: nft delete table inet maas_ha)"; fi
+  fi
+  # Recovery wrappers: only in the data directories named, and only files maas-ha wrote that run this bundle.
+  for d in ${datadirs[@]+"${datadirs[@]}"}; do
+    for w in recovery_1st_stage pgpool_remote_start; do
+      f="$d/$w"
+      if [ -f "$f" ] && [ ! -L "$f" ] && sed -n 2p "$f" | grep -q '^# Written by maas-ha\.' && grep -qF "$libdir/dist/bin/" "$f"; then
+        rm -f -- "$f"; gone "$f"
+      elif [ -e "$f" ]; then
+        say "kept $f: not a recovery wrapper of this install"
+      fi
+    done
+  done
+  # The links on PATH that point into the bundle, then the bundle.
+  for link in "$bindir"/maas-ha*; do
+    [ -L "$link" ] && case "$(readlink "$link")" in "$libdir"/*) rm -f -- "$link"; gone "$link" ;; esac
+  done
+  if [ -d "$libdir" ]; then rm -rf -- "$libdir"; gone "$libdir"; fi
+  [ "$removed" -eq 1 ] || say "nothing of maas-ha was installed under $prefix"
+  say "kept: the configuration ($cfg and its directory, with the checked copy beside it), state_dir (journals, fencing markers), every PostgreSQL data directory (and any *.maas-ha-old-* beside it), the system packages and this checkout"
+  [ "${#datadirs[@]}" -gt 0 ] || say "kept: the recovery wrappers in data directories (name each with --database-host DATADIR to remove them)"
+  exit 0
+fi
 
 # ---- Node.js >= 20
 # (Debian 12's own nodejs package is 18: too old, so it is not installed from here.)
@@ -52,6 +110,8 @@ major="$(node -p 'process.versions.node.split(".")[0]')"
 pkgs=(postgresql-15 postgresql-15-pgpool2 pgpool2 openssh-server openssh-client iputils-arping iputils-ping iproute2 util-linux)
 # the region controller VIP: the lab's bind9 and squid stand-ins, dig, the nftables fence, sudo for the hooks
 pkgs+=(bind9 bind9-utils bind9-dnsutils squid nftables sudo)
+# the tests: the Prometheus project's own text-format parser reads what `maas-ha metrics` writes (test/unit/metrics.test.ts)
+pkgs+=(python3-prometheus-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

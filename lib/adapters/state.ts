@@ -18,13 +18,20 @@
 // of this one. What is left out is reported, never acted on. Entries written before the name was recorded carry
 // none and are read as this cluster's. state_dir (and each directory below it) must not be writable by group or
 // others: whoever may write it could forge markers and entries, so the store refuses to use such a directory.
+//
+// The journals are kept bounded (JOURNAL_KEEP): the first entry a process writes to a journal drops, beforehand,
+// the entries older than 90 days and all but the newest 500, so state_dir cannot grow without bound. It happens
+// there because each journal's writers already take turns (failover under its lock, the VIP hooks under theirs,
+// online recovery's two stages one after the other), so the rewrite, atomic by rename, loses no one's append.
+// Failover resumes only runs of the last 15 minutes (lib/failover/journal.ts), far inside what is kept.
 
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { OperationError } from '../errors.ts';
+import { messageOf, OperationError } from '../errors.ts';
 import type { Clock, FencedMarker, StateStore } from '../model/deps.ts';
+import { writeFileSafely } from './safe-write.ts';
 
 /** An unparsable lock file younger than this may be a writer we do not understand: wait for it, then take over. */
 export const UNREADABLE_LOCK_STALE_MS = 5000;
@@ -97,6 +104,54 @@ export function readJournalText(text: string, cluster?: string): { entries: Reco
     else entries.push(v);
   });
   return { entries, ignored };
+}
+
+/** What each journal keeps: entries younger than maxAgeMs, at most maxEntries of them (the newest). */
+export const JOURNAL_KEEP = { maxAgeMs: 90 * 24 * 3600_000, maxEntries: 500 } as const;
+
+/**
+ * A journal's text as pruned at `now`: entries whose `at` is older than keep.maxAgeMs are dropped, then all but the
+ * newest keep.maxEntries lines. A line that does not parse has no age and stays until the count drops it (reading
+ * still reports it). Undefined when nothing is dropped, so an unchanged journal is not rewritten.
+ */
+export function pruneJournalText(text: string, now: number, keep: { maxAgeMs: number; maxEntries: number } = JOURNAL_KEEP): string | undefined {
+  const lines = text.split('\n').filter((l) => l.trim());
+  const young = lines.filter((line) => {
+    let at: unknown;
+    try {
+      at = (JSON.parse(line) as { at?: unknown }).at;
+    } catch {
+      return true;
+    }
+    const t = typeof at === 'string' ? Date.parse(at) : Number.NaN;
+    return Number.isNaN(t) || now - t <= keep.maxAgeMs;
+  });
+  const kept = young.slice(-keep.maxEntries);
+  if (kept.length === lines.length) return undefined;
+  return kept.map((l) => `${l}\n`).join('');
+}
+
+/** A directory of the store that group or others may write is refused: they could forge what the hooks act on. */
+function trusted(d: string): string {
+  const mode = statSync(d).mode & 0o7777;
+  if (mode & 0o022) {
+    throw new OperationError(
+      `${d} (maas-ha's state: locks, journal, fencing markers) is writable by group or others (mode ${mode.toString(8).padStart(4, '0')}): anyone could forge what the hooks act on; chmod go-w ${d}`,
+    );
+  }
+  return d;
+}
+
+/** The journals in state_dir (their names, as StateStore.readJournal takes them), sorted; none when there is no journal directory. */
+export function journalNames(dir: string): string[] {
+  const d = join(dir, 'journal');
+  if (!existsSync(d)) return [];
+  trusted(dir);
+  trusted(d);
+  return readdirSync(d)
+    .filter((f) => f.endsWith('.jsonl') && !f.startsWith('.'))
+    .map((f) => f.slice(0, -'.jsonl'.length))
+    .sort();
 }
 
 /**
@@ -180,16 +235,6 @@ export interface StateStoreOptions {
 
 export function createStateStore(dir: string, clock: Clock, opts: StateStoreOptions = {}): StateStore {
   const { cluster, warn = () => {} } = opts;
-  /** A directory of the store that group or others may write is refused: they could forge what the hooks act on. */
-  const trusted = (d: string) => {
-    const mode = statSync(d).mode & 0o7777;
-    if (mode & 0o022) {
-      throw new OperationError(
-        `${d} (maas-ha's state: locks, journal, fencing markers) is writable by group or others (mode ${mode.toString(8).padStart(4, '0')}): anyone could forge what the hooks act on; chmod go-w ${d}`,
-      );
-    }
-    return d;
-  };
   const ensure = (d: string) => {
     // Judged before anything is created in it.
     if (existsSync(dir)) trusted(dir);
@@ -205,6 +250,18 @@ export function createStateStore(dir: string, clock: Clock, opts: StateStoreOpti
     return trusted(d);
   };
   const stamp = cluster === undefined ? {} : { cluster };
+  /** The journals this process has pruned already: once per journal and process is enough to keep it bounded. */
+  const pruned = new Set<string>();
+  const prune = (file: string) => {
+    try {
+      if (!existsSync(file)) return;
+      const text = pruneJournalText(readFileSync(file, 'utf8'), clock.now());
+      if (text !== undefined) writeFileSafely(file, text, { mode: statSync(file).mode & 0o666 });
+    } catch (err) {
+      // A journal left long is no reason to fail a hook: the next run tries again.
+      warn(`journal ${file}: not pruned: ${messageOf(err)}`);
+    }
+  };
   const boot = bootId();
   const ownStart = processStart(process.pid) ?? '';
 
@@ -302,7 +359,12 @@ export function createStateStore(dir: string, clock: Clock, opts: StateStoreOpti
       }
     },
     journal(run: string, entry: Record<string, unknown>) {
-      appendFileSync(join(ensure(join(dir, 'journal')), `${run}.jsonl`), `${JSON.stringify({ at: new Date(clock.now()).toISOString(), ...entry, ...stamp })}\n`);
+      const file = join(ensure(join(dir, 'journal')), `${run}.jsonl`);
+      if (!pruned.has(run)) {
+        pruned.add(run);
+        prune(file);
+      }
+      appendFileSync(file, `${JSON.stringify({ at: new Date(clock.now()).toISOString(), ...entry, ...stamp })}\n`);
     },
     readJournal(run: string) {
       const file = join(dir, 'journal', `${run}.jsonl`);

@@ -42,6 +42,19 @@ export const COMMANDS: readonly CommandHelp[] = [
   { paths: ['config render-pgpool'], synopsis: 'config render-pgpool [--bindir D]', about: "the pgpool.conf lines that wire maas-ha's hooks" },
   { paths: ['log'], synopsis: 'log [FILE]', about: 'render maas-ha JSON log lines (from FILE or stdin) for people' },
   {
+    paths: ['history'],
+    synopsis: 'history [ID] [--since WHEN] [--json]',
+    about:
+      "the failovers, online recoveries and VIP moves this host's journals record, one line each\n(when, what, nodes, how long, outcome); with ID, that event's timeline. WHEN: an ISO\ndate or time (UTC unless it says otherwise) or a duration back from now: 90m, 2h, 3d, 1w",
+    config: true,
+  },
+  {
+    paths: ['metrics'],
+    synopsis: 'metrics [--write FILE]',
+    about: "the cluster as Prometheus metrics (text format); --write FILE (*.prom) replaces FILE\natomically, for node_exporter's textfile collector",
+    config: true,
+  },
+  {
     paths: ['lab up'],
     synopsis: 'lab up [--nodes N] [--sync any|off] [--net K] [--dir D]',
     about: 'start the local lab (PostgreSQL 15 x N, pgpool-II 4.3, sshd) on 127.0.K.x\nin D (default $MAAS_HA_LAB_DIR, else /var/lib/maas-ha-lab)',

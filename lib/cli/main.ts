@@ -99,6 +99,11 @@ export async function runCli(argv: string[], selfUrl: string, io: CliIo = defaul
         return configCmd(rest, io, selfUrl);
       case 'log':
         return logCmd(rest, io);
+      case 'history':
+        // Loaded only when asked for, like the VIP commands: the maas-ha bundle is also a hook (ip up, arping).
+        return await (await import('./history.ts')).historyCommand(rest, io);
+      case 'metrics':
+        return await (await import('./metrics.ts')).metricsCommand(rest, io);
       case 'recover':
         // The progress bar redraws itself on a terminal; a captured io (tests) gets plain lines.
         return await recoverCommand(rest, io === defaultIo ? { ...io, write: (t) => process.stdout.write(t), tty: process.stdout.isTTY === true } : io, selfUrl);

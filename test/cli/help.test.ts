@@ -50,6 +50,11 @@ const LINES: [string, string[]][] = [
   ['config render-pgpool', ['config', 'render-pgpool', '--bindir', '/nonexistent', '--help']],
   // Without help this would wait for stdin.
   ['log', ['log', '--help']],
+  ['history', ['history', '--help']],
+  ['history', ['history', 'failover-20250301T101502', '--since', 'yesterday', '--json', '-h']],
+  ['metrics', ['metrics', '--help']],
+  // Without help this would write the file (and reject the name).
+  ['metrics', ['metrics', '--write', '/nonexistent/maas-ha.txt', '-h']],
   ['lab up', ['lab', 'up', '--nodes', '99', '--help']],
   ['lab up', ['lab', '--net', '7', 'up', '-h']],
   ['lab status', ['lab', 'status', '--help']],
