@@ -3,7 +3,7 @@
 // are what an operator sees; the exit code still tells the truth for the hooks whose caller does read it
 // (recovery) and for people running a hook by hand.
 
-import { wantsHelp } from './cli/flags.ts';
+import { wantsHelp } from './flags.ts';
 import { loadConfigFast } from './config/checked.ts';
 import { configPath, takeConfigFlag } from './config/path.ts';
 import type { Config, HookName } from './config/types.ts';

@@ -175,8 +175,25 @@ export function observeAll(deps: Pick<Deps, 'pg' | 'config'>, timeoutMs?: number
   return Promise.all(deps.config.nodes.map((n) => observeNode(deps, n, timeoutMs)));
 }
 
-/** A node that accepts writes: answers and is not in recovery. */
-export const isWritable = (o: NodeObservation): o is Extract<NodeObservation, { reachable: true }> => o.reachable && !o.inRecovery;
+/** An observation of a node that answered. */
+export type Answered = Extract<NodeObservation, { reachable: true }>;
+
+/**
+ * A node that accepts writes: answers and is not in recovery. The one definition of "runs as a primary"; which
+ * writable node is *the* primary is judgePrimaries' (below). The guard narrows only when true: a node that is not
+ * writable may still have answered (a standby).
+ */
+export const isWritable = (o: NodeObservation): o is Answered & { inRecovery: false } => o.reachable && !o.inRecovery;
+
+/**
+ * The one definition of "streams timeline `timeline` from `from`": its WAL receiver is streaming, connected to
+ * that node's hostname *and* port (two nodes may share a host), on that timeline. pg_stat_wal_receiver on the node
+ * itself, not pgpool's view (docs/lab.md, "A standby that cannot follow still looks streaming").
+ */
+export function streamsFrom(o: NodeObservation, from: Pick<NodeConfig, 'hostname' | 'port'>, timeline: number): boolean {
+  const wr = o.reachable ? o.walReceiver : undefined;
+  return wr?.status === 'streaming' && wr.senderHost === from.hostname && wr.senderPort === from.port && wr.receivedTli === timeline;
+}
 
 export interface PrimaryJudgement {
   /** The one writable node that is the cluster's current primary, if there is exactly one. */

@@ -10,7 +10,7 @@ import type { Config } from '../config/types.ts';
 import { createDeps } from '../deps.ts';
 import { buildHistory, findEvent, historyJson, historySince, parseSince, renderHistory, renderTimeline } from '../history.ts';
 import type { StateStore } from '../model/deps.ts';
-import { parseFlags } from './flags.ts';
+import { parseFlags } from '../flags.ts';
 import type { CliIo } from './main.ts';
 
 /** Every event this host's journals hold, read through the state store's checks. */

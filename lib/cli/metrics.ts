@@ -11,7 +11,7 @@ import { createDeps } from '../deps.ts';
 import { OperationError, UsageError } from '../errors.ts';
 import { buildMetrics, gatherMetrics } from '../metrics.ts';
 import type { Deps } from '../model/deps.ts';
-import { parseFlags } from './flags.ts';
+import { parseFlags } from '../flags.ts';
 import { readHistory } from './history.ts';
 import type { CliIo } from './main.ts';
 

@@ -5,7 +5,7 @@
 
 import type { Config } from '../config/types.ts';
 import { formatLsn, type Lsn } from '../model/lsn.ts';
-import { timelineKnown, type NodeObservation } from '../observe.ts';
+import { isWritable, timelineKnown, type NodeObservation } from '../observe.ts';
 
 export interface Candidate {
   id: number;
@@ -36,7 +36,7 @@ export function chooseCandidate(input: ChooseInput): Choice {
   const { config, failedNode, newMain, observations } = input;
   const reasons: string[] = [];
   // Writable nodes are judged before a candidate is chosen (./plan.ts: adopt the current primary, fence stale ones).
-  const others = observations.filter((o) => o.id !== failedNode && !(o.reachable && !o.inRecovery));
+  const others = observations.filter((o) => o.id !== failedNode && !isWritable(o));
   const considered: Candidate[] = [];
   for (const o of others) {
     const node = config.nodes.find((n) => n.id === o.id);

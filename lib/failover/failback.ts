@@ -3,13 +3,13 @@
 
 import { messageOf } from '../errors.ts';
 import type { Deps } from '../model/deps.ts';
-import { observeAll } from '../observe.ts';
+import { isWritable, observeAll } from '../observe.ts';
 import { restoreSynchronous } from './sync.ts';
 
 export async function runFailback(deps: Deps, attached: number): Promise<{ ok: boolean; summary: string }> {
   if (deps.config.replication.synchronous.mode === 'off') return { ok: true, summary: `node ${attached} attached; synchronous replication is off` };
   const obs = await observeAll(deps, 2000);
-  const primaries = obs.filter((o) => o.reachable && !o.inRecovery);
+  const primaries = obs.filter(isWritable);
   if (primaries.length !== 1) return { ok: false, summary: `node ${attached} attached, but ${primaries.length} primaries answer: synchronous setting left as it is` };
   const primary = deps.config.nodes.find((n) => n.id === primaries[0]!.id)!;
   try {

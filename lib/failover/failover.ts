@@ -9,7 +9,7 @@ import type { Config, NodeConfig } from '../config/types.ts';
 import { messageOf } from '../errors.ts';
 import { CommandError, type Deps } from '../model/deps.ts';
 import { formatLsn } from '../model/lsn.ts';
-import { observeNode, type NodeObservation } from '../observe.ts';
+import { isWritable, observeNode, type NodeObservation } from '../observe.ts';
 import { stopNode, controlArgv, type StopResult } from '../pgctl.ts';
 import { failoverJournal, journalName, resumeFrom, type Resume } from './journal.ts';
 import { fenceOrder, planFailover, type FailoverFacts, type FailoverPlan, type PortProbe } from './plan.ts';
@@ -432,7 +432,7 @@ async function promote(deps: Deps, node: NodeConfig, timeoutMs: number, onReques
     // run promoted it (a second pgpool host's hook, an operator): the very node chosen here, so it stands.
     if ((err as { cause?: { code?: unknown } }).cause?.code === '55000') {
       const now = await observeNode(deps, node, Math.max(300, Math.min(confirmMs, left())));
-      if (now.reachable && !now.inRecovery) {
+      if (isWritable(now)) {
         log.info({ step: 'promote', node_id: node.id, outcome: 'ok', duration_ms: deps.clock.now() - started }, `node ${node.id} was already promoted (by another run): timeline ${now.timeline}, accepting writes`);
         onRequested();
         return;
@@ -447,7 +447,7 @@ async function promote(deps: Deps, node: NodeConfig, timeoutMs: number, onReques
     if (r.exitCode !== 0) throw new Error(`promotion of node ${node.id} failed: ${messageOf(err)}; then ${new CommandError(r, `${argv[0]} promote over ssh`).message}`);
   }
   const check = await observeNode(deps, node, Math.max(300, Math.min(confirmMs, left())));
-  if (!check.reachable || check.inRecovery) {
+  if (!isWritable(check)) {
     throw new Error(`node ${node.id} was promoted but ${check.reachable ? 'is still in recovery' : `no longer answers (${check.error})`}`);
   }
   log.info({ step: 'promote', node_id: node.id, outcome: 'ok', duration_ms: deps.clock.now() - started }, `node ${node.id} promoted: timeline ${check.timeline}, accepting writes`);

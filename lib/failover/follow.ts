@@ -7,7 +7,7 @@
 import type { Config, NodeConfig } from '../config/types.ts';
 import { messageOf, OperationError } from '../errors.ts';
 import type { Deps } from '../model/deps.ts';
-import { observeNode, type NodeObservation } from '../observe.ts';
+import { isWritable, observeNode, streamsFrom, type NodeObservation } from '../observe.ts';
 import { controlDataText, stopNode } from '../pgctl.ts';
 import { isAttached } from '../pgpool/pcp-output.ts';
 import { formatBytes, formatLsn, parseLsnOrUndefined, type Lsn } from '../model/lsn.ts';
@@ -37,12 +37,12 @@ export interface FollowFacts {
 export function planFollow(f: FollowFacts): FollowAction {
   const { node, newPrimary, observation: o } = f;
   if (node.id === newPrimary.id) return { kind: 'skip', why: `node ${node.id} is the new primary` };
+  if (isWritable(o)) return { kind: 'leave-detached', ok: false, why: `node ${node.id} is running as a primary: refusing to touch a second primary (fence it, then recover it)` };
   if (o.reachable) {
-    if (!o.inRecovery) return { kind: 'leave-detached', ok: false, why: `node ${node.id} is running as a primary: refusing to touch a second primary (fence it, then recover it)` };
-    const wr = o.walReceiver;
-    if (wr?.status === 'streaming' && wr.senderHost === newPrimary.hostname && wr.senderPort === newPrimary.port && wr.receivedTli === f.primaryTimeline) {
+    if (streamsFrom(o, newPrimary, f.primaryTimeline)) {
       return { kind: 'attach', why: `node ${node.id} already streams timeline ${f.primaryTimeline} from node ${newPrimary.id}` };
     }
+    const wr = o.walReceiver;
     return { kind: 'repoint', why: `node ${node.id} is a running standby ${wr ? `of ${wr.senderHost}` : 'not streaming'}: repoint it to node ${newPrimary.id}` };
   }
   if (!f.sshReachable) return { kind: 'leave-detached', ok: true, why: `node ${node.id} is down and its host does not answer ssh: leave it for maas-ha recover` };
@@ -78,7 +78,7 @@ export async function runFollow(deps: Deps, input: FollowInput, remainingMs: () 
   const primary = config.nodes.find((n) => n.id === input.newPrimary);
   if (!node || !primary) return { ok: false, summary: `node ${!node ? input.node : input.newPrimary} is not in ${config.source}` };
   const p = await observeNode(deps, primary, 3000);
-  if (!p.reachable || p.inRecovery) {
+  if (!isWritable(p)) {
     return { ok: false, summary: `node ${primary.id} is not an answering primary (${p.reachable ? 'in recovery' : p.error}): node ${node.id} left as it is` };
   }
   const observation = await observeNode(deps, node, 2000);

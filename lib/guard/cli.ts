@@ -14,7 +14,7 @@ import { loadConfigFast } from '../config/checked.ts';
 import { configPath } from '../config/path.ts';
 import type { Config, NodeConfig } from '../config/types.ts';
 import { ConfigError, UsageError, exitCodeOf, messageOf } from '../errors.ts';
-import { parseFlags, wantsHelp } from '../cli/flags.ts';
+import { parseFlags, wantsHelp } from '../flags.ts';
 import { createGuardFiles } from './files.ts';
 import { runGuard, runJson, watch, type GuardDeps, type GuardMode } from './guard.ts';
 import { startCheckDropIn, watchService } from './units.ts';

@@ -13,7 +13,7 @@
 // are not visible here. Missing information never causes a demotion: a partitioned guard that hears nobody must
 // not stop the one primary the cluster has.
 
-import { judgePrimaries, type NodeObservation } from '../observe.ts';
+import { isWritable, judgePrimaries, type Answered, type NodeObservation } from '../observe.ts';
 
 /** This node, as seen from its own host. */
 export type LocalState =
@@ -41,7 +41,6 @@ export type GuardPlan =
   /** Write standby.signal before the start, so PostgreSQL comes up as a standby; the start goes ahead. */
   | { action: 'standby-signal'; level: 'warn'; reason: string; peer: number };
 
-type Answered = Extract<NodeObservation, { reachable: true }>;
 const answered = (peers: readonly NodeObservation[]): Answered[] => peers.filter((p): p is Answered => p.reachable);
 const role = (o: Answered) => (o.inRecovery ? 'a standby' : 'a primary');
 const describe = (o: Answered) => `node ${o.id} is ${role(o)} on timeline ${o.timeline}`;
@@ -87,7 +86,7 @@ export function planCheck(f: GuardFacts): GuardPlan {
       reason: `${me} is a primary on timeline ${local.timeline} but ${describe(top)}: the cluster moved on without it; demoting (standby.signal, then stop)`,
     };
   }
-  const twins = peers.filter((p) => !p.inRecovery && p.timeline === local.timeline);
+  const twins = peers.filter((p) => isWritable(p) && p.timeline === local.timeline);
   if (twins.length) {
     return {
       action: 'none',
@@ -95,7 +94,7 @@ export function planCheck(f: GuardFacts): GuardPlan {
       reason: `${me} and ${twins.map((p) => `node ${p.id}`).join(' and ')} are all primaries on timeline ${local.timeline}: cannot tell which one the cluster chose, doing nothing (resolve by hand: maas-ha status)`,
     };
   }
-  const older = peers.filter((p) => !p.inRecovery && p.timeline < local.timeline);
+  const older = peers.filter((p) => isWritable(p) && p.timeline < local.timeline);
   const others = [
     ...peers.filter((p) => !older.includes(p)).map(describe),
     ...older.map((p) => `${describe(p)} (older: its own guard demotes it)`),
@@ -122,7 +121,7 @@ export function planStartCheck(f: GuardFacts): GuardPlan {
   const oursText = ours === undefined ? 'its own timeline unknown' : `its last checkpoint on timeline ${ours}`;
   const peers = answered(f.peers);
   const primary = peers
-    .filter((p) => !p.inRecovery && p.timeline >= (ours ?? 0))
+    .filter((p) => isWritable(p) && p.timeline >= (ours ?? 0))
     .sort((a, b) => b.timeline - a.timeline)[0];
   if (primary) {
     return {
@@ -141,7 +140,7 @@ export function planStartCheck(f: GuardFacts): GuardPlan {
       reason: `${me} has no standby.signal (${oursText}) but ${describe(movedOn)}: the cluster moved on; writing standby.signal so it starts as a standby`,
     };
   }
-  const older = peers.filter((p) => !p.inRecovery);
+  const older = peers.filter(isWritable);
   if (older.length) {
     return {
       action: 'none',

@@ -20,7 +20,7 @@
 // host of 255 characters, a path of 4095) or holding invisible Unicode (bidi overrides, zero-width spaces) is
 // taken; messages quote a value escaped and cut short, so a hostile one cannot forge or flood a log line.
 
-import { parseFlags, type FlagsSpec } from '../cli/flags.ts';
+import { parseFlags, type FlagsSpec } from '../flags.ts';
 import { UsageError } from '../errors.ts';
 
 /** pgpool's placeholder letters, in the order of the sample scripts' positional arguments. */

@@ -32,7 +32,7 @@ function asOperation<T>(f: () => T): T {
   try {
     return f();
   } catch (err) {
-    throw new OperationError(messageOf(err));
+    throw new OperationError(messageOf(err), { cause: err });
   }
 }
 
@@ -45,10 +45,9 @@ async function findPrimary(deps: Deps, args: RecoveryArgs, target: NodeConfig): 
       `no node in maas-ha's configuration is the primary pgpool names (${args.primaryHost ?? args.primaryDataDir}, port ${args.primaryPort}); keep pgpool's backend_* settings and nodes[] identical`,
     );
   }
-  const obs = await Promise.all(candidates.map((n) => observeNode(deps, n, 3000)));
-  const primaries = obs.filter((o) => o.reachable && !o.inRecovery);
-  if (primaries.length !== 1) throw new OperationError(`cannot tell which of nodes ${candidates.map((n) => n.id).join(', ')} is the primary running this recovery`);
-  return candidates.find((n) => n.id === primaries[0]!.id)!;
+  const pick = pickPrimary(await Promise.all(candidates.map((n) => observeNode(deps, n, 3000))));
+  if ('error' in pick) throw new OperationError(`cannot tell which of nodes ${candidates.map((n) => n.id).join(', ')} is the primary running this recovery`);
+  return candidates.find((n) => n.id === pick.id)!;
 }
 
 /** recovery_1st_stage: rebuild the target (pg_rewind, else a base backup beside its data directory). */

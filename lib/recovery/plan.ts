@@ -10,7 +10,7 @@
 
 import type { NodeConfig } from '../config/types.ts';
 import { formatBytes, formatLsn, parseLsnOrUndefined, type Lsn } from '../model/lsn.ts';
-import type { NodeObservation } from '../observe.ts';
+import { isWritable, streamsFrom, type NodeObservation } from '../observe.ts';
 import type { RecoveryArgs } from '../pgpool/args.ts';
 import { ownIncludedConf, type ConfIncludeLine, type OwnConfPath } from './includes.ts';
 
@@ -213,12 +213,22 @@ export type Method = 'rewind' | 'basebackup';
  */
 export type RebuildMethod = Method | 'resume' | 'start';
 
-/** The method in the operator's words, for every summary line (CLI, hooks, follow-primary). */
+/**
+ * The method in the operator's words, for every line that names one (CLI, hooks, follow-primary).
+ * `rewindFailure`: pg_rewind failed and a base backup replaced it, with pg_rewind's words; '' when they are not
+ * known (pgpool ran the rebuild and only the replaced directory beside the data directory tells).
+ */
 export function describeMethod(method: RebuildMethod, rewindFailure?: string): string {
   if (method === 'start') return 'a start (no rebuild needed)';
   if (method === 'resume') return 'finishing an earlier swap';
   if (method === 'rewind') return 'pg_rewind';
-  return rewindFailure ? `base backup (pg_rewind failed: ${rewindFailure})` : 'base backup';
+  if (rewindFailure === undefined) return 'base backup';
+  return rewindFailure ? `base backup (pg_rewind failed: ${rewindFailure})` : 'base backup (pg_rewind failed)';
+}
+
+/** The planned method, with how much a base backup copies: the headline of `maas-ha recover`. */
+export function describePlannedMethod(plan: Extract<RebuildPlan, { kind: 'rebuild' }>): string {
+  return plan.method === 'basebackup' ? `${describeMethod('basebackup')} (about ${formatBytes(plan.copyBytes ?? 0)})` : describeMethod(plan.method);
 }
 
 export type RebuildPlan =
@@ -284,20 +294,17 @@ export function planRebuild(f: RebuildFacts, o: RebuildOptions): RebuildPlan {
   const dataDir = node.data_directory;
   if (node.id === primary.id) return refuse(`node ${node.id} is the primary: there is nothing to rebuild it from`);
 
-  if (obs.reachable && !obs.inRecovery && !o.force) {
+  if (isWritable(obs) && !o.force) {
     return refuse(
       `node ${node.id} runs as a second primary (timeline ${obs.timeline}): rebuilding it discards what was written to it since the fork; ` +
         `stop it first, or use --force`,
     );
   }
-  if (obs.reachable && obs.inRecovery && !o.force) {
-    const wr = obs.walReceiver;
-    if (wr?.status === 'streaming' && wr.senderHost === primary.hostname && wr.receivedTli === p.timeline) {
-      return refuse(
-        `node ${node.id} is a healthy standby: it streams timeline ${p.timeline} from node ${primary.id}; ` +
-          `if pgpool shows it down, attach it (pcp_attach_node -n ${node.id}); use --force to rebuild it anyway`,
-      );
-    }
+  if (streamsFrom(obs, primary, p.timeline) && !o.force) {
+    return refuse(
+      `node ${node.id} is a healthy standby: it streams timeline ${p.timeline} from node ${primary.id}; ` +
+        `if pgpool shows it down, attach it (pcp_attach_node -n ${node.id}); use --force to rebuild it anyway`,
+    );
   }
   if (o.initial && disk.control?.systemIdentifier === p.systemIdentifier) {
     return refuse(
@@ -403,7 +410,7 @@ export function describePlan(f: RebuildFacts, plan: RebuildPlan, keepOld: number
   const { node, primary } = f;
   const steps: string[] = [];
   const dataDir = node.data_directory;
-  if (plan.stop) steps.push(`stop node ${node.id}'s PostgreSQL (it runs ${f.observation.reachable && !f.observation.inRecovery ? 'as a primary' : 'as a standby'})`);
+  if (plan.stop) steps.push(`stop node ${node.id}'s PostgreSQL (it runs ${isWritable(f.observation) ? 'as a primary' : 'as a standby'})`);
   if (plan.removeStaleNew) steps.push(`remove the unfinished copy of an earlier attempt: ${plan.newDir}`);
   const own = ownConfOf(node, f.disk).map((p) => (p.kind === 'dir' ? `${p.rel}/*.conf` : p.rel));
   const ownText = own.length ? `, and the files its configuration includes: ${own.join(', ')}` : '';
@@ -442,14 +449,16 @@ export function describePlan(f: RebuildFacts, plan: RebuildPlan, keepOld: number
 
 // ---- which nodes pgpool means
 
+/** Whether `host`, as pgpool passes it, names this node: pgpool replaces an empty or socket-path backend_hostname by "localhost". */
+const isPgpoolHost = (n: NodeConfig, host: string) => n.hostname === host || (host === 'localhost' && (n.hostname === '' || n.hostname.startsWith('/')));
+
 /**
  * The node pgpool asks to recover, from the recovery_1st_stage arguments. pgpool passes its own backend_*
  * settings; maas-ha's config must say the same, or the hook would act on the wrong host or directory.
  */
 export function resolveTarget(nodes: readonly NodeConfig[], a: RecoveryArgs): NodeConfig {
   const sameDir = (n: NodeConfig) => n.data_directory === a.targetDataDir;
-  // pgpool replaces an empty or socket-path backend_hostname by "localhost" in the SQL call.
-  const sameHost = (n: NodeConfig) => n.hostname === a.targetHost || (a.targetHost === 'localhost' && (n.hostname === '' || n.hostname.startsWith('/')));
+  const sameHost = (n: NodeConfig) => isPgpoolHost(n, a.targetHost);
   if (a.targetNodeId !== undefined) {
     const n = nodes.find((x) => x.id === a.targetNodeId);
     if (!n) throw new Error(`pgpool asks to recover node ${a.targetNodeId}, which is not in maas-ha's configuration`);
@@ -481,7 +490,7 @@ export function primaryCandidates(nodes: readonly NodeConfig[], a: RecoveryArgs,
 
 /** The node `pgpool_remote_start host datadir` means. */
 export function resolveRemoteStart(nodes: readonly NodeConfig[], host: string, dataDir: string): NodeConfig {
-  const matches = nodes.filter((n) => (n.hostname === host || (host === 'localhost' && n.hostname.startsWith('/'))) && n.data_directory === dataDir);
+  const matches = nodes.filter((n) => isPgpoolHost(n, host) && n.data_directory === dataDir);
   if (matches.length === 1) return matches[0]!;
   throw new Error(
     matches.length === 0

@@ -15,7 +15,7 @@ import type { NodeConfig } from '../config/types.ts';
 import { messageOf, OperationError } from '../errors.ts';
 import type { Deps, RunResult } from '../model/deps.ts';
 import { formatBytes, parseLsnOrUndefined } from '../model/lsn.ts';
-import { judgePrimaries, observeAll, observeNode, type NodeObservation } from '../observe.ts';
+import { isWritable, judgePrimaries, observeAll, observeNode, streamsFrom, type NodeObservation } from '../observe.ts';
 import { control, shScript, stopNode } from '../pgctl.ts';
 import {
   basebackupLogOf,
@@ -106,7 +106,7 @@ export async function observePrimary(deps: Pick<Deps, 'pg'>, primary: NodeConfig
               ARRAY(SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')) AS tablespaces`,
     );
   } catch (err) {
-    throw new OperationError(`the primary (node ${primary.id}, ${primary.hostname}:${primary.port}) does not answer: ${messageOf(err)}`);
+    throw new OperationError(`the primary (node ${primary.id}, ${primary.hostname}:${primary.port}) does not answer: ${messageOf(err)}`, { cause: err });
   }
   const row = rows[0];
   if (!row) throw new OperationError(`node ${primary.id} returned nothing`);
@@ -133,7 +133,7 @@ export async function gatherFacts(deps: Deps, node: NodeConfig, primary: NodeCon
 
 /** The primary among the configured nodes: the one reachable node not in recovery (pgpool's choice breaks a tie). */
 export function pickPrimary(observations: NodeObservation[], pgpoolPrimary?: number): { id: number } | { error: string } {
-  const primaries = observations.filter((o) => o.reachable && !o.inRecovery);
+  const primaries = observations.filter(isWritable);
   if (primaries.length === 1) return { id: primaries[0]!.id };
   if (primaries.length === 0) return { error: 'no node answers as a primary: there is nothing to copy from' };
   if (pgpoolPrimary !== undefined && primaries.some((p) => p.id === pgpoolPrimary)) return { id: pgpoolPrimary };
@@ -367,10 +367,14 @@ async function basebackup(deps: Deps, facts: RebuildFacts, plan: Extract<Rebuild
   const took = ((deps.clock.now() - started) / 1000).toFixed(1);
   if (r.exitCode === 255 && !/stage=/.test(r.stdout)) throw sshFailure(deps, node, r);
   if (r.exitCode === 10 || (r.timedOut && !/stage=copied/.test(r.stdout))) {
+    // A disk that filled up during the copy is the target's problem, not the primary's.
+    const check = /No space left on device/i.test(r.stderr)
+      ? `free space beside ${node.data_directory} on ${node.ssh_host} (the copy needs room for a whole database)`
+      : 'check the primary and the network';
     throw new OperationError(
       `base backup of node ${node.id} from node ${primary.id} failed after ${took} s (${toolError(r.stderr) || (r.timedOut ? 'timed out' : 'no message')}): ` +
         `node ${node.id}'s data directory ${node.data_directory} was not touched and the unfinished copy was removed; ` +
-        `check the primary and the network (full log: ${basebackupLogOf(node.data_directory)} on ${node.ssh_host}), then retry: maas-ha recover ${node.id}`,
+        `${check} (full log: ${basebackupLogOf(node.data_directory)} on ${node.ssh_host}), then retry: maas-ha recover ${node.id}`,
     );
   }
   if (r.exitCode !== 0) {
@@ -419,7 +423,7 @@ export async function startStandby(deps: Deps, node: NodeConfig, primary: NodeCo
   if (!disk.running) {
     await control(deps, node, 'start', opts.startTimeoutMs).catch((err: unknown) => {
       const where = node.control.method === 'pg_ctl' ? node.control.log_file : `the log of cluster ${node.control.version}/${node.control.name}`;
-      throw new OperationError(`${messageOf(err)}; see ${where} on ${node.ssh_host}`);
+      throw new OperationError(`${messageOf(err)}; see ${where} on ${node.ssh_host}`, { cause: err });
     });
     log.info({ step: 'start', node_id: node.id, outcome: 'ok', duration_ms: deps.clock.now() - started }, `node ${node.id} started`);
   }
@@ -447,17 +451,15 @@ export async function waitStreaming(deps: Deps, node: NodeConfig, primary: NodeC
   let last = 'no answer yet';
   while (deps.clock.now() < deadline) {
     const [o, p] = await Promise.all([observeNode(deps, node, 1500), observeNode(deps, target, 1500)]);
-    if (o.reachable && p.reachable && !p.inRecovery) {
+    if (o.reachable && isWritable(p)) {
+      if (streamsFrom(o, target, p.timeline)) return { timeline: p.timeline, primary: target };
       const wr = o.walReceiver;
-      if (wr?.status === 'streaming' && wr.senderHost === target.hostname && wr.senderPort === target.port && wr.receivedTli === p.timeline) {
-        return { timeline: p.timeline, primary: target };
-      }
       last = wr ? `walreceiver ${wr.status} from ${wr.senderHost}, timeline ${wr.receivedTli} (primary: ${p.timeline})` : 'no walreceiver yet';
     } else {
       last = !o.reachable ? o.error : p.reachable ? `node ${target.id} is in recovery` : p.error;
       // The primary it was rebuilt from is gone or a standby now: a failover happened meanwhile. pgpool's
       // follow_primary repoints the node at the new primary; wait for that, once, with a fresh timeout.
-      if (!followed && (!p.reachable || p.inRecovery)) {
+      if (!followed && !isWritable(p)) {
         const current = judgePrimaries(await observeAll(deps, 1500)).current;
         const next = deps.config.nodes.find((n) => n.id === current);
         if (next && next.id !== target.id && next.id !== node.id) {
@@ -493,11 +495,45 @@ export async function settle(deps: Deps, node: NodeConfig, knownOldDirs?: string
   const pruned = stdoutValues(r.stdout, 'pruned');
   if (r.exitCode !== 0) deps.log.warn({ step: 'prune', node_id: node.id, outcome: 'failed' }, `tidying beside the data directory failed: ${lastLines(r.stderr) || `exit ${r.exitCode}`}`);
   const kept = disk.oldDirs.filter((d) => !pruned.includes(d));
-  if (deps.state.fenced().some((m) => m.node === node.id)) {
-    deps.state.clearFenced(node.id);
-    deps.log.info({ step: 'unfence', node_id: node.id, outcome: 'ok' }, `node ${node.id} streams as a standby: fencing marker cleared`);
-  }
+  unfence(deps, node);
   return { kept, pruned };
+}
+
+/** Once the node streams as a standby it is no longer a primary that could come back: its fencing marker goes. */
+export function unfence(deps: Pick<Deps, 'state' | 'log'>, node: NodeConfig): void {
+  if (!deps.state.fenced().some((m) => m.node === node.id)) return;
+  deps.state.clearFenced(node.id);
+  deps.log.info({ step: 'unfence', node_id: node.id, outcome: 'ok' }, `node ${node.id} streams as a standby: fencing marker cleared`);
+}
+
+export interface StartedStandby {
+  timeline: number;
+  /** The primary it streams from: the one it was rebuilt from, or a new one after a failover meanwhile. */
+  primary: NodeConfig;
+  kept: string[];
+  pruned: string[];
+}
+
+/**
+ * The rest of a rebuild once prepareStandby is done: start the node, prove it streams, settle. Tidying up after
+ * the node streams is best effort everywhere: a failure there is a warning, not a failed rebuild (the node is a
+ * standby by then); what was beside the data directory is then reported as kept.
+ */
+export async function startPrepared(
+  deps: Deps,
+  facts: RebuildFacts,
+  prepared: PrepareResult,
+  timeouts: Pick<StartOptions, 'startTimeoutMs' | 'streamTimeoutMs'>,
+): Promise<StartedStandby> {
+  const { node } = facts;
+  const { timeline, primary } = await startStandby(deps, node, facts.primary, { ...timeouts, justPrepared: true });
+  // What was beside the data directory before, plus what this run moved there (a fallback re-listed it).
+  const known = prepared.rewindFailure ? undefined : [...facts.disk.oldDirs, ...(prepared.oldDir ? [prepared.oldDir] : [])];
+  const { kept, pruned } = await settle(deps, node, known).catch((err: unknown) => {
+    deps.log.warn({ step: 'settle', node_id: node.id, outcome: 'failed' }, `tidying up after node ${node.id} streams failed: ${messageOf(err)}`);
+    return { kept: known ?? [], pruned: [] };
+  });
+  return { timeline, primary, kept, pruned };
 }
 
 export interface RebuildRun {
@@ -524,15 +560,9 @@ export async function rebuildAsStandby(
   const r = deps.config.recovery;
   const prepared = await prepareStandby(deps, f, plan, { budgetMs: Math.max(10_000, budgetMs - r.start_timeout_ms), now: () => new Date(deps.clock.now()) });
   const remaining = budgetMs - (deps.clock.now() - started);
-  const { timeline } = await startStandby(deps, node, primary, {
+  const { timeline, kept, pruned } = await startPrepared(deps, f, prepared, {
     startTimeoutMs: Math.max(5000, Math.min(r.start_timeout_ms, remaining)),
     streamTimeoutMs: Math.max(5000, Math.min(r.stream_timeout_ms, remaining)),
-    justPrepared: true,
-  });
-  const known = [...f.disk.oldDirs, ...(prepared.oldDir ? [prepared.oldDir] : [])];
-  const { kept, pruned } = await settle(deps, node, prepared.rewindFailure ? undefined : known).catch((err: unknown) => {
-    deps.log.warn({ step: 'settle', node_id: node.id, outcome: 'failed' }, `tidying up after node ${node.id} streams failed: ${messageOf(err)}`);
-    return { kept: [], pruned: [] };
   });
   return { plan, prepared, timeline, kept, pruned };
 }

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseFlags } from '../../lib/cli/flags.ts';
+import { parseFlags } from '../../lib/flags.ts';
 import { ConfigError, UsageError } from '../../lib/errors.ts';
 import {
   EVENT_FLAGS,

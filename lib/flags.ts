@@ -1,13 +1,15 @@
-// A small, strict flag parser shared by the hooks and the CLI. It exists (instead of node:util's parseArgs)
-// because the hooks need two things parseArgs does not give: a value that is an empty string or starts with a
-// dash (pgpool passes `""` and `-1`), and a UsageError whose message always starts with the flag it is about,
-// so that the one error line pgpool puts in its log tells the operator which placeholder to fix.
+// The one flag parser, small and strict: the hooks' argument parsers (lib/pgpool/args.ts), the guard and every CLI
+// command parse with it. It lives below the CLI so that a hook's bundle does not reach into lib/cli/. It exists
+// (instead of node:util's parseArgs) because the hooks need two things parseArgs does not give: a value that is an
+// empty string or starts with a dash (pgpool passes `""` and `-1`), and a UsageError whose message always starts
+// with the flag it is about, so that the one error line pgpool puts in its log tells the operator which
+// placeholder to fix.
 //
 // Accepted forms: `--name value`, `--name=value`, `--bool-flag`, `--` (everything after it is positional).
 // Not accepted: short flags, `--no-x`, a string/int value that starts with `--` in the separate form (that is
 // almost always a forgotten value; write `--name=--x` if you mean it), a bool flag with a value.
 
-import { UsageError } from '../errors.ts';
+import { UsageError } from './errors.ts';
 
 export type FlagType = 'string' | 'int' | 'bool';
 
