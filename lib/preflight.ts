@@ -14,6 +14,7 @@ import { parsePgpoolConfLine, placeholderValueHazard, renderHookLines } from './
 import { isAttached } from './pgpool/pcp-output.ts';
 import { RECOVERY_WRAPPERS } from './recovery/wrappers.ts';
 import { shScript } from './pgctl.ts';
+import { compareSoa, observeSoa, type SoaFinding } from './maas/slave-dns.ts';
 
 export type Level = 'ok' | 'warn' | 'fail';
 
@@ -296,7 +297,14 @@ export async function gatherPreflight(deps: Deps, pgpool: PgpoolHost | undefined
   const observations = await observeAll(deps, 3000);
   const facts = new Map(await Promise.all(deps.config.nodes.map(async (n, i) => [n.id, await nodeFacts(deps, n, observations[i]!)] as const)));
   findings.push(...checkNodeFacts(deps.config, facts));
+  const vip = deps.config.vip;
+  if (vip?.slave_dns && deps.net) findings.push(...soaFindings(compareSoa(vip.slave_dns.zones, await observeSoa(deps.net, vip, vip.slave_dns, vip.slave_dns.zones))));
   return findings;
+}
+
+/** Pure: the secondary DNS comparison as preflight findings. */
+export function soaFindings(results: readonly SoaFinding[]): Finding[] {
+  return results.map((r) => (r.ok ? ok('slave dns', `${r.server}: ${r.detail}`) : fail('slave dns', `${r.server}: ${r.detail}`, r.fix ?? 'maas-ha render dns --write on that host')));
 }
 
 /**

@@ -97,6 +97,38 @@ export const COMMANDS: readonly CommandHelp[] = [
   { paths: ['vip fence-file'], synopsis: 'vip fence-file [--write]', about: 'the fence ruleset (root writes it to vip.fence.file)', config: true },
   { paths: ['vip sudoers'], synopsis: 'vip sudoers [--user postgres]', about: "the sudoers drop-in with the hooks' exact root commands", config: true },
   {
+    paths: ['render dns'],
+    synopsis: 'render dns [--host NAME] [--from-maas-db] [--write [--dry-run]] [--json]',
+    about:
+      "the secondary bind9 of a region controller (its own address): MAAS zones as secondary\nzones from the MAAS DNS on the VIP, the rest forwarded; and the snippet the MAAS DNS needs.\n--write installs vip.slave_dns.conf_file atomically and checks it with named-checkconf\n(a rejected file is put back); --from-maas-db takes the zones from the MAAS database",
+    config: true,
+  },
+  {
+    paths: ['render dhcp'],
+    synopsis: 'render dhcp [--from-maas-db] [--write [--dry-run]] [--json]',
+    about:
+      "every DNS server for machines and racks: MAAS 1.x, the patch to the DHCP template's\ndomain-name-servers line (--write applies it, keeping a backup); MAAS 2.x/3.x, the\n`maas PROFILE subnet update SUBNET dns_servers=...` lines to run",
+    config: true,
+  },
+  {
+    paths: ['rack backup'],
+    synopsis: 'rack backup [--out FILE] [--flavour F] [--root DIR]',
+    about: "the rack (cluster) controller's identity (maas_url, shared secret, maas_id or cluster UUID)\nas one tar archive, owners and modes kept, mode 0600; nothing secret is printed",
+    config: true,
+  },
+  {
+    paths: ['rack restore'],
+    synopsis: 'rack restore FILE [--dry-run] [--flavour F] [--root DIR] [--json]',
+    about: 'put a rack backup back (each file atomically, with its owner and mode), restart the rack\nservice and wait until its region answers <maas_url>/rpc/; --dry-run lists what would change',
+    config: true,
+  },
+  {
+    paths: ['rack check'],
+    synopsis: 'rack check [--backup FILE] [--vip A] [--region A]... [--flavour F] [--root DIR] [--json]',
+    about: "what is wrong with this rack's identity: maas_url on a region controller's own address\ninstead of the VIP, a missing secret, a maas_id or UUID that differs from the backup.\nWithout a configuration file, --vip and --region say where the region is",
+    config: true,
+  },
+  {
     paths: ['ip up'],
     synopsis: 'ip up VIP',
     about: "pgpool's if_up_cmd (see pgpool/watchdog.conf): add the VIP;\nconfiguration from $MAAS_HA_CONFIG",

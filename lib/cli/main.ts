@@ -5,7 +5,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_CONFIG_PATH, configPath, loadConfig, nodeIo, parseConfig } from '../config/load.ts';
 import { checkedPath, writeChecked } from '../config/checked.ts';
 import { createLog, newRunId } from '../adapters/log.ts';
@@ -26,7 +25,7 @@ import { formatLsn } from '../model/lsn.ts';
 import { judgePrimaries, observeAll } from '../observe.ts';
 import { helpFor, USAGE } from './help.ts';
 import { recoverCommand } from './recover.ts';
-import { wantsHelp } from './flags.ts';
+import { parseFlags, wantsHelp, type FlagsSpec } from '../flags.ts';
 
 export interface CliIo {
   out: (text: string) => void;
@@ -35,18 +34,15 @@ export interface CliIo {
 
 const defaultIo: CliIo = { out: (t) => process.stdout.write(`${t}\n`), err: (t) => process.stderr.write(`${t}\n`) };
 
-type Options = NonNullable<ParseArgsConfig['options']>;
+type Options = Readonly<Record<string, { type: 'string' | 'boolean' }>>;
+type OptionValues<O extends Options> = { [K in keyof O | 'config']?: K extends keyof O ? (O[K]['type'] extends 'boolean' ? boolean : string) : string };
 
-function flags<O extends Options>(argv: string[], options: O, positionals = 0) {
-  try {
-    const r = parseArgs({ args: argv, options: { ...options, config: { type: 'string' } }, strict: true, allowPositionals: positionals > 0 });
-    if (r.positionals.length > positionals) throw new UsageError(`unexpected argument "${r.positionals[positionals]}"`);
-    return r;
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    // node:util's messages already name the flag: "Unknown option '--jsn'".
-    throw new UsageError(messageOf(err).replace(/\. To specify a positional argument.*$/, ''));
-  }
+/** The commands' flags, every one with --config, through the one parser (lib/flags.ts). */
+function flags<O extends Options>(argv: string[], options: O, positionals = 0): { values: OptionValues<O>; positionals: string[] } {
+  const spec: FlagsSpec = Object.fromEntries(
+    Object.entries({ ...options, config: { type: 'string' } }).map(([name, o]) => [name, { type: o.type === 'boolean' ? 'bool' : 'string' }]),
+  );
+  return parseFlags(argv, spec, { positionals }) as { values: OptionValues<O>; positionals: string[] };
 }
 
 /** The checkout or install root: dist/bin/maas-ha.mjs when bundled, hooks/maas-ha.ts under tsx. */
@@ -117,6 +113,11 @@ export async function runCli(argv: string[], selfUrl: string, io: CliIo = defaul
         return await (await import('./vip.ts')).arpingCommand(rest);
       case 'vip':
         return await (await import('./vip.ts')).vipCommand(rest, io);
+      case 'render':
+        // The slave DNS and DHCP renderings and the rack identity (lib/cli/maas.ts) load only when asked for.
+        return await (await import('./maas.ts')).renderCommand(rest, io);
+      case 'rack':
+        return await (await import('./maas.ts')).rackCommand(rest, io);
       case 'help':
         // `maas-ha help lab up` = `maas-ha lab up --help`.
         io.out(helpFor(rest));

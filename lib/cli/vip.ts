@@ -21,7 +21,8 @@ import { describePlan, observeHost, runArping, runIpDown, runIpUp } from '../vip
 import { fenceOffArgv, fenceOnArgv, fenceRuleset, fenceStatusArgv, interpretFenceOff, interpretFenceStatus } from '../vip/fence.ts';
 import { failure } from '../vip/host.ts';
 import { renderSudoers } from '../vip/sudoers.ts';
-import { parseFlags } from './flags.ts';
+import { compareSoa, observeSoa } from '../maas/slave-dns.ts';
+import { parseFlags } from '../flags.ts';
 import type { CliIo } from './main.ts';
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
@@ -79,10 +80,18 @@ export async function vipCommand(argv: string[], io: CliIo): Promise<number> {
   switch (positionals[0]) {
     case 'check': {
       if (values.target !== undefined && !IPV4.test(values.target)) throw new UsageError(`--target: expected an IPv4 address, got "${values.target}"`);
-      const checks = await runChecks(vip, createNet(), systemClock, { ...(values.target ? { target: values.target } : {}), ...(values['timeout-ms'] ? { timeoutMs: values['timeout-ms'] } : {}) });
-      if (values.json) io.out(JSON.stringify({ target: values.target ?? vip.address, checks }, null, 2));
-      else for (const c of checks) io.out(`${c.ok ? 'ok    ' : 'FAILED'} ${c.check.padEnd(5)} ${c.detail}`);
-      return checks.every((c) => c.ok) ? 0 : 1;
+      const net = createNet();
+      const [checks, secondaries] = await Promise.all([
+        runChecks(vip, net, systemClock, { ...(values.target ? { target: values.target } : {}), ...(values['timeout-ms'] ? { timeoutMs: values['timeout-ms'] } : {}) }),
+        // Each secondary DNS has every zone at the primary's serial (lib/maas/slave-dns.ts).
+        vip.slave_dns ? observeSoa(net, vip, vip.slave_dns, vip.slave_dns.zones).then((o) => compareSoa(vip.slave_dns!.zones, o)) : Promise.resolve([]),
+      ]);
+      if (values.json) io.out(JSON.stringify({ target: values.target ?? vip.address, checks, secondaries }, null, 2));
+      else {
+        for (const c of checks) io.out(`${c.ok ? 'ok    ' : 'FAILED'} ${c.check.padEnd(5)} ${c.detail}`);
+        for (const f of secondaries) io.out(`${f.ok ? 'ok    ' : 'FAILED'} soa   ${f.server}: ${f.detail}${f.fix ? ` → ${f.fix}` : ''}`);
+      }
+      return checks.every((c) => c.ok) && secondaries.every((f) => f.ok) ? 0 : 1;
     }
     case 'plan': {
       io.out(describePlan(vip, await observeHost({ shell }, vip)));

@@ -11,9 +11,10 @@
 // known_hosts and state_dir may not be writable by group or others, and every path root runs or writes must be
 // root's all the way up (./trust.ts).
 
+import { isIP } from 'node:net';
 import { isScalar, LineCounter, parseDocument } from 'yaml';
 import { ConfigError, messageOf } from '../errors.ts';
-import { DEFAULT_BUDGETS_MS, DEFAULT_RECOVERY, type Config, type HookName, type VipConfig } from './types.ts';
+import { DEFAULT_BUDGETS_MS, DEFAULT_RECOVERY, type Config, type HookName, type MaasConfig, type VipConfig } from './types.ts';
 import { PRESETS } from '../vip/presets.ts';
 import { rootRunPaths, rootTrustProblem } from './trust.ts';
 import { configFileProblems, knownHostsProblem, nodeIo, secretFileProblem, stateDirProblem } from './files.ts';
@@ -210,6 +211,14 @@ const ipv4 = scalar('an IPv4 address such as 10.0.0.100', (v) => {
 const ifname = text('an interface name of only [A-Za-z0-9_.-] characters, at most 15', /^[A-Za-z0-9_.-]{1,15}$/);
 const unit = text('a unit or snap name of only [A-Za-z0-9_.@-] characters', /^[A-Za-z0-9_.@-]+$/);
 const zone = text('a DNS zone name such as maas or example.com', /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/);
+/** A bind9 key name (it is written into named.conf between double quotes). */
+const keyName = text('a key name of only [A-Za-z0-9_.-] characters', /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/);
+/** One element of a bind9 address match list, as written into named.conf: a built-in ACL, an address or a CIDR. */
+const aclElement = refine(
+  text('any, none, localhost, localnets, an IPv4 address or an IPv4 CIDR such as 10.0.0.0/24', /^(any|none|localhost|localnets|\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?)$/),
+  (v) => (/^\d/.test(v) && !validCidr(v.includes('/') ? v : `${v}/32`) ? `must be an IPv4 address or CIDR with octets up to 255 and a prefix up to 32, got ${quoted(v)}` : undefined),
+);
+const cidr = refine(text('an IPv4 or IPv6 CIDR such as 10.0.0.0/24', /^[0-9A-Fa-f.:]+\/\d{1,3}$/), (v) => (validCidr(v) ? undefined : `must be a valid IPv4 or IPv6 network, got ${quoted(v)}`));
 /** An argv: the first element an absolute path (neither sudo nor pgpool searches PATH), no element empty. */
 const argv = refine(list(text('a non-empty string without control characters', /^[^\u0000-\u001f\u007f]+$/), 1), (a) =>
   a[0] !== undefined && !a[0].startsWith('/') ? `the command must start with an absolute path (sudo and pgpool search no PATH), got "${a[0]}"` : undefined,
@@ -248,6 +257,8 @@ const vip = map({
       systemctl: withDefault(absPath, '/usr/bin/systemctl'),
       snap: withDefault(absPath, '/usr/bin/snap'),
       rndc: withDefault(absPath, '/usr/sbin/rndc'),
+      // Debian 12's bind9-utils puts it in /usr/bin (older releases: /usr/sbin).
+      named_checkconf: withDefault(absPath, '/usr/bin/named-checkconf'),
     }),
   ),
   fence: section(
@@ -279,11 +290,51 @@ const vip = map({
     map({
       port: withDefault(port, 953),
       key_file: required(secretFile('it is the rndc key that controls the DNS servers')),
+      key_name: withDefault(keyName, 'rndc-key'),
       zones: required(list(zone, 1)),
       timeout_ms: withDefault(ms, 3000),
+      // The rendering of the secondary's named.conf (lib/maas/slave-dns.ts); defaults fill in from the VIP.
+      primary: section(map({ address: optional(ipv4), port: optional(port) })),
+      forwarders: optional(list(ipv4, 1)),
+      forwarders_port: optional(port),
+      forward: withDefault(oneOf(['only', 'first']), 'only'),
+      allow_query: withDefault(list(aclElement, 1), ['localhost', 'localnets']),
+      conf_file: withDefault(absPath, '/etc/bind/named.conf.maas-ha-secondary'),
+      directory: withDefault(absPath, '/var/cache/bind/maas-ha-secondary'),
     }),
   ),
   escalation_window_ms: withDefault(ms, 60_000),
+});
+
+const maasFlavour = oneOf(['maas-1', 'maas-2-deb', 'maas-3-deb', 'maas-snap']);
+
+const maas = map({
+  flavour: optional(maasFlavour), // default: vip.services.preset, else maas-3-deb
+  root: withDefault(absPath, '/'),
+  database: section(map({ name: withDefault(name, 'maasdb'), user: optional(name) })),
+  dhcp: section(
+    map({
+      template: optional(absPath),
+      profile: withDefault(name, 'admin'),
+      subnets: withDefault(list(cidr), []),
+      dns_servers: optional(list(ipv4, 1)),
+    }),
+  ),
+  rack: section(
+    map({
+      manager: optional(oneOf(['systemd', 'snap', 'commands'])),
+      unit: optional(unit),
+      restart: optional(argv),
+      reconnect_timeout_ms: withDefault(ms, 60_000),
+    }),
+  ),
+  binaries: section(
+    map({
+      tar: withDefault(absPath, '/usr/bin/tar'),
+      systemctl: withDefault(absPath, '/usr/bin/systemctl'),
+      snap: withDefault(absPath, '/usr/bin/snap'),
+    }),
+  ),
 });
 
 const budgets = Object.fromEntries(
@@ -379,6 +430,7 @@ const schema = map(
       }),
     ),
     vip: optional(vip),
+    maas: optional(maas),
   },
   'a map of settings',
 );
@@ -413,6 +465,9 @@ function crossCheck(raw: Loose<Raw>, w: Walk): void {
     w.problem('nodes', 'no node has candidate: true, so no standby could ever be promoted');
   }
   if (raw.vip) crossCheckVip(raw.vip, w);
+  const rack = raw.maas?.rack;
+  if (rack?.manager === 'commands' && !rack.restart) w.problem('maas.rack.restart', 'required with manager: commands');
+  if (rack?.restart && rack.manager !== undefined && rack.manager !== 'commands') w.problem('maas.rack.restart', `only used with manager: commands (the ${rack.manager} manager builds its own)`);
   // Defaults included: /etc/maas-ha/fence.nft is only as safe as /etc/maas-ha.
   if (w.io.lstat) for (const r of rootRunPaths(raw)) {
     const problem = rootTrustProblem(r.path, w.io.lstat, r.what);
@@ -471,8 +526,33 @@ function buildVip(raw: NonNullable<Raw['vip']>): VipConfig {
     ...rest,
     services: { ...(preset ? { preset } : {}), manager: manager ?? p?.manager ?? 'systemd', list: services, timeout_ms },
     checks,
-    ...(slave_dns ? { slave_dns } : {}),
+    ...(slave_dns ? { slave_dns: buildSlaveDns(slave_dns, raw.address, checks.dns?.port ?? base.dns.port) } : {}),
   };
+}
+
+/** The secondary DNS with its defaults: the primary is the MAAS DNS on the VIP, on the preset's DNS port. */
+function buildSlaveDns(raw: NonNullable<NonNullable<Raw['vip']>['slave_dns']>, vipAddress: string, dnsPort: number): NonNullable<VipConfig['slave_dns']> {
+  const { primary, forwarders, forwarders_port, forward, ...rest } = raw;
+  const p = { address: primary.address ?? vipAddress, port: primary.port ?? dnsPort };
+  // Forwarding to the primary uses its port (5353 for MAAS 1.x); other resolvers answer on 53 unless told.
+  const fw = forwarders ? { addresses: forwarders, port: forwarders_port ?? 53 } : { addresses: [p.address], port: forwarders_port ?? p.port };
+  return { ...rest, primary: p, forwarders: { ...fw, mode: forward } };
+}
+
+/** The maas section with the defaults that depend on the vip section. */
+function buildMaas(raw: NonNullable<Raw['maas']>, vipRaw: Raw['vip'] | undefined): MaasConfig {
+  const { flavour, ...rest } = raw;
+  return { ...rest, flavour: flavour ?? vipRaw?.services.preset ?? 'maas-3-deb' };
+}
+
+/** A CIDR whose address is well formed and whose prefix fits its family (node:net does the parsing). */
+function validCidr(v: string): boolean {
+  const [addr, len, extra] = v.split('/');
+  if (extra !== undefined || addr === undefined || len === undefined || !/^\d{1,3}$/.test(len)) return false;
+  const family = isIP(addr);
+  if (family === 0) return false;
+  if (family === 4 && !addr.split('.').every((o) => String(Number(o)) === o)) return false;
+  return Number(len) <= (family === 4 ? 32 : 128);
 }
 
 function defined<T extends object>(o: T | undefined): Partial<T> {
@@ -502,6 +582,7 @@ function build(raw: Raw, source: string): Config {
     recovery: raw.recovery,
     log_level: raw.log_level,
     ...(raw.vip ? { vip: buildVip(raw.vip) } : {}),
+    ...(raw.maas ? { maas: buildMaas(raw.maas, raw.vip) } : {}),
   };
 }
 

@@ -135,6 +135,8 @@ export interface Config {
   log_level: 'debug' | 'info' | 'warn' | 'error';
   /** The region controller VIP held by pgpool's watchdog (lib/vip): absent when no watchdog VIP is used. */
   vip?: VipConfig;
+  /** MAAS facts for `maas-ha render` and `maas-ha rack` (lib/maas); absent: the defaults (lib/maas/layout.ts maasOf). */
+  maas?: MaasConfig;
 }
 
 export const DEFAULT_RECOVERY: RecoveryConfig = {
@@ -186,7 +188,7 @@ export interface VipConfig {
   privilege: 'sudo' | 'none';
   /** Per peer, for removing a VIP a peer still holds (the peer may be dead). */
   peer_timeout_ms: number;
-  binaries: { ip: string; arping: string; nft: string; sudo: string; systemctl: string; snap: string; rndc: string };
+  binaries: { ip: string; arping: string; nft: string; sudo: string; systemctl: string; snap: string; rndc: string; named_checkconf: string };
   fence: {
     /** nftables: block the region services' users from PostgreSQL/pgpool ports; stop-services: stop them. */
     method: 'nftables' | 'stop-services' | 'none';
@@ -205,7 +207,65 @@ export interface VipConfig {
     proxy?: { port: number };
   };
   /** Secondary DNS servers on the region controllers (port of their rndc control channel on each address). */
-  slave_dns?: { port: number; key_file: string; zones: string[]; timeout_ms: number };
+  slave_dns?: SlaveDnsConfig;
   /** arping does only the after-VIP part when an escalation hook ran this recently; otherwise all of it. */
   escalation_window_ms: number;
+}
+
+/**
+ * The secondary bind9 on every region controller (lib/maas/slave-dns.ts renders its named.conf; docs/maas.md,
+ * "Slave DNS"): secondary zones transferred from the MAAS DNS on the VIP, everything else forwarded.
+ */
+export interface SlaveDnsConfig {
+  /** Port of the secondary's rndc control channel, on the node's own address. */
+  port: number;
+  /** The rndc key file (included by the secondary's configuration, used by `rndc retransfer`). */
+  key_file: string;
+  /** The name of the key inside key_file (rndc-confgen writes "rndc-key"). */
+  key_name: string;
+  /** The MAAS zones served as secondary zones (forward domains and reverse zones). */
+  zones: string[];
+  timeout_ms: number;
+  /** The MAAS DNS the zones are transferred from: default the VIP, on the preset's DNS port (5353 for MAAS 1.x). */
+  primary: { address: string; port: number };
+  /** Where every other name is resolved: default the primary. */
+  forwarders: { addresses: string[]; port: number; mode: 'only' | 'first' };
+  /** bind9 address match list elements for allow-query and allow-recursion. */
+  allow_query: string[];
+  /** Where `maas-ha render dns --write` installs the secondary's configuration. */
+  conf_file: string;
+  /** The secondary's working directory (its zone copies, pid file); bind must be able to write it. */
+  directory: string;
+}
+
+/** Which MAAS a host runs: decides file locations and services (lib/maas/layout.ts, docs/maas.md). */
+export type MaasFlavour = ServicePreset;
+
+/** MAAS itself, beyond the VIP: the slave DNS zones' source, DHCP's DNS servers, the rack controller's identity. */
+export interface MaasConfig {
+  flavour: MaasFlavour;
+  /** Prefix of every MAAS file path (/ on a real host; a temporary directory in tests). */
+  root: string;
+  /** The MAAS database (read for --from-maas-db on any node of the cluster, a standby will do). */
+  database: { name: string; user?: string };
+  dhcp: {
+    /** MAAS 1.x: the dhcpd.conf template (default under root, per flavour). */
+    template?: string;
+    /** MAAS 2.x/3.x: the maas CLI profile the printed commands use. */
+    profile: string;
+    /** MAAS 2.x/3.x: the subnets (CIDR) whose dns_servers are set; --from-maas-db reads every subnet instead. */
+    subnets: string[];
+    /** Default: the address of every region controller (each runs a secondary DNS). */
+    dns_servers?: string[];
+  };
+  rack: {
+    /** How the rack (cluster) service restarts: default per flavour (systemd maas-rackd / maas-clusterd, snap maas). */
+    manager?: ServiceManagerKind;
+    unit?: string;
+    /** manager: commands only: the restart argv. */
+    restart?: string[];
+    /** How long the restored rack may take until its region answers through maas_url. */
+    reconnect_timeout_ms: number;
+  };
+  binaries: { tar: string; systemctl: string; snap: string };
 }

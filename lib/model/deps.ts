@@ -173,6 +173,8 @@ export interface DnsResponse {
   truncated: boolean;
   /** The TYPE of each answer record, in order. */
   answerTypes: number[];
+  /** The serial of the first SOA record among the answers (the zone's version), when there is one. */
+  soaSerial?: number;
 }
 
 /** Network probes for the VIP health checks (lib/adapters/net.ts); each bounded, each rejects with a readable reason. */

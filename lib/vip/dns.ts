@@ -52,11 +52,31 @@ export function decodeResponse(buf: Buffer): DnsResponse {
   let off = 12;
   for (let i = 0; i < qd; i++) off = skipName(buf, off) + 4;
   const answerTypes: number[] = [];
+  let soaSerial: number | undefined;
   for (let i = 0; i < an; i++) {
     off = skipName(buf, off);
     if (off + 10 > buf.length) throw new Error('DNS response truncated inside an answer');
-    answerTypes.push(buf.readUInt16BE(off));
-    off += 10 + buf.readUInt16BE(off + 8);
+    const type = buf.readUInt16BE(off);
+    const rdlength = buf.readUInt16BE(off + 8);
+    answerTypes.push(type);
+    if (type === QTYPE.SOA && soaSerial === undefined) {
+      // SOA RDATA (RFC 1035 3.3.13): MNAME, RNAME, then SERIAL as an unsigned 32-bit number.
+      // A record too short to hold them leaves the serial unknown; the answer's type still counts.
+      try {
+        const at = skipName(buf, skipName(buf, off + 10));
+        if (at + 4 <= off + 10 + rdlength && at + 4 <= buf.length) soaSerial = buf.readUInt32BE(at);
+      } catch {
+        // malformed RDATA: no serial
+      }
+    }
+    off += 10 + rdlength;
   }
-  return { id: buf.readUInt16BE(0), rcode: flags & 0x000f, authoritative: (flags & 0x0400) !== 0, truncated: (flags & 0x0200) !== 0, answerTypes };
+  return {
+    id: buf.readUInt16BE(0),
+    rcode: flags & 0x000f,
+    authoritative: (flags & 0x0400) !== 0,
+    truncated: (flags & 0x0200) !== 0,
+    answerTypes,
+    ...(soaSerial !== undefined ? { soaSerial } : {}),
+  };
 }

@@ -71,6 +71,12 @@ const LINES: [string, string[]][] = [
   ['vip fence status', ['vip', 'fence', 'status', '-h']],
   ['vip fence-file', ['vip', 'fence-file', '--write', '--help']],
   ['vip sudoers', ['vip', 'sudoers', '--user', 'postgres', '--help']],
+  // Without help these would write bind9's configuration, the DHCP template, an archive, or a rack's identity.
+  ['render dns', ['render', 'dns', '--write', '--host', 'nowhere', '--help']],
+  ['render dhcp', ['render', 'dhcp', '--write', '-h']],
+  ['rack backup', ['rack', 'backup', '--out', '/nonexistent/rack.tar', '--help']],
+  ['rack restore', ['rack', 'restore', '/nonexistent/rack.tar', '--root', '/', '-h']],
+  ['rack check', ['rack', 'check', '--flavour', 'maas-9', '--help']],
   ['ip up', ['ip', 'up', '192.0.2.1', '--help']],
   ['ip down', ['ip', 'down', '192.0.2.1', '-h']],
   ['arping', ['arping', '192.0.2.1', '--help']],

@@ -48,7 +48,7 @@ export function testVip(over: Partial<import('../../lib/config/types.ts').VipCon
     ],
     privilege: 'sudo',
     peer_timeout_ms: 3000,
-    binaries: { ip: '/usr/sbin/ip', arping: '/usr/bin/arping', nft: '/usr/sbin/nft', sudo: '/usr/bin/sudo', systemctl: '/usr/bin/systemctl', snap: '/usr/bin/snap', rndc: '/usr/sbin/rndc' },
+    binaries: { ip: '/usr/sbin/ip', arping: '/usr/bin/arping', nft: '/usr/sbin/nft', sudo: '/usr/bin/sudo', systemctl: '/usr/bin/systemctl', snap: '/usr/bin/snap', rndc: '/usr/sbin/rndc', named_checkconf: '/usr/bin/named-checkconf' },
     fence: { method: 'nftables', users: ['maas'], ports: [5432, 9999], file: '/etc/maas-ha/fence.nft' },
     services: {
       preset: 'maas-3-deb',
@@ -57,7 +57,18 @@ export function testVip(over: Partial<import('../../lib/config/types.ts').VipCon
       timeout_ms: 60_000,
     },
     checks: { timeout_ms: 20_000, interval_ms: 250, api: { port: 5240, path: '/MAAS/api/2.0/version/' }, dns: { port: 53, zone: 'maas' }, proxy: { port: 8000 } },
-    slave_dns: { port: 953, key_file: '/etc/maas-ha/rndc.key', zones: ['maas'], timeout_ms: 3000 },
+    slave_dns: {
+      port: 953,
+      key_file: '/etc/maas-ha/rndc.key',
+      key_name: 'rndc-key',
+      zones: ['maas'],
+      timeout_ms: 3000,
+      primary: { address: '10.0.0.100', port: 53 },
+      forwarders: { addresses: ['10.0.0.100'], port: 53, mode: 'only' },
+      allow_query: ['localhost', 'localnets'],
+      conf_file: '/etc/bind/named.conf.maas-ha-secondary',
+      directory: '/var/cache/bind/maas-ha-secondary',
+    },
     escalation_window_ms: 60_000,
     ...over,
   };

@@ -519,8 +519,53 @@ test('config vip: explicit commands and secondary DNS → taken as written', (t)
 `;
   const v = parseConfig(text, 'm', fakeIo()).vip!;
   t.deepEqual(v.services.list, [{ name: 'api', unit: 'api', needs_vip: false, restart: ['/srv/ctl', 'restart', 'api'], stop: ['/srv/ctl', 'stop', 'api'] }]);
-  t.deepEqual(v.slave_dns, { port: 953, key_file: '/etc/maas-ha/pcppass', zones: ['maas', '10.in-addr.arpa'], timeout_ms: 3000 });
+  t.deepEqual(v.slave_dns, {
+    port: 953,
+    key_file: '/etc/maas-ha/pcppass',
+    key_name: 'rndc-key',
+    zones: ['maas', '10.in-addr.arpa'],
+    timeout_ms: 3000,
+    // The secondary's rendering defaults: the MAAS DNS on the VIP (port 53 without a preset's own) is primary and forwarder.
+    primary: { address: '10.0.0.100', port: 53 },
+    forwarders: { addresses: ['10.0.0.100'], port: 53, mode: 'only' },
+    allow_query: ['localhost', 'localnets'],
+    conf_file: '/etc/bind/named.conf.maas-ha-secondary',
+    directory: '/var/cache/bind/maas-ha-secondary',
+  });
   t.is(v.fence.method, 'stop-services');
+});
+
+test('config slave DNS and maas: MAAS 1.x primary on 5353; forwarders elsewhere answer on 53; the maas section with defaults', (t) => {
+  const one = parseConfig(`${MINIMAL}${VIP.replace('maas-3-deb', 'maas-1')}  slave_dns: { key_file: /etc/maas-ha/pcppass, zones: [maas] }
+`, 'm', fakeIo());
+  t.deepEqual([one.vip!.slave_dns!.primary, one.vip!.slave_dns!.forwarders], [{ address: '10.0.0.100', port: 5353 }, { addresses: ['10.0.0.100'], port: 5353, mode: 'only' }]);
+  t.is(one.maas, undefined, 'no maas section: the defaults apply where it is used');
+  const text = `${MINIMAL}${VIP}  slave_dns: { key_file: /etc/maas-ha/pcppass, zones: [maas], forwarders: [192.0.2.53], forward: first, allow_query: [10.0.0.0/8, localhost] }
+maas:
+  root: /srv/rack
+  dhcp: { subnets: [10.0.0.0/24, "2001:db8::/64"] }
+  rack: { manager: commands, restart: [/srv/ctl, restart, rackd] }
+`;
+  const c = parseConfig(text, 'm', fakeIo());
+  t.deepEqual(c.vip!.slave_dns!.forwarders, { addresses: ['192.0.2.53'], port: 53, mode: 'first' });
+  t.deepEqual(c.vip!.slave_dns!.allow_query, ['10.0.0.0/8', 'localhost']);
+  t.deepEqual(c.maas, {
+    flavour: 'maas-3-deb',
+    root: '/srv/rack',
+    database: { name: 'maasdb' },
+    dhcp: { profile: 'admin', subnets: ['10.0.0.0/24', '2001:db8::/64'] },
+    rack: { manager: 'commands', restart: ['/srv/ctl', 'restart', 'rackd'], reconnect_timeout_ms: 60_000 },
+    binaries: { tar: '/usr/bin/tar', systemctl: '/usr/bin/systemctl', snap: '/usr/bin/snap' },
+  });
+  const bad = `${MINIMAL}${VIP}  slave_dns: { key_file: /etc/maas-ha/pcppass, zones: [maas], allow_query: [10.0.0.0/40] }
+maas:
+  dhcp: { subnets: [10.0.0.0/33] }
+  rack: { manager: commands }
+`;
+  const e = t.throws(() => parseConfig(bad, 'm', fakeIo()));
+  t.regex(e!.message, /vip\.slave_dns\.allow_query\[0\]: must be an IPv4 address or CIDR/);
+  t.regex(e!.message, /maas\.dhcp\.subnets\[0\]: must be a valid IPv4 or IPv6 network, got "10\.0\.0\.0\/33"/);
+  t.regex(e!.message, /maas\.rack\.restart: required with manager: commands/);
 });
 
 test('config vip: mistakes → each named with its line:col', (t) => {
