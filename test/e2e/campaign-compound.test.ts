@@ -5,13 +5,14 @@
 //
 // Scenarios name nodes by role, never by id, and end redundant through maas-ha's own commands.
 import test from 'ava';
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createShell } from '../../lib/adapters/exec.ts';
+import { COPY_HEADROOM_BYTES } from '../../lib/recovery/plan.ts';
 import { parseBasebackupProgress } from '../../lib/recovery/progress.ts';
 import { postgresUser, serviceEnv } from '../../lib/lab/lab.ts';
 import { blackHole, cleanStop } from '../support/campaign.ts';
-import { clusterStatus, closingLines, executedLine, hookRecords, killPostmaster, logMark, serverLogHookRecords, waitRedundantWithout } from '../support/lab.ts';
+import { clusterStatus, closingLines, executedLine, hookRecords, killPostmaster, logMark, serverLogHookRecords, snapshot, waitRedundantWithout } from '../support/lab.ts';
 import { campaignLab } from '../support/scenario.ts';
 
 const { lab, maasHa, primaryNow, failoverDone, healWithMaasHa, hooksFinished, waitFor, trace, marks, unexpected, underCampaign, writeAfter } = campaignLab({
@@ -222,6 +223,71 @@ test.serial('campaign: the primary killed in the middle of pcp_recovery_node of 
     lab.nodes.some((n) => serverLogHookRecords(n, m.servers[n.id]!).some((x) => x.hook === 'recovery_1st_stage')),
     'the copy ran through pgpool (recovery_1st_stage in a PostgreSQL log)',
   );
+});
+
+test.serial("campaign: the target's disk fills up in the middle of a base backup → the copy fails cleanly, the old data directory is untouched; maas-ha recover brings the node back once there is room", async (t) => {
+  const m = marks();
+  const shell = createShell();
+  const sh = async (...argv: string[]) => {
+    const r = await shell.run(argv, { timeoutMs: 60_000 });
+    if (r.exitCode !== 0) throw new Error(`${argv.join(' ')}: exit ${r.exitCode}: ${r.stderr.trim()}`);
+    return r.stdout;
+  };
+  await underCampaign(t, async (c) => {
+    const p = await primaryNow();
+    const [s] = others([p]) as [number];
+    const n = lab.nodes[s]!;
+    trace(`kill -9 node ${s} (standby)`);
+    killPostmaster(n);
+    await failoverDone(s, m.pgpool);
+    // Node s's directory moves onto a filesystem of its own, sized so that the base backup's up-front check
+    // passes (room for a copy of the database and the headroom), and filled by something else once the copy runs.
+    const [row] = await lab.deps.pg.query<{ bytes: string }>({ host: lab.nodes[p]!.host, port: lab.nodes[p]!.port }, 'SELECT sum(pg_database_size(oid))::text AS bytes FROM pg_database');
+    const bytes = Number(row?.bytes ?? NaN);
+    const used = Number((await sh('du', '-sb', n.root)).split('\t')[0]);
+    const disk = join(lab.o.dir, `disk-${s}`);
+    mkdirSync(disk, { recursive: true });
+    await sh('mount', '-t', 'tmpfs', '-o', `size=${used + bytes + COPY_HEADROOM_BYTES + 32 * 1024 * 1024},mode=0755`, 'maas-ha-test-disk', disk);
+    const config = readFileSync(lab.paths.config, 'utf8');
+    let recover: Promise<{ code: number; stdout: string; stderr: string }> | undefined;
+    try {
+      await sh('cp', '-a', `${n.root}/.`, disk);
+      await sh('mount', '--bind', disk, n.root);
+      const before = snapshot(n.data);
+      if (/^recovery:/m.test(config)) throw new Error('the lab configuration already has a recovery section');
+      writeFileSync(lab.paths.config, `${config}recovery:\n  max_rate_kb_s: 1024\n`);
+      const progressLog = `${n.data}.maas-ha-basebackup.log`;
+      recover = maasHa('recover', String(s), '--method', 'basebackup');
+      await waitFor('the copy under way (512 kB reported by pg_basebackup)', 60_000, async () => {
+        const progress = existsSync(progressLog) ? parseBasebackupProgress(readFileSync(progressLog, 'utf8')) : undefined;
+        return progress && progress.done >= 512 * 1024 ? true : undefined;
+      }, 50);
+      trace(`filling node ${s}'s disk during the copy`);
+      // dd writes until the filesystem is full and then fails, as it should: that is the point.
+      const fill = await shell.run(['dd', 'if=/dev/zero', `of=${join(n.root, 'filler')}`, 'bs=1M'], { timeoutMs: 60_000 });
+      t.regex(fill.stderr, /No space left on device/, 'the disk is full');
+      const r = await recover;
+      writeFileSync(lab.paths.config, config);
+      t.log(`maas-ha recover ${s}: exit ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').at(-1)}`);
+      t.is(r.code, 1, `${r.stdout}${r.stderr}`);
+      t.regex(r.stderr, /No space left on device.*was not touched and the unfinished copy was removed; free space beside /, 'the error says why, and what to do');
+      t.false(existsSync(`${n.data}.maas-ha-new`), 'the unfinished copy is removed');
+      t.deepEqual(snapshot(n.data), before, 'not one file of the old data directory changed');
+      await writeAfter(c, Date.now(), p);
+    } finally {
+      writeFileSync(lab.paths.config, config);
+      await recover; // nothing may still write on the disk that goes away
+      rmSync(join(n.root, 'filler'), { force: true });
+      // Back onto the lab's own directory (which nothing touched while it was covered), then the disk goes.
+      for (const target of [n.root, disk]) {
+        const u = await shell.run(['umount', target], { timeoutMs: 30_000 });
+        if (u.exitCode !== 0) await shell.run(['umount', '-l', target], { timeoutMs: 30_000 });
+      }
+    }
+    const healed = await healWithMaasHa(t, m.pgpool);
+    t.deepEqual(healed.map((h) => h.node), [s]);
+  });
+  t.deepEqual(unexpected(m, [/No space left on device|base backup of node \d from node \d failed|pg_basebackup/]), []);
 });
 
 /** pgpool has started follow_primary for `node` after `mark` (its `execute command:` line). */

@@ -4,8 +4,8 @@
 // most: the node's old data directory is intact and starts.
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createShell } from '../../lib/adapters/exec.ts';
 import type { NodeConfig } from '../../lib/config/types.ts';
 import { observeNode } from '../../lib/observe.ts';
@@ -22,6 +22,7 @@ import {
   redundant,
   serverLogHookRecords,
   serverLogMark,
+  snapshot,
   startLab,
   stopLab,
   stopPgpool,
@@ -92,23 +93,6 @@ async function stopStandby(id: number): Promise<void> {
   const r = await stopNode(lab.deps, cfg(id), 30_000);
   if (r.outcome !== 'stopped-fast' && r.outcome !== 'not-running') throw new Error(`stopping node ${id}: ${r.outcome} ${r.detail}`);
   await waitDetached(id);
-}
-
-/** Every file below a data directory with its size and mtime: equal snapshots mean nothing was touched. */
-function snapshot(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else {
-        const st = statSync(p);
-        out.push(`${relative(dir, p)} ${st.size} ${st.mtimeMs}`);
-      }
-    }
-  };
-  walk(dir);
-  return out.sort();
 }
 
 const besideData = (id: number) => readdirSync(lab.nodes[id]!.root).filter((f) => f.startsWith('data.'));

@@ -5,8 +5,8 @@
 // of Patroni's acceptance tests that read every log for bugs afterwards.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { createLog, newRunId } from '../../lib/adapters/log.ts';
 import { loadConfig } from '../../lib/config/load.ts';
 import { createDeps } from '../../lib/deps.ts';
@@ -228,4 +228,21 @@ export function executedLine(lab: TestLab, executable: string, mark: number): st
   // The lab runs its own copy of the hooks, not the checkout's dist/bin.
   if (!line.startsWith(`${lab.paths.bin}/`)) throw new Error(`unexpected hook path in ${line} (expected ${lab.paths.bin}, not ${DIST_BIN})`);
   return line;
+}
+
+/** Every file below a data directory with its size and mtime: equal snapshots mean nothing was touched. */
+export function snapshot(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        const st = statSync(p);
+        out.push(`${relative(dir, p)} ${st.size} ${st.mtimeMs}`);
+      }
+    }
+  };
+  walk(dir);
+  return out.sort();
 }
