@@ -5,7 +5,7 @@
 // runs: the next leader's escalation removes the VIP from this host instead.
 // What it does: fence this region controller (nftables) or stop its services (lib/vip/escalate.ts).
 
-import { runHook } from '../lib/main.ts';
+import { runHook } from '../lib/hook.ts';
 import { ConfigError, UsageError } from '../lib/errors.ts';
 import { runDeEscalation } from '../lib/vip/escalate.ts';
 

@@ -6,7 +6,7 @@
 // line and a notification.
 // What it does: lib/vip/escalate.ts (remove the VIP from peers, lift the fence, restart the region services).
 
-import { runHook } from '../lib/main.ts';
+import { runHook } from '../lib/hook.ts';
 import { ConfigError, UsageError } from '../lib/errors.ts';
 import { runEscalation } from '../lib/vip/escalate.ts';
 

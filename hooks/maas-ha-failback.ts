@@ -3,7 +3,7 @@
 // exit code. maas-ha restores synchronous replication here once enough standbys stream again.
 
 import { runFailback } from '../lib/failover/failback.ts';
-import { runHook } from '../lib/main.ts';
+import { runHook } from '../lib/hook.ts';
 import { parseEventArgs } from '../lib/pgpool/args.ts';
 
 await runHook(

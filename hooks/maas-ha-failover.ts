@@ -4,7 +4,7 @@
 // (docs/pgpool-hooks.md, "failover_command"): the budget and the log line are what keep it honest.
 
 import { runFailover } from '../lib/failover/failover.ts';
-import { runHook } from '../lib/main.ts';
+import { runHook } from '../lib/hook.ts';
 import { parseEventArgs } from '../lib/pgpool/args.ts';
 
 await runHook(

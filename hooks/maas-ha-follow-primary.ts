@@ -6,7 +6,7 @@
 
 import { runFollow } from '../lib/failover/follow.ts';
 import { Timeline } from '../lib/failover/timeline.ts';
-import { runHook } from '../lib/main.ts';
+import { runHook } from '../lib/hook.ts';
 import { parseEventArgs } from '../lib/pgpool/args.ts';
 
 await runHook(

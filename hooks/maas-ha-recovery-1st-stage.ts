@@ -7,7 +7,7 @@
 // primary host]). A non-zero exit makes the SQL call fail and pgpool abort the recovery ("pgpool_recovery
 // failed"); the reason is our last line in that server log.
 
-import { runHook } from '../lib/main.ts';
+import { runHook } from '../lib/hook.ts';
 import { parseRecoveryArgs } from '../lib/pgpool/args.ts';
 import { runFirstStage } from '../lib/recovery/hooks.ts';
 

@@ -6,7 +6,7 @@
 // from maas-ha's configuration. A non-zero exit aborts the recovery; on success pgpool polls the node (up to
 // recovery_timeout) and attaches it, which runs failback_command.
 
-import { runHook } from '../lib/main.ts';
+import { runHook } from '../lib/hook.ts';
 import { parseRemoteStartArgs } from '../lib/pgpool/args.ts';
 import { runRemoteStart } from '../lib/recovery/hooks.ts';
 

@@ -1,5 +1,5 @@
 // Error types that carry the exit code the operator (or pgpool's log) should see. Hooks and the CLI map them to
-// process.exitCode in one place (lib/main.ts); nothing else calls process.exit().
+// process.exitCode in one place (lib/hook.ts); nothing else calls process.exit().
 
 /** Bad flags or arguments: exit 2, with a message that names the flag. */
 export class UsageError extends Error {

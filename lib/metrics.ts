@@ -11,7 +11,7 @@
 import type { Config } from './config/types.ts';
 import { messageOf } from './errors.ts';
 import type { HistoryEvent } from './history.ts';
-import type { Deps, FencedMarker, PcpNodeInfo } from './model/deps.ts';
+import type { Deps, FencedMarker, PcpNodeInfo } from './model/ports.ts';
 import { observeAll, type NodeObservation } from './observe.ts';
 import { buildStatus, type ClusterStatus } from './status.ts';
 import { observeHost } from './vip/escalate.ts';

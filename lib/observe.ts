@@ -5,7 +5,7 @@
 
 import type { NodeConfig } from './config/types.ts';
 import { messageOf } from './errors.ts';
-import type { Deps } from './model/deps.ts';
+import type { Deps } from './model/ports.ts';
 import { parseLsnOrUndefined, type Lsn } from './model/lsn.ts';
 
 export interface WalReceiver {

@@ -3,7 +3,7 @@
 // every value reaches it as a positional parameter ("$1"), never pasted into the script text.
 
 import type { NodeConfig } from './config/types.ts';
-import type { Deps, RunResult } from './model/deps.ts';
+import type { Deps, RunResult } from './model/ports.ts';
 import { OperationError } from './errors.ts';
 import { shJoin } from './shquote.ts';
 

@@ -8,7 +8,7 @@
 import { DEFAULT_CONFIG_PATH } from './config/path.ts';
 import type { Config, NodeConfig } from './config/types.ts';
 import { messageOf } from './errors.ts';
-import type { Deps } from './model/deps.ts';
+import type { Deps } from './model/ports.ts';
 import { isWritable, judgePrimaries, observeAll, type NodeObservation } from './observe.ts';
 import { parsePgpoolConfLine, placeholderValueHazard, renderHookLines } from './pgpool/conf.ts';
 import { isAttached } from './pgpool/pcp-output.ts';

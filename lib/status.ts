@@ -4,7 +4,7 @@
 
 import type { Config } from './config/types.ts';
 import { messageOf } from './errors.ts';
-import type { Deps, PcpNodeInfo } from './model/deps.ts';
+import type { Deps, PcpNodeInfo } from './model/ports.ts';
 import { formatBytes, formatLsn } from './model/lsn.ts';
 import { isWritable, judgePrimaries, observeAll, type NodeObservation } from './observe.ts';
 

@@ -6,7 +6,7 @@
 // again, printing each change as it happens. pcp_promote_node returns before any of it has happened (it only
 // queues the request; pgpool/pgpool2#147): the watching is what tells the operator it worked.
 
-import type { Deps } from './model/deps.ts';
+import type { Deps } from './model/ports.ts';
 import { gatherStatus, type ClusterStatus, type StatusRow } from './status.ts';
 
 /** Pure: why a switchover to `target` must not start now, or nothing. */

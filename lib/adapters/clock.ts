@@ -1,4 +1,4 @@
-import type { Clock } from '../model/deps.ts';
+import type { Clock } from '../model/ports.ts';
 
 export const systemClock: Clock = {
   now: () => Date.now(),

@@ -8,9 +8,9 @@
 // leave an ssh or pg_rewind running behind it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { RunOptions, RunResult, Shell } from '../model/deps.ts';
+import type { RunOptions, RunResult, Shell } from '../model/ports.ts';
 
-export { CommandError, checked } from '../model/deps.ts';
+export { CommandError, checked } from '../model/ports.ts';
 
 type Zx = typeof import('zx/core');
 let zx: Promise<Zx> | undefined;

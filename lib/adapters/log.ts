@@ -3,7 +3,7 @@
 // nothing is lost when the process ends. Secrets are redacted by key wherever they appear.
 
 import { pino, type DestinationStream } from 'pino';
-import type { Log, LogFields } from '../model/deps.ts';
+import type { Log, LogFields } from '../model/ports.ts';
 
 export const REDACT_PATHS = [
   'password', '*.password', 'passwd', '*.passwd', 'secret', '*.secret',

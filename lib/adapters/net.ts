@@ -5,7 +5,7 @@
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { randomInt } from 'node:crypto';
-import type { DnsResponse, Net } from '../model/deps.ts';
+import type { DnsResponse, Net } from '../model/ports.ts';
 import { decodeResponse, encodeQuery } from '../vip/dns.ts';
 
 export function createNet(): Net {

@@ -8,7 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { WebhookTarget } from '../config/types.ts';
-import type { Log, Notify, NotifyEvent } from '../model/deps.ts';
+import type { Log, Notify, NotifyEvent } from '../model/ports.ts';
 
 export function notifyText(e: NotifyEvent): string {
   const icon = e.outcome === 'ok' ? ':white_check_mark:' : ':rotating_light:';

@@ -12,7 +12,7 @@
 
 import type { PcpConfig } from '../config/types.ts';
 import { OperationError } from '../errors.ts';
-import type { Pcp, PcpNodeInfo, Shell } from '../model/deps.ts';
+import type { Pcp, PcpNodeInfo, Shell } from '../model/ports.ts';
 import { parseNodeInfoLine } from '../pgpool/pcp-output.ts';
 
 /** What the pcp client prints when it could not connect at all (exit 1): nothing reached pgpool. */

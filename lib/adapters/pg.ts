@@ -3,7 +3,7 @@
 // also raced against a hard deadline: a half-open TCP connection must not outlive the hook's budget.
 
 import type { PostgresAccess } from '../config/types.ts';
-import type { Pg, QueryTarget } from '../model/deps.ts';
+import type { Pg, QueryTarget } from '../model/ports.ts';
 import { OperationError } from '../errors.ts';
 
 type PgModule = typeof import('pg');

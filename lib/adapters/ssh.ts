@@ -4,7 +4,7 @@
 // one string that the remote sh parses again, so it is built only by shJoin (lib/shquote.ts).
 
 import type { SshConfig } from '../config/types.ts';
-import type { RunOptions, RunResult, Shell, Ssh } from '../model/deps.ts';
+import type { RunOptions, RunResult, Shell, Ssh } from '../model/ports.ts';
 import { shJoin } from '../shquote.ts';
 
 export function sshArgv(cfg: SshConfig, host: string, remote: readonly string[]): string[] {

@@ -30,7 +30,7 @@ import { appendFileSync, closeSync, existsSync, fstatSync, linkSync, mkdirSync, 
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { messageOf, OperationError } from '../errors.ts';
-import type { Clock, FencedMarker, StateStore } from '../model/deps.ts';
+import type { Clock, FencedMarker, StateStore } from '../model/ports.ts';
 import { writeFileSafely } from './safe-write.ts';
 
 /** An unparsable lock file younger than this may be a writer we do not understand: wait for it, then take over. */
@@ -229,7 +229,7 @@ const errno = (err: unknown) => (err as NodeJS.ErrnoException).code;
 export interface StateStoreOptions {
   /** config.cluster_name: written into markers and journal entries; those of another cluster are left out. */
   cluster?: string;
-  /** Told about every marker or journal line left out (lib/deps.ts: a log warning). */
+  /** Told about every marker or journal line left out (lib/wiring.ts: a log warning). */
   warn?: (message: string) => void;
 }
 

@@ -1,6 +1,6 @@
 // Every usage text of maas-ha, in one place: the commands of the `maas-ha` CLI (one table, from which
 // `maas-ha --help` and each command's own `--help` are rendered) and the hooks pgpool runs. Help is answered
-// before anything else on the line is looked at (lib/cli/main.ts runCli, lib/main.ts runHook): `--help` added to
+// before anything else on the line is looked at (lib/cli/main.ts runCli, lib/hook.ts runHook): `--help` added to
 // any command line must be safe to run, because it once was not (`maas-ha lab up --help` built a lab and purged a
 // stopped one). Pure: no I/O.
 

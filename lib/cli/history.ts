@@ -7,9 +7,9 @@ import { createLog, newRunId } from '../adapters/log.ts';
 import { journalNames } from '../adapters/state.ts';
 import { configPath, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
-import { createDeps } from '../deps.ts';
+import { createDeps } from '../wiring.ts';
 import { buildHistory, findEvent, historyJson, historySince, parseSince, renderHistory, renderTimeline } from '../history.ts';
-import type { StateStore } from '../model/deps.ts';
+import type { StateStore } from '../model/ports.ts';
 import { parseFlags } from '../flags.ts';
 import type { CliIo } from './main.ts';
 

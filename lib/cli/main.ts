@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_CONFIG_PATH, configPath, loadConfig, nodeIo, parseConfig } from '../config/load.ts';
 import { checkedPath, writeChecked } from '../config/checked.ts';
 import { createLog, newRunId } from '../adapters/log.ts';
-import { createDeps } from '../deps.ts';
+import { createDeps } from '../wiring.ts';
 import { ConfigError, UsageError, exitCodeOf, messageOf } from '../errors.ts';
 import { renderLogLine } from '../log-render.ts';
 import { gatherStatus, renderStatus, statusJson } from '../status.ts';

@@ -12,7 +12,7 @@ import { createShell } from '../adapters/exec.ts';
 import { createLog, newRunId } from '../adapters/log.ts';
 import { configPath, loadConfig } from '../config/load.ts';
 import type { NodeConfig } from '../config/types.ts';
-import { createDeps } from '../deps.ts';
+import { createDeps } from '../wiring.ts';
 import { UsageError } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
 import { describePlannedMethod } from '../recovery/plan.ts';

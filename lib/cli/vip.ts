@@ -15,7 +15,7 @@ import { makeRootDirectory, SafeWriteError, writeFileSafely } from '../adapters/
 import { configPath, loadConfig } from '../config/load.ts';
 import type { Config, VipConfig } from '../config/types.ts';
 import { ConfigError, OperationError, UsageError } from '../errors.ts';
-import { runHook } from '../main.ts';
+import { runHook } from '../hook.ts';
 import { runChecks } from '../vip/checks.ts';
 import { describePlan, observeHost, runArping, runIpDown, runIpUp } from '../vip/escalate.ts';
 import { fenceOffArgv, fenceOnArgv, fenceRuleset, fenceStatusArgv, interpretFenceOff, interpretFenceStatus } from '../vip/fence.ts';

@@ -2,7 +2,7 @@
 // again. The one thing maas-ha does here is give synchronous replication back once enough standbys stream.
 
 import { messageOf } from '../errors.ts';
-import type { Deps } from '../model/deps.ts';
+import type { Deps } from '../model/ports.ts';
 import { isWritable, observeAll } from '../observe.ts';
 import { restoreSynchronous } from './sync.ts';
 

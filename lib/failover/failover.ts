@@ -7,7 +7,7 @@
 
 import type { Config, NodeConfig } from '../config/types.ts';
 import { messageOf } from '../errors.ts';
-import { CommandError, type Deps } from '../model/deps.ts';
+import { CommandError, type Deps } from '../model/ports.ts';
 import { formatLsn } from '../model/lsn.ts';
 import { isWritable, observeNode, type NodeObservation } from '../observe.ts';
 import { stopNode, controlArgv, type StopResult } from '../pgctl.ts';
@@ -16,6 +16,7 @@ import { fenceOrder, planFailover, type FailoverFacts, type FailoverPlan, type P
 import { Timeline } from './timeline.ts';
 import { relaxSynchronous } from './sync.ts';
 import { settleFollowers } from './followers.ts';
+import { slotName } from '../recovery/standby-conf.ts';
 
 export interface FailoverInput {
   failedNode: number;
@@ -453,5 +454,3 @@ async function promote(deps: Deps, node: NodeConfig, timeoutMs: number, onReques
   log.info({ step: 'promote', node_id: node.id, outcome: 'ok', duration_ms: deps.clock.now() - started }, `node ${node.id} promoted: timeline ${check.timeline}, accepting writes`);
 }
 
-export const slotName = (id: number) => `maas_ha_node_${id}`;
-export { synchronousSet } from './plan.ts';

@@ -6,7 +6,7 @@
 
 import type { Config, NodeConfig } from '../config/types.ts';
 import { messageOf, OperationError } from '../errors.ts';
-import type { Deps } from '../model/deps.ts';
+import type { Deps } from '../model/ports.ts';
 import { isWritable, observeNode, streamsFrom, type NodeObservation } from '../observe.ts';
 import { controlDataText, stopNode } from '../pgctl.ts';
 import { isAttached } from '../pgpool/pcp-output.ts';

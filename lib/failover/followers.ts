@@ -8,7 +8,7 @@
 
 import type { NodeConfig } from '../config/types.ts';
 import { messageOf } from '../errors.ts';
-import type { Deps } from '../model/deps.ts';
+import type { Deps } from '../model/ports.ts';
 import { ensureSlot } from '../recovery/rebuild.ts';
 import { standbyLines } from '../recovery/standby-conf.ts';
 import type { Followers } from './plan.ts';

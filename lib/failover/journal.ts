@@ -4,7 +4,7 @@
 // and continues from there instead of starting over (an unreachable old primary is not fenced twice, which
 // would cost a second ssh connect timeout). Pure, apart from the StateStore it is given.
 
-import type { StateStore } from '../model/deps.ts';
+import type { StateStore } from '../model/ports.ts';
 
 export type FailoverStep = 'started' | 'fenced' | 'chosen' | 'promoted' | 'checkpointed' | 'done';
 

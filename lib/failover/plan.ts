@@ -19,7 +19,7 @@
 //   as any other, or nobody is.
 
 import type { Config } from '../config/types.ts';
-import type { FencedMarker } from '../model/deps.ts';
+import type { FencedMarker } from '../model/ports.ts';
 import { formatLsn, type Lsn } from '../model/lsn.ts';
 import { judgePrimaries, type NodeObservation } from '../observe.ts';
 import type { StopResult } from '../pgctl.ts';

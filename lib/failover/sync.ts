@@ -5,7 +5,7 @@
 
 import type { NodeConfig, Config } from '../config/types.ts';
 import { messageOf } from '../errors.ts';
-import type { Deps } from '../model/deps.ts';
+import type { Deps } from '../model/ports.ts';
 
 const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
 const quoteLiteral = (s: string) => `'${s.replace(/'/g, "''")}'`;

@@ -1,6 +1,6 @@
 // The record of one run, event by event, for the log, the webhook and `lab drill`.
 
-import type { Clock } from '../model/deps.ts';
+import type { Clock } from '../model/ports.ts';
 
 export interface TimelineEvent {
   at: string;

@@ -6,7 +6,7 @@
 
 import type { Config, NodeConfig } from '../config/types.ts';
 import { messageOf } from '../errors.ts';
-import type { Clock, Log, Pg, Shell } from '../model/deps.ts';
+import type { Clock, Log, Pg, Shell } from '../model/ports.ts';
 import { observeNode, type NodeObservation } from '../observe.ts';
 import { controlArgv } from '../pgctl.ts';
 import type { GuardFiles } from './files.ts';

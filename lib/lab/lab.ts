@@ -8,7 +8,7 @@ import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, openSync, readFile
 import { dirname, join, resolve } from 'node:path';
 import { createShell } from '../adapters/exec.ts';
 import { OperationError } from '../errors.ts';
-import { checked, type RunResult } from '../model/deps.ts';
+import { checked, type RunResult } from '../model/ports.ts';
 import { renderHookLines } from '../pgpool/conf.ts';
 import { loadConfig, nodeIo, parseConfig } from '../config/load.ts';
 import { writeChecked } from '../config/checked.ts';

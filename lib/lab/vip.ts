@@ -13,7 +13,7 @@ import { createShell } from '../adapters/exec.ts';
 import { loadConfig } from '../config/load.ts';
 import { writeChecked } from '../config/checked.ts';
 import { OperationError } from '../errors.ts';
-import { checked, type RunResult } from '../model/deps.ts';
+import { checked, type RunResult } from '../model/ports.ts';
 import { renderHookLines } from '../pgpool/conf.ts';
 import { fenceRuleset } from '../vip/fence.ts';
 import { renderSudoers } from '../vip/sudoers.ts';

@@ -3,7 +3,7 @@
 // in place for the next restart of the server to trip over. Effects through the Shell and HostFiles seams.
 
 import type { HostFiles } from '../adapters/host-files.ts';
-import type { Shell } from '../model/deps.ts';
+import type { Shell } from '../model/ports.ts';
 import { OperationError } from '../errors.ts';
 import { failure } from '../vip/host.ts';
 

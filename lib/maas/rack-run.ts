@@ -6,7 +6,7 @@
 import { basename, dirname, join } from 'node:path';
 import type { HostFiles } from '../adapters/host-files.ts';
 import type { MaasConfig } from '../config/types.ts';
-import type { Clock, Net, Shell } from '../model/deps.ts';
+import type { Clock, Net, Shell } from '../model/ports.ts';
 import { OperationError, messageOf } from '../errors.ts';
 import { failure } from '../vip/host.ts';
 import type { IdentityFile, RackLayout } from './layout.ts';

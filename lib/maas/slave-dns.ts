@@ -6,7 +6,7 @@
 // The bind9 statements used here and why: docs/maas.md, "Slave DNS".
 
 import type { MaasFlavour, SlaveDnsConfig, VipConfig } from '../config/types.ts';
-import type { Net } from '../model/deps.ts';
+import type { Net } from '../model/ports.ts';
 import { messageOf } from '../errors.ts';
 import { RCODES } from '../vip/dns.ts';
 

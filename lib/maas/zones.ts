@@ -15,7 +15,7 @@
 
 import { isIP } from 'node:net';
 import type { Config } from '../config/types.ts';
-import type { Pg } from '../model/deps.ts';
+import type { Pg } from '../model/ports.ts';
 import { OperationError, messageOf } from '../errors.ts';
 
 /** A network that would split into more zones than this is refused rather than listed (a /1 would be 128). */

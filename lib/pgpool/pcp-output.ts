@@ -1,6 +1,6 @@
 // Parsing of pcp tool output (pgpool 4.3 format), kept pure so it is table-tested without a pgpool.
 
-import type { PcpNodeInfo } from '../model/deps.ts';
+import type { PcpNodeInfo } from '../model/ports.ts';
 import { OperationError } from '../errors.ts';
 
 /**

@@ -6,7 +6,7 @@
 
 import type { NodeConfig } from '../config/types.ts';
 import { messageOf, OperationError } from '../errors.ts';
-import type { Deps } from '../model/deps.ts';
+import type { Deps } from '../model/ports.ts';
 import { observeAll, observeNode } from '../observe.ts';
 import type { RecoveryArgs, RemoteStartArgs } from '../pgpool/args.ts';
 import { describeMethod, planRebuild, primaryCandidates, resolveRemoteStart, resolveTarget } from './plan.ts';

@@ -4,7 +4,7 @@
 // `<data_directory>.maas-ha-new`, so one poller over ssh serves both. Parsing and rendering are pure.
 
 import type { NodeConfig } from '../config/types.ts';
-import type { Deps } from '../model/deps.ts';
+import type { Deps } from '../model/ports.ts';
 import { formatBytes } from '../model/lsn.ts';
 import { shScript } from '../pgctl.ts';
 import { PROGRESS_SCRIPT } from './scripts.ts';

@@ -13,7 +13,7 @@
 
 import type { NodeConfig } from '../config/types.ts';
 import { messageOf, OperationError } from '../errors.ts';
-import type { Deps, RunResult } from '../model/deps.ts';
+import type { Deps, RunResult } from '../model/ports.ts';
 import { formatBytes, parseLsnOrUndefined } from '../model/lsn.ts';
 import { isWritable, judgePrimaries, observeAll, observeNode, streamsFrom, type NodeObservation } from '../observe.ts';
 import { control, shScript, stopNode } from '../pgctl.ts';

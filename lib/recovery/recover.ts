@@ -8,7 +8,7 @@
 
 import type { NodeConfig } from '../config/types.ts';
 import { messageOf, OperationError } from '../errors.ts';
-import type { Deps, PcpNodeInfo } from '../model/deps.ts';
+import type { Deps, PcpNodeInfo } from '../model/ports.ts';
 import { observeAll } from '../observe.ts';
 import { shScript } from '../pgctl.ts';
 import { isAttached } from '../pgpool/pcp-output.ts';

@@ -3,10 +3,10 @@
 // copy postgresql.auto.conf from the primary, so these lines replace whatever the copy brought along.
 
 import type { NodeConfig } from '../config/types.ts';
-import { slotName } from '../failover/failover.ts';
-import type { Deps } from '../model/deps.ts';
+import type { Deps } from '../model/ports.ts';
 
-export { slotName };
+/** The replication slot a node streams through, on whichever node is its primary. */
+export const slotName = (id: number) => `maas_ha_node_${id}`;
 
 export function conninfo(deps: Pick<Deps, 'config'>, primary: NodeConfig, node: NodeConfig): string {
   const r = deps.config.replication;

@@ -11,7 +11,7 @@
 
 import { hostFiles, type SafeFiles } from '../adapters/safe-write.ts';
 import { messageOf, OperationError, UsageError } from '../errors.ts';
-import type { Shell } from '../model/deps.ts';
+import type { Shell } from '../model/ports.ts';
 import { shQuote } from '../shquote.ts';
 
 /** File name in the data directory (fixed by pgpool, or recovery_1st_stage_command) → bundled executable. */

@@ -4,7 +4,7 @@
 // `maas-ha vip check` from anywhere (the lab's client namespace, an operator's laptop).
 
 import type { VipConfig } from '../config/types.ts';
-import type { Clock, Net } from '../model/deps.ts';
+import type { Clock, Net } from '../model/ports.ts';
 import { messageOf } from '../errors.ts';
 import { QTYPE, RCODES } from './dns.ts';
 

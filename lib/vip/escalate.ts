@@ -13,7 +13,7 @@
 // in a notification.
 
 import type { ServiceSpec, VipConfig } from '../config/types.ts';
-import type { Deps, Net } from '../model/deps.ts';
+import type { Deps, Net } from '../model/ports.ts';
 import { Timeline } from '../failover/timeline.ts';
 import { runChecks, type CheckName, type CheckResult } from './checks.ts';
 import { fenceOffArgv, fenceOnArgv, interpretFenceOff } from './fence.ts';

@@ -9,7 +9,7 @@
 // `nft -f <that file>` rather than `nft` with arbitrary rules from a user that pgpool runs as.
 
 import type { VipConfig } from '../config/types.ts';
-import type { RunResult } from '../model/deps.ts';
+import type { RunResult } from '../model/ports.ts';
 import { asRoot, failure } from './host.ts';
 
 export const FENCE_TABLE = 'maas_ha';

@@ -4,7 +4,7 @@
 // command here is one fixed argv built from validated config values.
 
 import type { VipConfig } from '../config/types.ts';
-import type { RunResult } from '../model/deps.ts';
+import type { RunResult } from '../model/ports.ts';
 
 export type RegionController = VipConfig['region_controllers'][number];
 

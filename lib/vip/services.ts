@@ -4,7 +4,7 @@
 // (regiond retries its database and peers by itself), and a serial restart would add up their start times.
 
 import type { ServiceSpec, VipConfig } from '../config/types.ts';
-import type { Deps } from '../model/deps.ts';
+import type { Deps } from '../model/ports.ts';
 import { asRoot, failure } from './host.ts';
 
 export type ServiceAction = 'restart' | 'stop';

@@ -212,7 +212,7 @@ const HOOKS: Record<string, string> = {
 };
 
 test('help: every hook in hooks/ that runs through runHook is in the table of hook --help tests', (t) => {
-  // runHook (lib/main.ts) answers --help for them; maas-ha-guard has a command line of its own (lib/guard/cli.ts).
+  // runHook (lib/hook.ts) answers --help for them; maas-ha-guard has a command line of its own (lib/guard/cli.ts).
   const exes = readdirSync(join(ROOT, 'hooks'))
     .filter((f) => f.startsWith('maas-ha-') && f.endsWith('.ts'))
     .filter((f) => /\brunHook\(/.test(readFileSync(join(ROOT, 'hooks', f), 'utf8')))

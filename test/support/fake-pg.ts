@@ -23,6 +23,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { formatLsn, parseLsn, type Lsn } from '../../lib/model/lsn.ts';
 import { OBSERVE_SQL } from '../../lib/observe.ts';
+import { slotName } from '../../lib/recovery/standby-conf.ts';
 
 // ---- values and replies ----------------------------------------------------------------------------------------
 
@@ -96,7 +97,8 @@ export const standby = (o: Common & { receive?: string; replay?: string; upstrea
 });
 
 /** pgpool's and maas-ha's slot name for a standby (lib/failover/failover.ts slotName). */
-export const slotFor = (id: number) => `maas_ha_node_${id}`;
+/** The slot maas-ha names for a node (one rule, lib/recovery/standby-conf.ts). */
+export const slotFor = slotName;
 
 export const FAKE_HOST = '127.0.0.1';
 export const FAKE_SERVER_VERSION = '15.20 (maas-ha fake-pg)';

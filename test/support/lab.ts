@@ -9,10 +9,10 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { createLog, newRunId } from '../../lib/adapters/log.ts';
 import { loadConfig } from '../../lib/config/load.ts';
-import { createDeps } from '../../lib/deps.ts';
+import { createDeps } from '../../lib/wiring.ts';
 import { labDown, labIsUp, labUp, readPid, waitFor } from '../../lib/lab/lab.ts';
 import { LAB_PGPOOL_PORT, labNodes, labPaths, pgpoolHost, type LabNode, type LabOptions } from '../../lib/lab/layout.ts';
-import type { Deps } from '../../lib/model/deps.ts';
+import type { Deps } from '../../lib/model/ports.ts';
 import { gatherStatus, type ClusterStatus } from '../../lib/status.ts';
 import { logRecords, type LogRecord } from '../../lib/log-render.ts';
 

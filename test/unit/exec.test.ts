@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createShell } from '../../lib/adapters/exec.ts';
-import { CommandError, checked } from '../../lib/model/deps.ts';
+import { CommandError, checked } from '../../lib/model/ports.ts';
 
 const shell = createShell();
 

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { quorumDoubt, synchronousSet } from '../../lib/failover/failover.ts';
+import { quorumDoubt } from '../../lib/failover/failover.ts';
+import { synchronousSet } from '../../lib/failover/plan.ts';
 import { RESUME_WINDOW_MS, resumeFrom } from '../../lib/failover/journal.ts';
 import { testConfig } from '../support/config.ts';
 

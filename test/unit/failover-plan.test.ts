@@ -1,7 +1,7 @@
 import test from 'ava';
 import { describeFailoverPlan, planFailover, type Decision, type FailoverFacts, type FenceOrder, type PortProbe } from '../../lib/failover/plan.ts';
 import type { Resume } from '../../lib/failover/journal.ts';
-import type { FencedMarker } from '../../lib/model/deps.ts';
+import type { FencedMarker } from '../../lib/model/ports.ts';
 import { parseLsn } from '../../lib/model/lsn.ts';
 import { judgePrimaries, type NodeObservation, type TimelineSource } from '../../lib/observe.ts';
 import { testConfig } from '../support/config.ts';

@@ -3,7 +3,7 @@
 import test from 'ava';
 import type { NodeConfig } from '../../lib/config/types.ts';
 import { runFollow } from '../../lib/failover/follow.ts';
-import type { Deps, Log, PcpNodeInfo, RunResult } from '../../lib/model/deps.ts';
+import type { Deps, Log, PcpNodeInfo, RunResult } from '../../lib/model/ports.ts';
 import { OBSERVE_SQL } from '../../lib/observe.ts';
 import { testConfig } from '../support/config.ts';
 

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { demote, runGuard, type GuardDeps } from '../../lib/guard/guard.ts';
 import type { GuardFiles } from '../../lib/guard/files.ts';
-import type { Log, LogFields, RunOptions, RunResult } from '../../lib/model/deps.ts';
+import type { Log, LogFields, RunOptions, RunResult } from '../../lib/model/ports.ts';
 import { testConfig, testNode } from '../support/config.ts';
 
 type Role = { primary: number } | { standby: number } | 'down' | 'silent';

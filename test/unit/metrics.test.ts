@@ -8,7 +8,7 @@ import { metricsFile } from '../../lib/cli/metrics.ts';
 import { UsageError } from '../../lib/errors.ts';
 import { buildHistory } from '../../lib/history.ts';
 import { buildMetrics, gatherMetrics, hookRuns, type MetricFacts } from '../../lib/metrics.ts';
-import type { PcpNodeInfo } from '../../lib/model/deps.ts';
+import type { PcpNodeInfo } from '../../lib/model/ports.ts';
 import { parseLsn } from '../../lib/model/lsn.ts';
 import type { NodeObservation } from '../../lib/observe.ts';
 import { testConfig, testVip } from '../support/config.ts';

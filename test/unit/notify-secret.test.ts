@@ -15,7 +15,7 @@ import { checkedPath, loadConfigFast, writeChecked } from '../../lib/config/chec
 import { loadConfig, nodeIo, parseConfig } from '../../lib/config/load.ts';
 import type { WebhookTarget } from '../../lib/config/types.ts';
 import { ConfigError } from '../../lib/errors.ts';
-import type { NotifyEvent } from '../../lib/model/deps.ts';
+import type { NotifyEvent } from '../../lib/model/ports.ts';
 
 const TOKEN = 'T0KEN-b7e1f2c9d4a8';
 const QUERY_TOKEN = 'q-SECRET-55aa';

@@ -6,7 +6,7 @@ import test from 'ava';
 import { createPg } from '../../lib/adapters/pg.ts';
 import { systemClock } from '../../lib/adapters/clock.ts';
 import type { NodeConfig } from '../../lib/config/types.ts';
-import type { Deps, Log } from '../../lib/model/deps.ts';
+import type { Deps, Log } from '../../lib/model/ports.ts';
 import { waitStreaming } from '../../lib/recovery/rebuild.ts';
 import { FakeCluster, primary, standby } from '../support/fake-pg.ts';
 import { testConfig, testNode } from '../support/config.ts';

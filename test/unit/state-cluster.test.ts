@@ -6,9 +6,9 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createStateStore, judgeFencedMarker, readJournalText } from '../../lib/adapters/state.ts';
-import { createDeps } from '../../lib/deps.ts';
+import { createDeps } from '../../lib/wiring.ts';
 import { journalName, resumeFrom } from '../../lib/failover/journal.ts';
-import type { Log } from '../../lib/model/deps.ts';
+import type { Log } from '../../lib/model/ports.ts';
 import { testConfig } from '../support/config.ts';
 
 const clock = { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };

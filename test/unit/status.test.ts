@@ -1,6 +1,6 @@
 import test from 'ava';
 import { parseLsn, formatLsn, formatBytes } from '../../lib/model/lsn.ts';
-import type { PcpNodeInfo } from '../../lib/model/deps.ts';
+import type { PcpNodeInfo } from '../../lib/model/ports.ts';
 import type { NodeObservation } from '../../lib/observe.ts';
 import { parseNodeInfoLine } from '../../lib/pgpool/pcp-output.ts';
 import { buildStatus, renderStatus } from '../../lib/status.ts';

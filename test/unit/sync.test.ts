@@ -3,7 +3,7 @@
 import test from 'ava';
 import { OperationError } from '../../lib/errors.ts';
 import type { Config } from '../../lib/config/types.ts';
-import type { Deps, Log, Pg } from '../../lib/model/deps.ts';
+import type { Deps, Log, Pg } from '../../lib/model/ports.ts';
 import { configuredStandbys, relaxSynchronous, restoreSynchronous } from '../../lib/failover/sync.ts';
 import { testConfig } from '../support/config.ts';
 

@@ -2,7 +2,7 @@
 // DNS codec they rely on (encoded queries byte for byte; responses with compressed names).
 
 import test from 'ava';
-import type { Clock, DnsResponse, Net } from '../../lib/model/deps.ts';
+import type { Clock, DnsResponse, Net } from '../../lib/model/ports.ts';
 import { runChecks, untilPasses, probes } from '../../lib/vip/checks.ts';
 import { decodeResponse, encodeQuery } from '../../lib/vip/dns.ts';
 import { testVip } from '../support/config.ts';

@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import type { VipConfig } from '../../lib/config/types.ts';
-import type { RunResult } from '../../lib/model/deps.ts';
+import type { RunResult } from '../../lib/model/ports.ts';
 import { arpingMode, describePlan, planAfterVip, planDeEscalation, planEscalation, unreachablePeers } from '../../lib/vip/escalate.ts';
 import { hostView, interpretIpAdd, interpretIpDel, interpretPeerRemove, parseIpAddrs, peerRemoveArgv } from '../../lib/vip/host.ts';
 import { interpretFenceOff, interpretFenceStatus } from '../../lib/vip/fence.ts';

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServiceSpec } from '../../lib/config/types.ts';
-import type { RunOptions, RunResult, Shell } from '../../lib/model/deps.ts';
+import type { RunOptions, RunResult, Shell } from '../../lib/model/ports.ts';
 import { fenceOffArgv, fenceOnArgv, fenceRuleset } from '../../lib/vip/fence.ts';
 import { arpingArgv, ipAddArgv } from '../../lib/vip/host.ts';
 import { PRESETS } from '../../lib/vip/presets.ts';

@@ -1,7 +1,7 @@
 // Builds the real effect set from a validated config. Tests build their own `Deps` from fakes instead.
 
 import type { Config } from './config/types.ts';
-import type { Deps, Log } from './model/deps.ts';
+import type { Deps, Log } from './model/ports.ts';
 import { systemClock } from './adapters/clock.ts';
 import { createShell } from './adapters/exec.ts';
 import { createNet } from './adapters/net.ts';

@@ -9,9 +9,9 @@ import { configPath, takeConfigFlag } from './config/path.ts';
 import type { Config, HookName } from './config/types.ts';
 import { createLog, newRunId } from './adapters/log.ts';
 import { preloadPg } from './adapters/pg.ts';
-import { createDeps } from './deps.ts';
+import { createDeps } from './wiring.ts';
 import { ConfigError, exitCodeOf, messageOf } from './errors.ts';
-import type { Deps, Log } from './model/deps.ts';
+import type { Deps, Log } from './model/ports.ts';
 import type { TimelineEvent } from './failover/timeline.ts';
 
 export interface HookContext {
