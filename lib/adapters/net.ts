@@ -1,12 +1,12 @@
 // Network probes for the health checks through the VIP: an HTTP GET (got), one DNS question over UDP
-// (node:dgram, the codec in lib/vip/dns.ts), a TCP connect (node:net). Each is bounded by its own timeout and
+// (node:dgram, the codec in lib/model/dns-wire.ts), a TCP connect (node:net). Each is bounded by its own timeout and
 // reports failure by rejecting with a message a person can act on; retrying is the caller's decision.
 
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { randomInt } from 'node:crypto';
 import type { DnsResponse, Net } from '../model/ports.ts';
-import { decodeResponse, encodeQuery } from '../vip/dns.ts';
+import { decodeResponse, encodeQuery } from '../model/dns-wire.ts';
 
 export function createNet(): Net {
   return {

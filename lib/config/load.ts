@@ -15,7 +15,7 @@ import { isIP } from 'node:net';
 import { isScalar, LineCounter, parseDocument } from 'yaml';
 import { ConfigError, messageOf } from '../errors.ts';
 import { DEFAULT_BUDGETS_MS, DEFAULT_RECOVERY, type Config, type HookName, type MaasConfig, type VipConfig } from './types.ts';
-import { PRESETS } from '../vip/presets.ts';
+import { PRESETS } from './presets.ts';
 import { rootRunPaths, rootTrustProblem } from './trust.ts';
 import { configFileProblems, knownHostsProblem, nodeIo, secretFileProblem, stateDirProblem } from './files.ts';
 import {

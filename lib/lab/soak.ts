@@ -11,13 +11,13 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLog, newRunId } from '../adapters/log.ts';
-import { runCli } from '../cli/main.ts';
 import { loadConfig } from '../config/load.ts';
 import { createDeps } from '../wiring.ts';
 import { messageOf } from '../errors.ts';
 import { logRecords } from '../log-render.ts';
 import type { Deps } from '../model/ports.ts';
 import { judgePrimaries, observeAll } from '../observe.ts';
+import { executeRecover, planRecover } from '../recovery/recover.ts';
 import { gatherStatus } from '../status.ts';
 import { campaignTarget, startCampaign, violations, type Campaign, type CampaignReport } from './campaign.ts';
 import { labDown, labIsUp, labUp, readPid, waitFor, type Say } from './lab.ts';
@@ -173,22 +173,22 @@ interface Recovered {
 }
 
 /** `maas-ha recover NODE --json [...extra] --config <the lab's>`, in this process, its output captured. */
-async function recover(o: LabOptions, node: number, extra: string[] = []): Promise<Recovered> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(['recover', String(node), ...extra, '--json', '--config', labPaths(o.dir).config], import.meta.url, {
-    out: (t) => out.push(t),
-    err: (t) => err.push(t),
-  });
-  let json: { ok?: boolean; method?: string; error?: string; refused?: string } = {};
+/**
+ * `maas-ha recover NODE` as the CLI runs it (lib/recovery/recover.ts: plan, then carry out), without the CLI: the
+ * lab sits below lib/cli and imports no command.
+ */
+async function recover(o: LabOptions, node: number, opts: { force?: boolean } = {}): Promise<Recovered> {
+  const deps = labDeps(o);
+  const target = deps.config.nodes.find((n) => n.id === node);
+  if (!target) return { ok: false, text: `node ${node} is not in ${deps.config.source}` };
   try {
-    json = JSON.parse(out.at(-1) ?? '{}') as typeof json;
-  } catch {
-    // no JSON: the reason is on err
+    const d = await planRecover(deps, { node: target, method: 'auto', force: opts.force ?? false, initial: false, direct: false, measure: false });
+    if (d.kind === 'refuse') return { ok: false, text: `refused: ${d.why}` };
+    const r = await executeRecover(deps, d);
+    return r.ok ? { ok: true, text: r.method } : { ok: false, text: r.error.split('\n')[0]! };
+  } catch (err) {
+    return { ok: false, text: messageOf(err).split('\n')[0]! };
   }
-  if (code === 0 && json.ok) return { ok: true, text: json.method ?? 'done' };
-  const why = json.refused ?? json.error ?? err.join(' ').replace(/^maas-ha( recover)?: /, '');
-  return { ok: false, text: `exit ${code}: ${why.split('\n')[0]}` };
 }
 
 export async function runSoak(o: LabOptions, cycles: number, say: Say): Promise<SoakResult> {
@@ -228,7 +228,7 @@ export async function runSoak(o: LabOptions, cycles: number, say: Say): Promise<
     const broken = s && s.primary !== null ? s.rows.filter((r) => r.id !== s.primary && (r.pgRole !== 'standby' || r.pgpoolStatus !== 'up' || r.problems.length > 0)) : [];
     const did: string[] = [];
     for (const r of broken) {
-      const forced = await recover(o, r.id, ['--force']);
+      const forced = await recover(o, r.id, { force: true });
       did.push(`recover ${r.id} --force ${forced.ok ? `(${forced.text})` : `failed (${forced.text})`}`);
     }
     if (s && s.primary !== null && (await until(Date.now() + 60_000, async () => ((await missingRedundancy(deps, o)).length === 0 ? true : undefined)))) {

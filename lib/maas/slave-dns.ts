@@ -8,7 +8,7 @@
 import type { MaasFlavour, SlaveDnsConfig, VipConfig } from '../config/types.ts';
 import type { Net } from '../model/ports.ts';
 import { messageOf } from '../errors.ts';
-import { RCODES } from '../vip/dns.ts';
+import { RCODES } from '../model/dns-wire.ts';
 
 export interface SecondaryInput {
   slave: SlaveDnsConfig;

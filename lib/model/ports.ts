@@ -164,7 +164,7 @@ export interface StateStore {
   fenced(): FencedMarker[];
 }
 
-/** One DNS answer as the VIP checks need it (lib/vip/dns.ts decodes it). */
+/** One DNS answer as the VIP checks need it (lib/model/dns-wire.ts decodes it). */
 export interface DnsResponse {
   id: number;
   /** 0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, 5 REFUSED. */

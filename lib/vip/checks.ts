@@ -6,7 +6,7 @@
 import type { VipConfig } from '../config/types.ts';
 import type { Clock, Net } from '../model/ports.ts';
 import { messageOf } from '../errors.ts';
-import { QTYPE, RCODES } from './dns.ts';
+import { QTYPE, RCODES } from '../model/dns-wire.ts';
 
 export type CheckName = 'api' | 'dns' | 'proxy';
 

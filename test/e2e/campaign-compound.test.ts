@@ -12,7 +12,7 @@ import { COPY_HEADROOM_BYTES } from '../../lib/recovery/plan.ts';
 import { parseBasebackupProgress } from '../../lib/recovery/progress.ts';
 import { postgresUser, serviceEnv } from '../../lib/lab/lab.ts';
 import { blackHole, cleanStop } from '../support/campaign.ts';
-import { clusterStatus, closingLines, executedLine, hookRecords, killPostmaster, logMark, serverLogHookRecords, snapshot, waitRedundantWithout } from '../support/lab.ts';
+import { STATUS_POLL_MS, clusterStatus, closingLines, executedLine, hookRecords, killPostmaster, logMark, serverLogHookRecords, snapshot, waitRedundantWithout } from '../support/lab.ts';
 import { campaignLab } from '../support/scenario.ts';
 
 const { lab, maasHa, primaryNow, failoverDone, healWithMaasHa, hooksFinished, waitFor, trace, marks, unexpected, underCampaign, writeAfter } = campaignLab({
@@ -30,7 +30,7 @@ const pgpoolPrimaryIs = (node: number, timeoutMs: number) =>
   waitFor(`node ${node} is the primary in pgpool`, timeoutMs, async () => {
     const s = await clusterStatus(lab);
     return s.primary === node && s.rows[node]!.pgpoolStatus === 'up' && s.rows[node]!.pgRole === 'primary' ? s : undefined;
-  }, 100);
+  }, STATUS_POLL_MS);
 
 test.serial('campaign: the primary and a standby lost together → the last standby is promoted with every acknowledged write', async (t) => {
   const m = marks();

@@ -113,13 +113,20 @@ export async function healLab(lab: TestLab, opts: { primary?: number } = {}): Pr
   Object.assign(lab, attach(lab.o));
 }
 
+/**
+ * How often a wait asks for the cluster's status. A status is a connection to every node and a pcp process per
+ * node: asked every 200 ms by two labs at once, that alone kept a 2-core host busy enough to slow the recoveries
+ * the scenarios wait for. Half a second costs a wait at most that much.
+ */
+export const STATUS_POLL_MS = 500;
+
 export async function waitRedundant(lab: TestLab, timeoutMs = 30_000): Promise<ClusterStatus> {
   let last: ClusterStatus | undefined;
   try {
     return await waitFor('full redundancy', timeoutMs, async () => {
       last = await clusterStatus(lab);
       return redundant(last, lab.o.nodes) ? last : undefined;
-    }, 200);
+    }, STATUS_POLL_MS);
   } catch (err) {
     throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last?.problems ?? 'none')}`);
   }
@@ -214,7 +221,7 @@ export function waitRedundantWithout(lab: TestLab, down: number, timeoutMs = 45_
       s.primary !== down &&
       s.rows.every((r) => (r.id === down ? r.pgpoolStatus === 'down' : r.pgpoolStatus === 'up' && r.problems.length === 0));
     return ok ? s : undefined;
-  }, 200);
+  }, STATUS_POLL_MS);
 }
 
 /** The command line pgpool logged (`LOG: execute command: ...`) for an executable, after `mark`. */

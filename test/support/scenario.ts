@@ -20,6 +20,7 @@ import {
   serverLogHookRecords,
   serverLogMark,
   startLab,
+  STATUS_POLL_MS,
   stopLab,
   unexpectedErrors,
   waitFor as waitForLab,
@@ -88,7 +89,7 @@ export function campaignLab(req: LabRequest) {
       return await waitFor('full redundancy with synchronous replication', timeoutMs, async () => {
         last = await clusterStatus(lab);
         return (await healthy(last)) ? last : undefined;
-      }, 200);
+      }, STATUS_POLL_MS);
     } catch (err) {
       throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last?.problems ?? 'none')}`);
     }

@@ -10,7 +10,7 @@ import { hostFileSystem } from '../../lib/adapters/host-files.ts';
 import type { MaasFlavour, SlaveDnsConfig } from '../../lib/config/types.ts';
 import { installChecked } from '../../lib/maas/install.ts';
 import { compareSoa, renderMasterSnippet, renderSecondaryConf, type SoaObservation } from '../../lib/maas/slave-dns.ts';
-import { decodeResponse } from '../../lib/vip/dns.ts';
+import { decodeResponse } from '../../lib/model/dns-wire.ts';
 import { testVip } from '../support/config.ts';
 
 const CHECKCONF = ['/usr/bin/named-checkconf', '/usr/sbin/named-checkconf'].find((p) => existsSync(p))!;

@@ -4,7 +4,7 @@
 import test from 'ava';
 import type { Clock, DnsResponse, Net } from '../../lib/model/ports.ts';
 import { runChecks, untilPasses, probes } from '../../lib/vip/checks.ts';
-import { decodeResponse, encodeQuery } from '../../lib/vip/dns.ts';
+import { decodeResponse, encodeQuery } from '../../lib/model/dns-wire.ts';
 import { testVip } from '../support/config.ts';
 
 function fakeClock(): Clock & { t: number } {

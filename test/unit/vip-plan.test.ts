@@ -7,7 +7,7 @@ import type { RunResult } from '../../lib/model/ports.ts';
 import { arpingMode, describePlan, planAfterVip, planDeEscalation, planEscalation, unreachablePeers } from '../../lib/vip/escalate.ts';
 import { hostView, interpretIpAdd, interpretIpDel, interpretPeerRemove, parseIpAddrs, peerRemoveArgv } from '../../lib/vip/host.ts';
 import { interpretFenceOff, interpretFenceStatus } from '../../lib/vip/fence.ts';
-import { PRESETS } from '../../lib/vip/presets.ts';
+import { PRESETS } from '../../lib/config/presets.ts';
 import { testVip } from '../support/config.ts';
 
 const IP_OUT = `1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever

@@ -11,7 +11,7 @@ import type { ServiceSpec } from '../../lib/config/types.ts';
 import type { RunOptions, RunResult, Shell } from '../../lib/model/ports.ts';
 import { fenceOffArgv, fenceOnArgv, fenceRuleset } from '../../lib/vip/fence.ts';
 import { arpingArgv, ipAddArgv } from '../../lib/vip/host.ts';
-import { PRESETS } from '../../lib/vip/presets.ts';
+import { PRESETS } from '../../lib/config/presets.ts';
 import { runServices, serviceArgv } from '../../lib/vip/services.ts';
 import { privilegedCommands, renderSudoers } from '../../lib/vip/sudoers.ts';
 import { testVip } from '../support/config.ts';

@@ -2,7 +2,7 @@
 // VIP "is the MAAS zone's SOA there, authoritatively?" without dig on every pgpool host. Pure; the UDP exchange
 // is in lib/adapters/net.ts.
 
-import type { DnsResponse } from '../model/ports.ts';
+import type { DnsResponse } from './ports.ts';
 
 export const QTYPE = { A: 1, NS: 2, SOA: 6 } as const;
 export type QType = keyof typeof QTYPE;

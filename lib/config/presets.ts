@@ -5,7 +5,7 @@
 // squid listen on the wildcard address and can be restarted before the VIP exists (in canonical/maas: the bind9
 // options template has no listen-on; the maas-http nginx and maas-proxy squid templates listen on every address).
 
-import type { ServiceManagerKind, ServicePreset, ServiceSpec, VipConfig } from '../config/types.ts';
+import type { ServiceManagerKind, ServicePreset, ServiceSpec, VipConfig } from './types.ts';
 
 export interface Preset {
   manager: ServiceManagerKind;
