@@ -189,6 +189,8 @@ export const NODE_DOWN_NOISE = [
   // A pgpool child whose backend shut down (a clean stop, a fence) under a session cannot read the next
   // message from it and ends that session; the client reconnects.
   /pid \d+: ERROR: {2}unable to read message kind/,
+  // The same, seen from a session's side when the backend that died was a standby pgpool also held for it.
+  /pid \d+: FATAL: {2}failed to read kind from backend/,
   /failed to make persistent db connection|unable to read data from DB node|failed to create a backend( \d+)? connection|connect\(\) failed|Connection refused|health check failed|is not valid|failed to connect to PostgreSQL server|server closed the connection unexpectedly|unable to forward message to frontend|unable to read data from frontend/,
 ];
 
