@@ -164,9 +164,11 @@ export async function runDrill(o: LabOptions, say: Say): Promise<DrillResult> {
     const s = await gatherStatus(deps);
     const survivors = s.rows.filter((r) => r.id !== killed.id);
     if (s.primary !== null && s.primary !== killed.id) promotedNode = s.primary;
+    // pgpool must agree too (no problem on any survivor, the new primary's included): the failover hook repoints
+    // the other standbys before pgpool has finished its failover, and pgpool detaches them for its follow after.
     const ok =
       promotedNode !== null &&
-      survivors.every((r) => r.pgpoolStatus === 'up' && (r.id === promotedNode ? r.pgRole === 'primary' : r.pgRole === 'standby' && r.problems.length === 0));
+      survivors.every((r) => r.pgpoolStatus === 'up' && r.problems.length === 0 && (r.id === promotedNode ? r.pgRole === 'primary' : r.pgRole === 'standby'));
     if (ok) {
       redundancyAt = Date.now();
       break;
