@@ -36,3 +36,12 @@ export function exitCodeOf(err: unknown): number {
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * The code an adapter's wrapped error carries (OperationError's cause): the errno name of a failed connect
+ * ('ECONNREFUSED') or PostgreSQL's SQLSTATE ('55000'); undefined when there is none.
+ */
+export function causeCode(err: unknown): unknown {
+  const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
+  return cause?.code;
+}

@@ -4,7 +4,7 @@
 // the current primary", used by all of them too.
 
 import type { NodeConfig } from './config/types.ts';
-import { messageOf } from './errors.ts';
+import { causeCode, messageOf } from './errors.ts';
 import type { Deps } from './model/ports.ts';
 import { parseLsnOrUndefined, type Lsn } from './model/lsn.ts';
 
@@ -166,8 +166,7 @@ export async function observeNode(deps: Pick<Deps, 'pg'>, node: NodeConfig, time
     const identified = row.in_recovery && !streaming ? await identifiedTimeline(deps, node, timeoutMs) : undefined;
     return toObservation(node.id, row, identified);
   } catch (err) {
-    const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
-    return { id: node.id, reachable: false, error: messageOf(err), ...(cause?.code === 'ECONNREFUSED' ? { refused: true } : {}) };
+    return { id: node.id, reachable: false, error: messageOf(err), ...(causeCode(err) === 'ECONNREFUSED' ? { refused: true } : {}) };
   }
 }
 

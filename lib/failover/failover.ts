@@ -6,7 +6,7 @@
 // the `failover` lock, so two failover hooks on one pgpool host never run their steps at the same time.
 
 import type { Config, NodeConfig } from '../config/types.ts';
-import { messageOf } from '../errors.ts';
+import { causeCode, messageOf } from '../errors.ts';
 import { CommandError, type Deps } from '../model/ports.ts';
 import { formatLsn } from '../model/lsn.ts';
 import { isWritable, observeNode, type NodeObservation } from '../observe.ts';
@@ -183,8 +183,7 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
     if (!plan.checkpoint.skip) await checkpoint(deps, target, remainingMs, journal);
     const [syncNote, attachNote] = await Promise.all([settleFollowers(deps, plan.followers!, followersBudget(remainingMs), tl), queueAttach(deps, plan.attachInPgpool)]);
     journal('done', { node: target.id });
-    const notes = [syncNote, attachNote].filter(Boolean).map((x) => `; ${x}`).join('');
-    return { ok: true, summary: `node ${target.id} is already primary, nothing promoted; ${fenceNote}${notes}`, promoted: target.id, timeline: tl };
+    return { ok: true, summary: `node ${target.id} is already primary, nothing promoted; ${fenceNote}${andAlso(syncNote, attachNote)}`, promoted: target.id, timeline: tl };
   }
   let candidate: { node: number; why: string; lsn: bigint; replayLsn: bigint } | undefined;
   let noneWhy: string | undefined;
@@ -236,7 +235,7 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   journal('done', { node: target.id });
   return {
     ok: f.outcome !== 'still-running',
-    summary: `promoted node ${target.id} (${candidate.why}); ${fenceNote}${[doubt, syncNote, attachNote].filter(Boolean).map((x) => `; ${x}`).join('')}`,
+    summary: `promoted node ${target.id} (${candidate.why}); ${fenceNote}${andAlso(doubt, syncNote, attachNote)}`,
     promoted: target.id,
     timeline: tl,
   };
@@ -313,6 +312,9 @@ async function queueAttach(deps: Deps, a: FailoverPlan['attachInPgpool']): Promi
   }
 }
 
+/** The closing line's further phrases, each after "; " (none when there are none). */
+const andAlso = (...notes: (string | undefined)[]) => notes.filter(Boolean).map((x) => `; ${x}`).join('');
+
 /**
  * How long the new primary's standbys may take to stream from it: what the budget leaves, less the margin the
  * closing steps need. Past it synchronous replication is relaxed rather than making pgpool wait.
@@ -364,20 +366,24 @@ async function fenceNode(deps: Deps, node: NodeConfig, what: string, timeoutMs: 
     result = { outcome: 'unreachable', detail: messageOf(err) };
   }
   const fields = { step: 'fence', node_id: node.id, duration_ms: deps.clock.now() - started };
+  const mark = (status: 'stopped' | 'pending', reason: string) => {
+    const tli = timeline();
+    state.markFenced({ node: node.id, ...(tli ? { timeline: tli } : {}), since: new Date(deps.clock.now()).toISOString(), status, reason });
+  };
   if (result.outcome === 'not-running' || result.outcome === 'stopped-fast' || result.outcome === 'stopped-immediate') {
     log.info({ ...fields, outcome: 'ok' }, `${what} node ${node.id}: ${result.outcome}${result.standbySignal ? ', standby.signal written' : ''}`);
-    state.markFenced({ node: node.id, ...(timeline() ? { timeline: timeline() } : {}), since: new Date(deps.clock.now()).toISOString(), status: 'stopped', reason: result.outcome });
+    mark('stopped', result.outcome);
     return result;
   }
   log.error({ ...fields, outcome: 'failed' }, `${what} node ${node.id} could not be stopped over ssh (${result.detail}): marked fenced-pending; maas-ha will not start it as a primary`);
-  state.markFenced({ node: node.id, ...(timeline() ? { timeline: timeline() } : {}), since: new Date(deps.clock.now()).toISOString(), status: 'pending', reason: result.detail });
+  mark('pending', result.detail);
   const cmd = config.fencing.command;
   if (cmd) {
     const argv = cmd.map((a) => a.replaceAll('{host}', node.ssh_host).replaceAll('{port}', String(node.port)).replaceAll('{id}', String(node.id)));
     const r = await deps.shell.run(argv, { timeoutMs: config.fencing.timeout_ms });
     if (r.exitCode === 0) {
       log.info({ step: 'fence-command', node_id: node.id, outcome: 'ok', duration_ms: r.durationMs }, `fencing command for node ${node.id} succeeded`);
-      state.markFenced({ node: node.id, ...(timeline() ? { timeline: timeline() } : {}), since: new Date(deps.clock.now()).toISOString(), status: 'stopped', reason: `fencing command ${argv[0]}` });
+      mark('stopped', `fencing command ${argv[0]}`);
       return { outcome: 'stopped-immediate', detail: `fencing command ${argv[0]}` };
     }
     log.error({ step: 'fence-command', node_id: node.id, outcome: 'failed', duration_ms: r.durationMs }, `fencing command for node ${node.id} failed: ${(r.stderr || r.stdout).trim() || `exit ${r.exitCode}`}`);
@@ -431,7 +437,7 @@ async function promote(deps: Deps, node: NodeConfig, timeoutMs: number, onReques
   } catch (err) {
     // "recovery is not in progress" (SQLSTATE 55000): the node left recovery before this request arrived. Another
     // run promoted it (a second pgpool host's hook, an operator): the very node chosen here, so it stands.
-    if ((err as { cause?: { code?: unknown } }).cause?.code === '55000') {
+    if (causeCode(err) === '55000') {
       const now = await observeNode(deps, node, Math.max(300, Math.min(confirmMs, left())));
       if (isWritable(now)) {
         log.info({ step: 'promote', node_id: node.id, outcome: 'ok', duration_ms: deps.clock.now() - started }, `node ${node.id} was already promoted (by another run): timeline ${now.timeline}, accepting writes`);

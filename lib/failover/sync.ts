@@ -4,7 +4,7 @@
 // primary): it relaxes it when the last synchronous candidate is gone and restores it when one is back.
 
 import type { NodeConfig, Config } from '../config/types.ts';
-import { messageOf } from '../errors.ts';
+import { causeCode, messageOf } from '../errors.ts';
 import type { Deps } from '../model/ports.ts';
 
 const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
@@ -69,7 +69,7 @@ export async function relaxSynchronous(deps: Pick<Deps, 'pg' | 'log' | 'config'>
     deps.log.warn({ step: 'synchronous', node_id: primary.id, outcome: 'ok' }, note);
     return note;
   } catch (err) {
-    if ((err as { cause?: { code?: unknown } }).cause?.code === 'ECONNREFUSED') {
+    if (causeCode(err) === 'ECONNREFUSED') {
       // The primary went down too (a standby and the primary lost together): nothing waits on it any more, and
       // its own failover decides what comes next.
       deps.log.warn({ step: 'synchronous', node_id: primary.id, outcome: 'skipped' }, `node ${primary.id} refuses connections (not running): no synchronous setting to relax there`);

@@ -178,25 +178,13 @@ test.serial('campaign: the primary killed in the middle of pcp_recovery_node of 
     const data = lab.nodes[s]!.data;
     for (const f of readdirSync(data)) await createShell().run(['rm', '-rf', '--', join(data, f)], { timeoutMs: 30_000 });
     // Throttled for this copy only, so that the primary dies with the copy under way.
-    const config = readFileSync(lab.paths.config, 'utf8');
-    if (/^recovery:/m.test(config)) throw new Error('the lab configuration already has a recovery section');
-    writeFileSync(lab.paths.config, `${config}recovery:\n  max_rate_kb_s: 1024\n`);
-    const progressLog = `${data}.maas-ha-basebackup.log`;
+    const unthrottle = throttleCopies();
     let recover;
     try {
       recover = maasHa('recover', String(s));
-      await waitFor('the copy under way (512 kB reported by pg_basebackup)', 60_000, async () => {
-        let text = '';
-        try {
-          text = readFileSync(progressLog, 'utf8');
-        } catch {
-          return undefined;
-        }
-        const progress = parseBasebackupProgress(text);
-        return progress && progress.done >= 512 * 1024 ? true : undefined;
-      }, 50);
+      await copyUnderWay(data);
     } finally {
-      writeFileSync(lab.paths.config, config);
+      unthrottle();
     }
     const mark = logMark(lab);
     trace(`kill -9 node ${p} (primary) during the copy to node ${s}`);
@@ -248,26 +236,21 @@ test.serial("campaign: the target's disk fills up in the middle of a base backup
     const disk = join(lab.o.dir, `disk-${s}`);
     mkdirSync(disk, { recursive: true });
     await sh('mount', '-t', 'tmpfs', '-o', `size=${used + bytes + COPY_HEADROOM_BYTES + 32 * 1024 * 1024},mode=0755`, 'maas-ha-test-disk', disk);
-    const config = readFileSync(lab.paths.config, 'utf8');
+    let unthrottle = () => {};
     let recover: Promise<{ code: number; stdout: string; stderr: string }> | undefined;
     try {
       await sh('cp', '-a', `${n.root}/.`, disk);
       await sh('mount', '--bind', disk, n.root);
       const before = snapshot(n.data);
-      if (/^recovery:/m.test(config)) throw new Error('the lab configuration already has a recovery section');
-      writeFileSync(lab.paths.config, `${config}recovery:\n  max_rate_kb_s: 1024\n`);
-      const progressLog = `${n.data}.maas-ha-basebackup.log`;
+      unthrottle = throttleCopies();
       recover = maasHa('recover', String(s), '--method', 'basebackup');
-      await waitFor('the copy under way (512 kB reported by pg_basebackup)', 60_000, async () => {
-        const progress = existsSync(progressLog) ? parseBasebackupProgress(readFileSync(progressLog, 'utf8')) : undefined;
-        return progress && progress.done >= 512 * 1024 ? true : undefined;
-      }, 50);
+      await copyUnderWay(n.data);
       trace(`filling node ${s}'s disk during the copy`);
       // dd writes until the filesystem is full and then fails, as it should: that is the point.
       const fill = await shell.run(['dd', 'if=/dev/zero', `of=${join(n.root, 'filler')}`, 'bs=1M'], { timeoutMs: 60_000 });
       t.regex(fill.stderr, /No space left on device/, 'the disk is full');
       const r = await recover;
-      writeFileSync(lab.paths.config, config);
+      unthrottle();
       t.log(`maas-ha recover ${s}: exit ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').at(-1)}`);
       t.is(r.code, 1, `${r.stdout}${r.stderr}`);
       t.regex(r.stderr, /No space left on device.*was not touched and the unfinished copy was removed; free space beside /, 'the error says why, and what to do');
@@ -275,7 +258,7 @@ test.serial("campaign: the target's disk fills up in the middle of a base backup
       t.deepEqual(snapshot(n.data), before, 'not one file of the old data directory changed');
       await writeAfter(c, Date.now(), p);
     } finally {
-      writeFileSync(lab.paths.config, config);
+      unthrottle();
       await recover; // nothing may still write on the disk that goes away
       rmSync(join(n.root, 'filler'), { force: true });
       // Back onto the lab's own directory (which nothing touched while it was covered), then the disk goes.
@@ -289,6 +272,32 @@ test.serial("campaign: the target's disk fills up in the middle of a base backup
   });
   t.deepEqual(unexpected(m, [/No space left on device|base backup of node \d from node \d failed|pg_basebackup/]), []);
 });
+
+/**
+ * Throttles the lab's base backups (1 MB/s) until the returned function puts the configuration back, so that a
+ * fault can land in the middle of a copy.
+ */
+function throttleCopies(): () => void {
+  const config = readFileSync(lab.paths.config, 'utf8');
+  if (/^recovery:/m.test(config)) throw new Error('the lab configuration already has a recovery section');
+  writeFileSync(lab.paths.config, `${config}recovery:\n  max_rate_kb_s: 1024\n`);
+  return () => writeFileSync(lab.paths.config, config);
+}
+
+/** A base backup into `data`'s new copy is 512 kB along (pg_basebackup's progress log beside the data directory). */
+function copyUnderWay(data: string): Promise<true> {
+  const progressLog = `${data}.maas-ha-basebackup.log`;
+  return waitFor('the copy under way (512 kB reported by pg_basebackup)', 60_000, async () => {
+    let text: string;
+    try {
+      text = readFileSync(progressLog, 'utf8');
+    } catch {
+      return undefined; // not there yet (or already cleaned up after a failed copy)
+    }
+    const progress = parseBasebackupProgress(text);
+    return progress && progress.done >= 512 * 1024 ? true : undefined;
+  }, 50);
+}
 
 /** pgpool has started follow_primary for `node` after `mark` (its `execute command:` line). */
 function followStarted(mark: number, node: number): boolean {
