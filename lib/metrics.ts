@@ -6,12 +6,11 @@
 // as maas_ha_timeline, patroni_xlog_*_location, patroni_postgres_running), prefixed maas_ha_. Every metric is a gauge:
 // the journal-derived ones (hook runs, the last failover) shrink when the journals are pruned, which a counter must
 // never do. A value maas-ha could not learn is left out, never written as 0: "pgpool did not answer" is not "down".
-// Not exported: maintenance (maas-ha has no maintenance mode yet).
 
 import type { Config } from './config/types.ts';
 import { messageOf } from './errors.ts';
 import type { HistoryEvent } from './history.ts';
-import type { Deps, FencedMarker, PcpNodeInfo } from './model/ports.ts';
+import type { Deps, FencedMarker, MaintenanceMark, PcpNodeInfo } from './model/ports.ts';
 import { observeAll, type NodeObservation } from './observe.ts';
 import { buildStatus, type ClusterStatus } from './status.ts';
 import { observeHost } from './vip/escalate.ts';
@@ -34,6 +33,8 @@ export interface MetricFacts {
   pcp: (PcpNodeInfo | { error: string })[];
   /** The fencing markers; undefined when the state dir could not be read here. */
   fenced?: FencedMarker[];
+  /** The maintenance marks (lib/maintenance.ts); undefined when the state dir could not be read here. */
+  maintenance?: MaintenanceMark[];
   /** Whether this host holds the VIP; undefined without a vip: section, or when its addresses could not be read. */
   vipHolder?: boolean;
   /** What the journals of this host's state dir say (lib/history.ts). */
@@ -72,7 +73,7 @@ const lsn = (v: bigint | undefined) => (v === undefined ? undefined : Number(v))
 
 /** The metric families of what was observed; families without a sample are left out. */
 export function buildMetrics(f: MetricFacts): MetricFamily[] {
-  const status: ClusterStatus = buildStatus(f.config, f.observations, f.pcp, f.fenced ?? []);
+  const status: ClusterStatus = buildStatus(f.config, f.observations, f.pcp, f.fenced ?? [], f.maintenance ?? []);
   const families: MetricFamily[] = [];
   const family = (name: string, help: string, samples: (Sample | undefined)[]) => {
     const present = samples.filter((s): s is Sample => s !== undefined && Number.isFinite(s.value));
@@ -113,6 +114,16 @@ export function buildMetrics(f: MetricFacts): MetricFamily[] {
     "maas-ha fenced the node (a marker in state_dir: it must not run as a primary until recovered)",
     f.fenced === undefined ? [] : f.config.nodes.map((n) => ({ labels: { node: String(n.id), name: n.name }, value: f.fenced!.some((m) => m.node === n.id) ? 1 : 0 })),
   );
+  family(
+    'maintenance',
+    'In maintenance (maas-ha maintenance on): the hooks leave the node alone; node="cluster": failover and follow do nothing',
+    f.maintenance === undefined
+      ? []
+      : [
+          { labels: { node: 'cluster', name: f.config.cluster_name }, value: f.maintenance.some((m) => m.node === undefined) ? 1 : 0 },
+          ...f.config.nodes.map((n) => ({ labels: { node: String(n.id), name: n.name }, value: f.maintenance!.some((m) => m.node === n.id) ? 1 : 0 })),
+        ],
+  );
   family('problems', 'Problems maas-ha status finds (no primary, split brain, a standby not streaming, ...)', [{ labels: {}, value: status.problems.length }]);
   const last = f.events.filter((e) => e.kind === 'failover').at(-1);
   family('last_failover_timestamp_seconds', "When the newest failover in this host's journals started (Unix time)", [last ? { labels: {}, value: Date.parse(last.started) / 1000 } : undefined]);
@@ -150,6 +161,7 @@ export async function gatherMetrics(deps: Pick<Deps, 'pg' | 'pcp' | 'config' | '
     }
   };
   const fenced = attempt(() => deps.state.fenced());
+  const maintenance = attempt(() => deps.state.maintenance());
   const history = attempt(events) ?? [];
-  return { config, observations, pcp, events: history, ...(fenced ? { fenced } : {}), ...(vipHolder === undefined ? {} : { vipHolder }) };
+  return { config, observations, pcp, events: history, ...(fenced ? { fenced } : {}), ...(maintenance ? { maintenance } : {}), ...(vipHolder === undefined ? {} : { vipHolder }) };
 }

@@ -4,7 +4,8 @@
 
 import type { Config } from './config/types.ts';
 import { messageOf } from './errors.ts';
-import type { Deps, PcpNodeInfo } from './model/ports.ts';
+import type { Deps, MaintenanceMark, PcpNodeInfo } from './model/ports.ts';
+import { clusterMarkProblem, maintenanceView, nodeMarkProblem } from './maintenance.ts';
 import { formatBytes, formatLsn } from './model/lsn.ts';
 import { isWritable, judgePrimaries, observeAll, type NodeObservation } from './observe.ts';
 
@@ -30,16 +31,26 @@ export interface ClusterStatus {
   primary: number | null;
   rows: StatusRow[];
   problems: string[];
+  /** Maintenance marks in this host's state_dir (lib/maintenance.ts); the cluster's has no node. */
+  maintenance: MaintenanceMark[];
 }
 
 const PCP_STATUS = ['waiting', 'up', 'up', 'down'];
 
-export function buildStatus(config: Config, obs: NodeObservation[], pcp: (PcpNodeInfo | { error: string })[], fenced: readonly (number | { node: number; timeline?: number })[] = []): ClusterStatus {
+export function buildStatus(
+  config: Config,
+  obs: NodeObservation[],
+  pcp: (PcpNodeInfo | { error: string })[],
+  fenced: readonly (number | { node: number; timeline?: number })[] = [],
+  maintenance: readonly MaintenanceMark[] = [],
+): ClusterStatus {
   // The primary is the current one by the rule failover uses (lib/observe.ts), never a stale writable node.
   const judged = judgePrimaries(obs, { fenced });
   const primaryObs = judged.current !== undefined ? obs.find((o) => o.id === judged.current) : undefined;
   const primaryLsn = primaryObs?.reachable ? primaryObs.currentLsn : undefined;
   const problems: string[] = [];
+  const marks = maintenanceView(maintenance);
+  if (marks.cluster) problems.push(clusterMarkProblem(marks.cluster));
   if (!obs.some(isWritable)) problems.push('no reachable primary');
   else if (judged.current === undefined && judged.ambiguous.length) problems.push(judged.why);
   else if (judged.current === undefined) problems.push(`no current primary: ${judged.why}`);
@@ -48,7 +59,8 @@ export function buildStatus(config: Config, obs: NodeObservation[], pcp: (PcpNod
   const rows = config.nodes.map((node, i): StatusRow => {
     const o = obs[i]!;
     const info = pcp[i];
-    const rowProblems: string[] = [];
+    const mark = marks.nodes.find((m) => m.node === node.id);
+    const rowProblems: string[] = mark ? [nodeMarkProblem(mark)] : [];
     const pgpoolStatus = !info ? 'unknown' : 'error' in info ? 'unknown' : (PCP_STATUS[info.status] ?? String(info.status));
     const pgpoolRole = !info || 'error' in info ? '-' : info.role;
     if (!o.reachable) {
@@ -92,7 +104,7 @@ export function buildStatus(config: Config, obs: NodeObservation[], pcp: (PcpNod
     };
   });
   for (const r of rows) for (const p of r.problems) problems.push(`node ${r.id}: ${p}`);
-  return { cluster: config.cluster_name, primary: primaryObs?.id ?? null, rows, problems };
+  return { cluster: config.cluster_name, primary: primaryObs?.id ?? null, rows, problems, maintenance: [...maintenance] };
 }
 
 export function renderStatus(s: ClusterStatus): string {
@@ -114,7 +126,7 @@ export function renderStatus(s: ClusterStatus): string {
   return out.join('\n');
 }
 
-export async function gatherStatus(deps: Pick<Deps, 'pg' | 'pcp' | 'config'> & { state?: Pick<Deps['state'], 'fenced'> }): Promise<ClusterStatus> {
+export async function gatherStatus(deps: Pick<Deps, 'pg' | 'pcp' | 'config'> & { state?: Pick<Deps['state'], 'fenced' | 'maintenance'> }): Promise<ClusterStatus> {
   const [obs, pcp] = await Promise.all([
     observeAll(deps),
     Promise.all(deps.config.nodes.map((n) => deps.pcp.nodeInfo(n.id).catch((err: unknown) => ({ error: messageOf(err) })))),
@@ -125,7 +137,16 @@ export async function gatherStatus(deps: Pick<Deps, 'pg' | 'pcp' | 'config'> & {
   } catch {
     // The state dir of another host, or unreadable: judge by timelines alone.
   }
-  const status = buildStatus(deps.config, obs, pcp, fenced);
+  let maintenance: MaintenanceMark[] = [];
+  let unreadable: string | undefined;
+  try {
+    maintenance = deps.state?.maintenance() ?? [];
+  } catch (err) {
+    unreadable = messageOf(err);
+  }
+  const status = buildStatus(deps.config, obs, pcp, fenced, maintenance);
+  // The hooks would fail on the same state_dir: say so rather than show no mark.
+  if (unreadable) status.problems.push(`maintenance marks cannot be read: ${unreadable}`);
   const pcpError = pcp.find((p): p is { error: string } => 'error' in p);
   if (pcpError) status.problems.push(`pgpool (pcp) not reachable: ${pcpError.error}`);
   return status;

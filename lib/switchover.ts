@@ -7,6 +7,7 @@
 // queues the request; pgpool/pgpool2#147): the watching is what tells the operator it worked.
 
 import type { Deps } from './model/ports.ts';
+import { describeMark, maintenanceView } from './maintenance.ts';
 import { gatherStatus, type ClusterStatus, type StatusRow } from './status.ts';
 
 /** Pure: why a switchover to `target` must not start now, or nothing. */
@@ -15,12 +16,25 @@ export function switchoverRefusal(s: ClusterStatus, target: number): string | un
   if (!row) return `node ${target} is not in the configuration`;
   if (s.primary === null) return 'there is no primary to switch over from (this is a failover: see maas-ha status)';
   if (s.primary === target) return `node ${target} is already the primary`;
+  const held = maintenanceRefusal(s, target);
+  if (held) return held;
   if (row.pgRole !== 'standby') return `node ${target} is ${row.pgRole}, not a running standby`;
   if (row.pgpoolStatus !== 'up') return `pgpool has node ${target} ${row.pgpoolStatus}: attach or recover it first`;
   if (row.problems.length) return `node ${target} is not a healthy standby: ${row.problems.join('; ')}`;
   const others = s.problems.filter((p) => !p.startsWith(`node ${target}:`));
   if (others.length) return `the cluster is not redundant now (${others.join('; ')}): a switchover would leave it worse; use --force to go ahead`;
   return undefined;
+}
+
+/**
+ * Pure: the refusal --force does not override. The failover hook does nothing while the cluster (or the target)
+ * is in maintenance, so pgpool's switchover would stop the primary and promote nobody.
+ */
+export function maintenanceRefusal(s: ClusterStatus, target: number): string | undefined {
+  const marks = maintenanceView(s.maintenance);
+  if (marks.cluster) return `the cluster is in maintenance (${describeMark(marks.cluster)}): the failover hook would promote nobody; maas-ha maintenance off first`;
+  const mark = marks.nodes.find((m) => m.node === target);
+  return mark ? `node ${target} is in maintenance (${describeMark(mark)}): maas-ha maintenance off ${target} first` : undefined;
 }
 
 /** Pure: what changed between two looks, one line per node that changed. */
@@ -53,7 +67,7 @@ export async function runSwitchover(
   const t = () => ((deps.clock.now() - started) / 1000).toFixed(1).padStart(5);
   let last = await gatherStatus(deps);
   const refusal = switchoverRefusal(last, target);
-  if (refusal && !(opts.force && last.primary !== target && last.primary !== null)) throw new Error(refusal);
+  if (refusal && !(opts.force && last.primary !== target && last.primary !== null && !maintenanceRefusal(last, target))) throw new Error(refusal);
   if (refusal) say(`going ahead despite: ${refusal}`);
   say(`[${t()} s] asking pgpool to switch the primary from node ${last.primary} to node ${target} (pcp_promote_node --switchover)`);
   await deps.pcp.promote(target, { switchover: true });

@@ -62,6 +62,7 @@ async function ava() {
 }
 
 async function avaRun(list, flags) {
+  const started = Date.now();
   const child = spawn('npx', ['--no-install', 'ava', '--tap', ...flags, ...list], { stdio: ['ignore', 'pipe', 'inherit'] });
   for await (const line of createInterface({ input: child.stdout })) {
     process.stdout.write(`${line}\n`);
@@ -74,6 +75,8 @@ async function avaRun(list, flags) {
     }
   }
   const code = await new Promise((resolve) => child.on('close', (c, s) => resolve(c ?? s)));
+  // Where the suite's time goes, in the log CI keeps.
+  console.log(`# ${list.length} file(s) from ${list[0]}: ${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (code !== 0 && failures.length === 0) {
     failed++;
     failures.push(`ava exited with ${code} without reporting a failed test`);

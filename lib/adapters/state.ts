@@ -1,6 +1,6 @@
 // maas-ha's own state on the pgpool host: a lock so two hooks of one cluster never run their steps at the same
 // time, a journal of steps (what a run did, for the operator and for a re-run), and fencing markers for primaries
-// that could not be stopped. Plain files under state_dir.
+// that could not be stopped, and maintenance marks (planned work the hooks keep out of). Plain files under state_dir.
 //
 // The lock is a numbered series of files, locks/<name>.lock.<n>; the highest number is the lock's state: a holder
 // (pid, a random token, the boot and the pid's start time) or "free". Every change of state creates the next
@@ -30,7 +30,7 @@ import { appendFileSync, closeSync, existsSync, fstatSync, linkSync, mkdirSync, 
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { messageOf, OperationError } from '../errors.ts';
-import type { Clock, FencedMarker, StateStore } from '../model/ports.ts';
+import type { Clock, FencedMarker, MaintenanceMark, StateStore } from '../model/ports.ts';
 import { writeFileSafely } from './safe-write.ts';
 
 /** An unparsable lock file younger than this may be a writer we do not understand: wait for it, then take over. */
@@ -197,6 +197,41 @@ export function judgeFencedMarker(fileName: string, content: string, mtime: Date
   const marker = parseFencedMarker(fileName, content, mtime);
   if (!marker) return { ignored: `${fileName} is not a fencing marker (neither its content nor its name says which node): left out` };
   return marker.reason === `unreadable fencing marker ${fileName}` ? { marker, ignored: `fencing marker ${fileName} is damaged: node ${marker.node} stays fenced (pending)` } : { marker };
+}
+
+/**
+ * maintenance-cluster.json marks the cluster, maintenance-node-<id>.json one node. They live in state_dir itself
+ * (which install.sh creates for pgpool's user), not in a directory of their own: the operator may set a mark as root,
+ * and a directory root created there would be one the hooks, as postgres, cannot read.
+ */
+export const maintenanceFile = (node?: number) => (node === undefined ? 'maintenance-cluster.json' : `maintenance-node-${node}.json`);
+
+/**
+ * A maintenance mark from its file, or why it is left out. Like a fencing marker, a damaged mark still stands for
+ * what its file name says (a mark that cannot be read must not let the hooks act on a node under planned work); a
+ * mark of another cluster is left out.
+ */
+export function judgeMaintenanceMark(fileName: string, content: string, mtime: Date, cluster?: string): { mark?: MaintenanceMark; ignored?: string } {
+  const m = /^maintenance-(?:cluster|node-(\d+))\.json$/.exec(fileName);
+  if (!m) return { ignored: `${fileName} is not a maintenance mark: left out` };
+  const node = m[1] === undefined ? undefined : Number(m[1]);
+  let v: unknown;
+  try {
+    v = JSON.parse(content);
+  } catch {
+    v = undefined;
+  }
+  if (!isRecord(v)) {
+    return {
+      mark: { ...(node === undefined ? {} : { node }), by: 'unknown', since: mtime.toISOString(), reason: `unreadable maintenance mark ${fileName}` },
+      ignored: `maintenance mark ${fileName} is damaged: ${node === undefined ? 'the cluster stays' : `node ${node} stays`} in maintenance until maas-ha maintenance off`,
+    };
+  }
+  if (cluster !== undefined && typeof v.cluster === 'string' && v.cluster !== cluster) {
+    return { ignored: `maintenance mark ${fileName} belongs to cluster ${JSON.stringify(v.cluster)}, not ${cluster}: left out` };
+  }
+  const str = (x: unknown, dflt: string) => (typeof x === 'string' && x ? x : dflt);
+  return { mark: { ...(node === undefined ? {} : { node }), by: str(v.by, 'unknown'), since: str(v.since, mtime.toISOString()), reason: str(v.reason, '') } };
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -403,6 +438,40 @@ export function createStateStore(dir: string, clock: Clock, opts: StateStoreOpti
         if (marker) markers.push(marker);
       }
       return markers;
+    },
+    setMaintenance(mark: MaintenanceMark) {
+      if (!existsSync(dir)) throw new OperationError(`${dir} (state_dir) does not exist: install.sh creates it, owned by the user pgpool runs as`);
+      trusted(dir);
+      // As root this writes as state_dir's owner (lib/adapters/safe-write.ts), so the hooks can read the mark.
+      writeFileSafely(join(dir, maintenanceFile(mark.node)), `${JSON.stringify({ ...mark, ...stamp }, null, 2)}\n`, { mode: 0o600 });
+    },
+    clearMaintenance(node?: number) {
+      const file = join(dir, maintenanceFile(node));
+      if (!existsSync(file)) return false;
+      trusted(dir);
+      rmSync(file, { force: true });
+      return true;
+    },
+    maintenance() {
+      if (!existsSync(dir)) return [];
+      trusted(dir);
+      const marks: MaintenanceMark[] = [];
+      for (const f of readdirSync(dir).sort()) {
+        if (!f.startsWith('maintenance-') || !f.endsWith('.json')) continue;
+        let content: string;
+        let mtime: Date;
+        try {
+          content = readFileSync(join(dir, f), 'utf8');
+          mtime = statSync(join(dir, f)).mtime;
+        } catch (err) {
+          if (errno(err) === 'ENOENT') continue; // cleared meanwhile
+          throw err;
+        }
+        const { mark, ignored } = judgeMaintenanceMark(f, content, mtime, cluster);
+        if (ignored) warn(ignored);
+        if (mark) marks.push(mark);
+      }
+      return marks;
     },
   };
 }

@@ -49,6 +49,13 @@ export const COMMANDS: readonly CommandHelp[] = [
     config: true,
   },
   {
+    paths: ['maintenance'],
+    synopsis: 'maintenance [on|off] [NODE] [--reason TEXT] [--dry-run] [--json]',
+    about:
+      "planned work without automatic reactions. on NODE: mark it and detach it from pgpool; the hooks\nneither fence, rebuild, repoint nor promote it (refused for the primary: switch over first).\non (no node): the whole cluster; failover and follow_primary do nothing, status says it is unprotected.\noff [NODE]: remove the mark, then attach the node (or recover it when it no longer streams) and check.\nWithout on/off: the marks this host's state_dir holds. Set marks on every pgpool host.",
+    config: true,
+  },
+  {
     paths: ['metrics'],
     synopsis: 'metrics [--write FILE]',
     about: "the cluster as Prometheus metrics (text format); --write FILE (*.prom) replaces FILE\natomically, for node_exporter's textfile collector",

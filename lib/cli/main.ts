@@ -98,6 +98,8 @@ export async function runCli(argv: string[], selfUrl: string, io: CliIo = defaul
       case 'history':
         // Loaded only when asked for, like the VIP commands: the maas-ha bundle is also a hook (ip up, arping).
         return await (await import('./history.ts')).historyCommand(rest, io);
+      case 'maintenance':
+        return await (await import('./maintenance.ts')).maintenanceCommand(rest, io, selfUrl);
       case 'metrics':
         return await (await import('./metrics.ts')).metricsCommand(rest, io);
       case 'recover':

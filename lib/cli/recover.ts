@@ -119,9 +119,10 @@ const PGPOOL_TEXT: Record<PgpoolOutcome, (node: number) => string> = {
   'not-asked': () => '',
 };
 
-function findNode(nodes: readonly NodeConfig[], arg: string): NodeConfig {
+/** The node a command line names, by id or name. */
+export function findNode(nodes: readonly NodeConfig[], arg: string, command = 'recover'): NodeConfig {
   const n = /^\d+$/.test(arg) ? nodes.find((x) => x.id === Number(arg)) : nodes.find((x) => x.name === arg);
-  if (!n) throw new UsageError(`recover: no node "${arg}" in the configuration (nodes: ${nodes.map((x) => `${x.id}=${x.name}`).join(', ')})`);
+  if (!n) throw new UsageError(`${command}: no node "${arg}" in the configuration (nodes: ${nodes.map((x) => `${x.id}=${x.name}`).join(', ')})`);
   return n;
 }
 

@@ -30,6 +30,8 @@ export interface ChooseInput {
   observations: NodeObservation[];
   /** Standbys that synchronous replication covered, when maas-ha manages it; undefined: all may be promoted. */
   synchronousNames?: string[];
+  /** Nodes in maintenance (lib/maintenance.ts): ranked with the others, never promoted. */
+  maintenance?: readonly number[];
 }
 
 export function chooseCandidate(input: ChooseInput): Choice {
@@ -80,8 +82,25 @@ export function chooseCandidate(input: ChooseInput): Choice {
       priority(b.id) - priority(a.id) ||
       a.id - b.id,
   );
-  const best = ranked[0]!;
-  const runnerUp = ranked[1];
+  // A node in maintenance takes part in the ranking only to say whether the others hold everything: if it is
+  // ahead of all of them (or alone), promoting another would lose what only it has, so nobody is promoted.
+  const marked = (id: number) => input.maintenance?.includes(id) ?? false;
+  if (marked(ranked[0]!.id)) {
+    const m = ranked[0]!;
+    const next = ranked.find((c) => !marked(c.id));
+    if (!next || next.lsn !== m.lsn || (byTimeline && next.timeline !== m.timeline)) {
+      reasons.unshift(
+        `node ${m.id} is in maintenance and ${next ? `holds more WAL (lsn ${formatLsn(m.lsn)}) than node ${next.id} (${formatLsn(next.lsn)})` : 'is the only fit standby'}: promoting ${next ? 'another' : 'it'} is not allowed (maas-ha maintenance off ${m.id})`,
+      );
+      return { kind: 'none', reasons };
+    }
+    ranked.splice(ranked.indexOf(next), 1);
+    ranked.unshift(next);
+  }
+  for (const c of ranked.filter((c) => marked(c.id))) reasons.push(`node ${c.id} is in maintenance`);
+  const eligible = ranked.filter((c) => !marked(c.id));
+  const best = eligible[0]!;
+  const runnerUp = eligible[1];
   const why = !runnerUp
     ? `the only fit standby, lsn ${formatLsn(best.lsn)}`
     : byTimeline && best.timeline > runnerUp.timeline
@@ -92,5 +111,5 @@ export function chooseCandidate(input: ChooseInput): Choice {
           ? `same lsn ${formatLsn(best.lsn)} as node ${runnerUp.id}, pgpool's main node wins the tie`
           : `same lsn ${formatLsn(best.lsn)} as node ${runnerUp.id}, higher priority or lower id wins the tie`;
   reasons.unshift(`node ${best.id}: ${why}`);
-  return { kind: 'promote', node: best, why, reasons, considered: ranked };
+  return { kind: 'promote', node: best, why, reasons, considered: eligible };
 }

@@ -17,6 +17,7 @@ import { Timeline } from './timeline.ts';
 import { relaxSynchronous } from './sync.ts';
 import { settleFollowers } from './followers.ts';
 import { slotName } from '../recovery/standby-conf.ts';
+import { failoverGate, markedNodes } from '../maintenance.ts';
 
 export interface FailoverInput {
   failedNode: number;
@@ -40,19 +41,26 @@ export async function runFailover(deps: Deps, input: FailoverInput, remainingMs:
   const tl = new Timeline(deps.clock);
   const failed = nodeById(deps, input.failedNode);
   if (!failed) return { ok: false, summary: `node ${input.failedNode} is not in ${deps.config.source}`, timeline: tl };
-  if (input.oldPrimary === undefined || input.oldPrimary !== input.failedNode) {
-    return standbyLost(deps, failed, nodeById(deps, input.oldPrimary), tl);
+  const primaryLost = input.oldPrimary !== undefined && input.oldPrimary === input.failedNode;
+  const gate = failoverGate(deps.state.maintenance(), failed.id, primaryLost);
+  if (gate.kind === 'nothing') {
+    tl.add('in_maintenance', { node: failed.id });
+    deps.log.warn({ step: 'maintenance', node_id: failed.id, outcome: 'skipped' }, gate.why);
+    return { ok: true, summary: `in maintenance: ${gate.why}`, timeline: tl };
   }
+  if (!primaryLost) return standbyLost(deps, failed, nodeById(deps, input.oldPrimary), tl, gate.kind === 'standby-in-maintenance' ? gate.why : undefined);
   tl.add('primary_lost', { node: failed.id });
-  return primaryLost(deps, failed, input, remainingMs, tl);
+  return lostPrimary(deps, failed, input, remainingMs, tl);
 }
-async function standbyLost(deps: Deps, failed: NodeConfig, primary: NodeConfig | undefined, tl: Timeline): Promise<FailoverResult> {
+
+/** `inMaintenance`: the node is marked (lib/maintenance.ts): its slot is kept for its return, whatever the config says. */
+async function standbyLost(deps: Deps, failed: NodeConfig, primary: NodeConfig | undefined, tl: Timeline, inMaintenance?: string): Promise<FailoverResult> {
   const { log, config } = deps;
   tl.add('standby_lost', { node: failed.id });
-  const notes: string[] = [];
+  const notes: string[] = inMaintenance ? [inMaintenance] : [];
   if (primary) {
     const slot = slotName(failed.id);
-    if (config.replication.use_slots && config.replication.drop_slot_on_standby_loss) {
+    if (config.replication.use_slots && config.replication.drop_slot_on_standby_loss && !inMaintenance) {
       try {
         await deps.pg.query({ host: primary.hostname, port: primary.port }, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
         notes.push(`slot ${slot} dropped`);
@@ -97,7 +105,7 @@ const logObservation = (deps: Deps, o: NodeObservation) =>
       : `node ${o.id}: unreachable (${o.error})`,
   );
 
-async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput, remainingMs: () => number, tl: Timeline): Promise<FailoverResult> {
+async function lostPrimary(deps: Deps, failed: NodeConfig, input: FailoverInput, remainingMs: () => number, tl: Timeline): Promise<FailoverResult> {
   const { log, config } = deps;
   const journal = failoverJournal(deps.state, input.runId, failed.id, failed.id);
   const resume = resumeFrom(deps.state.readJournal(journalName(failed.id)), failed.id, failed.id, deps.clock.now());
@@ -134,7 +142,7 @@ async function primaryLost(deps: Deps, failed: NodeConfig, input: FailoverInput,
   observing.then((obs) => (clusterTimeline = Math.max(0, ...obs.map((o) => (o.reachable ? o.timeline : 0))) || undefined)).catch(() => {});
   let observations = await observing;
   observations.forEach((o) => logObservation(deps, o));
-  const facts: FailoverFacts = { config, failedNode: failed.id, oldPrimary: input.oldPrimary, newMain: input.newMain, observations, oldPort, resume, fenced: deps.state.fenced() };
+  const facts: FailoverFacts = { config, failedNode: failed.id, oldPrimary: input.oldPrimary, newMain: input.newMain, observations, oldPort, resume, fenced: deps.state.fenced(), maintenance: markedNodes(deps.state.maintenance()) };
   let plan = planFailover(facts);
 
   // A split brain: a writable node that is not the current primary (fenced, or on a timeline the cluster left)

@@ -14,6 +14,7 @@ import { formatBytes, formatLsn, parseLsnOrUndefined, type Lsn } from '../model/
 import { describeMethod, parseControlData, type ControlData, type RebuildOptions } from '../recovery/plan.ts';
 import { rebuildAsStandby, waitStreaming } from '../recovery/rebuild.ts';
 import { repointStandby } from './followers.ts';
+import { followGate } from '../maintenance.ts';
 
 export type FollowAction =
   | { kind: 'skip'; why: string }
@@ -77,6 +78,11 @@ export async function runFollow(deps: Deps, input: FollowInput, remainingMs: () 
   const node = config.nodes.find((n) => n.id === input.node);
   const primary = config.nodes.find((n) => n.id === input.newPrimary);
   if (!node || !primary) return { ok: false, summary: `node ${!node ? input.node : input.newPrimary} is not in ${config.source}` };
+  const held = followGate(deps.state.maintenance(), node.id);
+  if (held) {
+    log.warn({ step: 'maintenance', node_id: node.id, outcome: 'skipped' }, held);
+    return { ok: true, summary: `in maintenance: ${held}` };
+  }
   const p = await observeNode(deps, primary, 3000);
   if (!isWritable(p)) {
     return { ok: false, summary: `node ${primary.id} is not an answering primary (${p.reachable ? 'in recovery' : p.error}): node ${node.id} left as it is` };

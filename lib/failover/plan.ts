@@ -17,6 +17,8 @@
 //   primary pgpool gave up on while it ran) every standby that streamed has all its WAL, so pgpool's %m — the
 //   node `pcp_promote_node -s N` names and pgpool will record as the primary — is promoted once it holds as much
 //   as any other, or nobody is.
+// - a node in maintenance is never promoted, and one holding more WAL than every other candidate stops the
+//   promotion (./choose.ts): its planned work must not cost acknowledged writes.
 
 import type { Config } from '../config/types.ts';
 import type { FencedMarker } from '../model/ports.ts';
@@ -41,6 +43,8 @@ export interface FailoverFacts {
   /** What an unfinished earlier run of this same event did. */
   resume?: Resume;
   fenced: readonly FencedMarker[];
+  /** Nodes in maintenance (lib/maintenance.ts): never promoted, never repointed. */
+  maintenance?: readonly number[];
   /** Second pass: how the old primary's fence ended in this run. */
   fenceOutcome?: StopResult['outcome'];
 }
@@ -147,7 +151,7 @@ export function planFailover(f: FailoverFacts): FailoverPlan {
       : { skip: false, why: `pg_rewind of the other nodes needs node ${node}'s new timeline in a checkpoint` };
   const base = { fence, staleFences, reobserveAfterFence, synchronousNames };
   const followersOf = (node: number) => ({
-    followers: planFollowers(config, node, f.observations, staleFences.map((x) => x.node)),
+    followers: planFollowers(config, node, f.observations, [...staleFences.map((x) => x.node), ...(f.maintenance ?? [])]),
     ...(f.newMain === undefined
       ? { attachInPgpool: { node, why: `pgpool has no backend up (its new main node is -1): ask it to attach node ${node}, which it does once this failover ends` } }
       : {}),
@@ -172,6 +176,7 @@ export function planFailover(f: FailoverFacts): FailoverPlan {
     newMain: f.newMain,
     observations: f.observations.filter((o) => !staleFences.some((s) => s.node === o.id)),
     synchronousNames,
+    maintenance: f.maintenance,
   });
   if (choice.kind !== 'promote') {
     const reasons = choice.reasons;

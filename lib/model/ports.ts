@@ -154,6 +154,19 @@ export interface FencedMarker {
   timeline?: number;
 }
 
+/**
+ * Planned work (`maas-ha maintenance on`): the hooks neither fence, rebuild nor promote a marked node, and do
+ * nothing at all while the whole cluster is marked (lib/maintenance.ts).
+ */
+export interface MaintenanceMark {
+  /** undefined: the whole cluster. */
+  node?: number;
+  /** Who set it (user@host) and when (ISO 8601). */
+  by: string;
+  since: string;
+  reason: string;
+}
+
 export interface StateStore {
   /** Waits up to waitMs for the named lock; returns its release function. */
   lock(name: string, waitMs: number): Promise<() => void>;
@@ -162,6 +175,10 @@ export interface StateStore {
   markFenced(marker: FencedMarker): void;
   clearFenced(node: number): void;
   fenced(): FencedMarker[];
+  setMaintenance(mark: MaintenanceMark): void;
+  /** Removes the node's mark (undefined: the cluster's); false when there was none. */
+  clearMaintenance(node?: number): boolean;
+  maintenance(): MaintenanceMark[];
 }
 
 /** One DNS answer as the VIP checks need it (lib/model/dns-wire.ts decodes it). */

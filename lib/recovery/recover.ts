@@ -6,6 +6,7 @@
 // method is forced, it runs the very same primitives (./rebuild.ts) itself over ssh, then attaches the node
 // through pcp. The CLI (lib/cli/recover.ts) only parses, renders the plan and the outcome, and draws the progress.
 
+import { describeMark } from '../maintenance.ts';
 import type { NodeConfig } from '../config/types.ts';
 import { messageOf, OperationError } from '../errors.ts';
 import type { Deps, PcpNodeInfo } from '../model/ports.ts';
@@ -63,6 +64,9 @@ export async function planRecover(deps: Deps, input: RecoverInput): Promise<Reco
   const { config } = deps;
   const { node } = input;
   const startedMs = deps.clock.now();
+  // A node under planned work is the operator's until `maas-ha maintenance off`, which runs this use case itself.
+  const mark = deps.state.maintenance().find((m) => m.node === node.id);
+  if (mark) return { kind: 'refuse', node, why: `node ${node.id} is in maintenance (${describeMark(mark)}): maas-ha maintenance off ${node.id} brings it back` };
   // What pgpool thinks (when it answers) and what PostgreSQL says.
   const pgpool = input.direct ? undefined : await pgpoolView(deps);
   const obs = await observeAll(deps, 3000);

@@ -52,6 +52,9 @@ const LINES: [string, string[]][] = [
   ['log', ['log', '--help']],
   ['history', ['history', '--help']],
   ['history', ['history', 'failover-20250301T101502', '--since', 'yesterday', '--json', '-h']],
+  ['maintenance', ['maintenance', '--help']],
+  ['maintenance', ['maintenance', 'on', '1', '--reason', 'disks', '-h']],
+  ['maintenance', ['maintenance', 'off', '--help']],
   ['metrics', ['metrics', '--help']],
   // Without help this would write the file (and reject the name).
   ['metrics', ['metrics', '--write', '/nonexistent/maas-ha.txt', '-h']],

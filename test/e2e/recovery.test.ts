@@ -341,3 +341,78 @@ test.serial('the primary dies in the middle of the copy: the base backup fails w
   await healLab(lab);
   throttle();
 });
+
+// Maintenance (lib/maintenance.ts), as an operator uses it: marks in the lab's state_dir, the hooks run by the lab's
+// real pgpool.
+const hookDone = (hook: string, mark: number, re: RegExp) =>
+  waitFor(`${hook}'s closing line ${re}`, 30_000, async () => closingLines(lab, mark).find((r) => r.hook === hook && re.test(r.msg)));
+
+test.serial('maintenance on a standby: detached, then stopping it triggers nothing (no fence, no slot dropped, no rebuild); recover refuses it; off brings redundancy back', async (t) => {
+  const { p, s } = await aStandby();
+  const mark = logMark(lab);
+  const dry = await maasHa('maintenance', 'on', String(s), '--reason', 'kernel update', '--dry-run');
+  t.is(dry.code, 0, dry.stderr);
+  t.regex(dry.stdout, new RegExp(`^would mark node ${s} in maintenance.*\\nwould detach node ${s} from pgpool`, 'm'));
+  t.deepEqual(lab.deps.state.maintenance(), [], 'a dry run sets no mark');
+  t.not(await pgpoolStatus(s), 3, 'a dry run detaches nothing');
+  const onPrimary = await maasHa('maintenance', 'on', String(p));
+  t.is(onPrimary.code, 1);
+  t.regex(onPrimary.stderr, new RegExp(`node ${p} is the primary: switch over first`));
+
+  const on = await maasHa('maintenance', 'on', String(s), '--reason', 'kernel update');
+  t.is(on.code, 0, on.stderr);
+  t.regex(on.stdout, new RegExp(`^marked node ${s} in maintenance.*\\ndetached node ${s} from pgpool`, 'm'));
+  t.is(await pgpoolStatus(s), 3);
+  // pgpool ran the failover hook for the detach: it found the mark.
+  await hookDone('failover', mark, new RegExp(`node ${s} \\(a standby\\) lost: promoted nobody; node ${s} is in maintenance \\(since .*: kernel update\\)`));
+  const stop = await stopNode(lab.deps, cfg(s), 30_000);
+  t.is(stop.outcome, 'stopped-fast');
+  const listed = JSON.parse((await maasHa('maintenance', '--json')).stdout) as { marks: { node?: number; reason: string }[] };
+  t.like(listed.marks, [{ node: s, reason: 'kernel update' }]);
+  const status = JSON.parse((await maasHa('status', '--json')).stdout) as { rows: { id: number; problems: string[] }[] };
+  t.regex(status.rows[s]!.problems.join('; '), /in maintenance \(since .* kernel update\)/);
+  const refused = await maasHa('recover', String(s));
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, new RegExp(`node ${s} is in maintenance .*maas-ha maintenance off ${s} brings it back`));
+  t.false(lab.deps.state.fenced().some((m) => m.node === s), 'a node in maintenance is never fenced');
+  t.true(existsSync(join(lab.nodes[s]!.data, 'standby.signal')), 'nothing rebuilt or reconfigured it');
+  t.deepEqual(closingLines(lab, mark).filter((r) => r.hook !== 'failover').map((r) => r.hook), [], 'no follow, no recovery, no failback ran');
+
+  const off = await maasHa('maintenance', 'off', String(s));
+  t.is(off.code, 0, `${off.stdout}\n${off.stderr}`);
+  t.regex(off.stdout, new RegExp(`^removed the maintenance mark of node ${s}`, 'm'));
+  t.regex(off.stdout, new RegExp(`^node ${s} recovered by a start \\(no rebuild needed\\)`, 'm'));
+  t.deepEqual(lab.deps.state.maintenance(), []);
+  await waitRedundant(lab);
+  t.deepEqual(unexpectedErrors(lab, mark, NOISE), []);
+});
+
+test.serial('maintenance on the cluster: the primary stopped for planned work is not failed over (nobody promoted, nothing fenced); switchover refused; off attaches it again', async (t) => {
+  const { p } = await aStandby();
+  const mark = logMark(lab);
+  const on = await maasHa('maintenance', 'on', '--reason', 'PostgreSQL minor upgrade');
+  t.is(on.code, 0, on.stderr);
+  const status = await maasHa('status');
+  t.regex(status.stdout, /CLUSTER IN MAINTENANCE \(since .* PostgreSQL minor upgrade\): automatic failover is off/);
+  const sw = await maasHa('switchover', String(p === 2 ? 1 : 2));
+  t.not(sw.code, 0);
+  t.regex(sw.stderr, /the cluster is in maintenance .*maas-ha maintenance off first/);
+
+  const stop = await stopNode(lab.deps, cfg(p), 30_000);
+  t.is(stop.outcome, 'stopped-fast');
+  await hookDone('failover', mark, /in maintenance: the cluster is in maintenance/);
+  const obs = await Promise.all(lab.nodes.filter((n) => n.id !== p).map((n) => observeNode(lab.deps, cfg(n.id), 3000)));
+  t.true(obs.every((o) => o.reachable && o.inRecovery), 'no standby was promoted');
+  t.false(lab.deps.state.fenced().some((m) => m.node === p), 'the primary under planned work was not fenced');
+
+  await control(lab.deps, cfg(p), 'start', 60_000);
+  await waitFor(`node ${p} answers as the primary`, 30_000, async () => {
+    const o = await observeNode(lab.deps, cfg(p), 2000);
+    return o.reachable && !o.inRecovery ? true : undefined;
+  });
+  const off = await maasHa('maintenance', 'off');
+  t.regex(off.stdout, /^removed the maintenance mark of the cluster/m);
+  t.regex(off.stdout, new RegExp(`^then: node ${p} is the primary: attach it in pgpool`, 'm'));
+  await waitRedundant(lab);
+  t.deepEqual(unexpectedErrors(lab, mark, NOISE), []);
+});

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OBSERVE_SQL } from '../../lib/observe.ts';
+import { createStateStore } from '../../lib/adapters/state.ts';
 import { formatLsn, primary, slotFor, standby } from '../support/fake-pg.ts';
 import { closingLine, pgpoolEnv, postgresIds, promotedIn, type PgpoolEnv } from '../support/pgpool-env.ts';
 
@@ -439,4 +440,49 @@ test('failover: switchover to a node behind (pcp_promote_node -s -n 2, node 2 no
   t.deepEqual(promotedIn(run), [], 'node 1 (ahead) is not promoted in node 2\'s place');
   t.is(run.exitCode, 1);
   t.regex(closingLine(run)?.msg ?? '', /pgpool's new main node 2 .*behind node 1.*did not catch up: promoting nobody/);
+});
+
+// Maintenance (lib/maintenance.ts): the marks are set as the operator sets them (the CLI, here as root, writing
+// into postgres's state_dir) and read by the hook as postgres.
+const setMark = (env: PgpoolEnv, node?: number) =>
+  createStateStore(env.stateDir, { now: () => Date.now(), sleep: async () => {} }, { cluster: 'hooktest' }).setMaintenance({
+    ...(node === undefined ? {} : { node }),
+    by: 'root@test',
+    since: new Date().toISOString(),
+    reason: 'planned work',
+  });
+
+test('failover: the cluster in maintenance, primary lost → nothing at all: no fence, no promotion, no statement; exit 0, "in maintenance"', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: PRIMARY_LOST() });
+  setMark(env);
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(promotedIn(run), []);
+  t.deepEqual(run.calls.filter((c) => c.tool === 'ssh'), [], 'the old primary is not fenced');
+  t.deepEqual(run.statements, [], 'no node was asked anything that changes it');
+  t.is(fenced(env, 0), undefined);
+  t.regex(closingLine(run)?.msg ?? '', /in maintenance: the cluster is in maintenance \(since .* by root@test: planned work\): failover does nothing; pgpool has detached node 0/);
+});
+
+test('failover: a standby in maintenance lost with drop_slot_on_standby_loss → its slot kept for its return, nobody promoted, "in maintenance"', async (t) => {
+  const env = await pgpoolEnv(t, {
+    nodes: [standby({ upstream: 1 }), primary(), standby({ upstream: 1, reach: 'down' })],
+    config: { replication: { drop_slot_on_standby_loss: true } },
+  });
+  setMark(env, 2);
+  const run = await env.run('failover_command', { node: 2, newMain: 0, oldMain: 0, oldPrimary: 1 });
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(promotedIn(run), []);
+  t.deepEqual(run.statements, [], 'no slot dropped');
+  t.true(env.node(1).slots.has(slotFor(2)));
+  t.regex(closingLine(run)?.msg ?? '', /node 2 \(a standby\) lost: promoted nobody; node 2 is in maintenance/);
+});
+
+test('failover: primary lost, the most advanced standby in maintenance → nobody promoted rather than lose its WAL; the reason names it', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: PRIMARY_LOST() });
+  setMark(env, 2);
+  const run = await env.run('failover_command', PRIMARY_0_DIES);
+  t.deepEqual(promotedIn(run), []);
+  t.is(env.node(1).role, 'standby');
+  t.regex(closingLine(run)?.msg ?? '', /node 2 is in maintenance and holds more WAL \(lsn 0\/3000148\) than node 1 \(0\/3000100\)/);
 });

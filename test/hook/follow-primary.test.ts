@@ -5,6 +5,7 @@
 import test from 'ava';
 import { primary, slotFor, standby, type NodeSpec } from '../support/fake-pg.ts';
 import { closingLine, pgpoolEnv } from '../support/pgpool-env.ts';
+import { createStateStore } from '../../lib/adapters/state.ts';
 
 /** After "primary 0 died, node 1 promoted": %m = 1 (new primary), %M = %P = 0. */
 const FOLLOW = (node: number) => ({ node, newMain: 1, oldMain: 0, oldPrimary: 0 });
@@ -141,4 +142,16 @@ test('follow_primary: the PCP restart cuts the attach\'s connection ("unable to 
   t.is(run.exitCode, 0, closingLine(run)?.msg);
   t.is(env.pcp.backends[2]!.status, 1);
   t.is(run.calls.filter((c) => c.tool === 'pcp_attach_node').length, 2, 'one cut attempt, one that completed');
+});
+
+test('follow_primary: a node in maintenance → left as it is: nothing asked of it, no ssh, no pcp_attach_node', async (t) => {
+  const env = await pgpoolEnv(t, { nodes: world(standby({ upstream: 0, timeline: 1 })), ...AFTER_FAILOVER });
+  createStateStore(env.stateDir, { now: () => Date.now(), sleep: async () => {} }, { cluster: 'hooktest' }).setMaintenance({ node: 2, by: 'root@test', since: new Date().toISOString(), reason: '' });
+  const run = await env.run('follow_primary_command', FOLLOW(2));
+  t.is(run.exitCode, 0, run.stderr);
+  t.deepEqual(pcpTools(run.calls), []);
+  t.deepEqual(env.sshCommands(run), []);
+  t.false(run.statements.some((s) => s.node === 2), 'node 2 was not touched');
+  t.is(env.pcp.backends[2]!.status, 3);
+  t.regex(closingLine(run)?.msg ?? '', /in maintenance: node 2 is in maintenance .*left as it is, detached/);
 });

@@ -128,7 +128,7 @@ export async function waitRedundant(lab: TestLab, timeoutMs = 30_000): Promise<C
       return redundant(last, lab.o.nodes) ? last : undefined;
     }, STATUS_POLL_MS);
   } catch (err) {
-    throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last?.problems ?? 'none')}`);
+    throw new Error(`${(err as Error).message}; last status: ${describeStatus(last)}`);
   }
 }
 
@@ -215,15 +215,27 @@ export async function stopPgpool(lab: TestLab): Promise<void> {
 }
 
 /** After the primary `down` was lost: a new primary, every other node streaming from it and attached, `down` detached. */
-export function waitRedundantWithout(lab: TestLab, down: number, timeoutMs = 45_000): Promise<ClusterStatus> {
-  return waitFor(`failover away from node ${down} settled`, timeoutMs, async () => {
-    const s = await clusterStatus(lab);
-    const ok =
-      s.primary !== null &&
-      s.primary !== down &&
-      s.rows.every((r) => (r.id === down ? r.pgpoolStatus === 'down' : r.pgpoolStatus === 'up' && r.problems.length === 0));
-    return ok ? s : undefined;
-  }, STATUS_POLL_MS);
+export async function waitRedundantWithout(lab: TestLab, down: number, timeoutMs = 45_000): Promise<ClusterStatus> {
+  let last: ClusterStatus | undefined;
+  try {
+    return await waitFor(`failover away from node ${down} settled`, timeoutMs, async () => {
+      const s = (last = await clusterStatus(lab));
+      const ok =
+        s.primary !== null &&
+        s.primary !== down &&
+        s.rows.every((r) => (r.id === down ? r.pgpoolStatus === 'down' : r.pgpoolStatus === 'up' && r.problems.length === 0));
+      return ok ? s : undefined;
+    }, STATUS_POLL_MS);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last status: ${describeStatus(last)}`);
+  }
+}
+
+/** One line per node of a status, for a wait that gave up: what pgpool and the node said last. */
+export function describeStatus(s: ClusterStatus | undefined): string {
+  if (!s) return 'none';
+  const pgpool = s.rows.map((r) => `node ${r.id} ${r.pgpoolStatus}`).join(', ');
+  return `primary ${s.primary ?? 'none'}; pgpool: ${pgpool}; ${s.problems.length ? `problems: ${s.problems.join('; ')}` : 'no problem'}`;
 }
 
 /** The command line pgpool logged (`LOG: execute command: ...`) for an executable, after `mark`. */

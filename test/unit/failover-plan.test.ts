@@ -39,6 +39,10 @@ const table: [string, FailoverFacts, FenceOrder, Decision['kind'], number | unde
   ['no standby left → promote nobody, each reason named', facts({ observations: [down(1), down(2)] }), 'alongside', 'none', undefined, /node 1 unreachable.*node 2 unreachable/],
   // Stale checkpoint timelines (5 while streaming 25) must not outrank WAL only the other standby has.
   ['unsure timelines never rank: the standby with the most WAL is promoted', facts({ observations: [standby(1, '0/A4F00E0', 25, 'checkpoint'), standby(2, '0/A4F0190', 5, 'checkpoint')] }), 'alongside', 'promote', 2, /most advanced/],
+  // Maintenance (lib/maintenance.ts): a marked standby is never promoted, and never at the price of its WAL.
+  ['a standby in maintenance is not promoted: the other one is', facts({ maintenance: [2], observations: [standby(1, '0/3000000'), standby(2, '0/3000000')] }), 'alongside', 'promote', 1, /only fit standby/],
+  ['a standby in maintenance that holds more WAL than the others → promote nobody (its WAL would be lost)', facts({ maintenance: [2], observations: [standby(1, '0/3000000'), standby(2, '0/3000100')] }), 'alongside', 'none', undefined, /node 2 is in maintenance and holds more WAL \(lsn 0\/3000100\) than node 1/],
+  ['the only standby is in maintenance → promote nobody', facts({ maintenance: [1], observations: [standby(1, '0/3000000'), down(2)] }), 'alongside', 'none', undefined, /node 1 is in maintenance and is the only fit standby/],
   ['known timelines rank before WAL position', facts({ observations: [standby(1, '0/5000000', 3), standby(2, '0/4000000', 4)] }), 'alongside', 'promote', 2, /newest timeline 4/],
 ];
 
@@ -157,4 +161,10 @@ test('plan failover: pgpool passed no new main node (-1: every backend down in p
   t.like(p.attachInPgpool, { node: 1 });
   t.regex(describeFailoverPlan(p, 0).join('\n'), /\d\. pgpool: pgpool has no backend up \(its new main node is -1\): ask it to attach node 1/);
   t.is(planFailover(facts({ observations: [standby(1, '0/3000000'), down(2)] })).attachInPgpool, undefined, 'with a main node pgpool finds the primary itself');
+});
+
+test('plan failover: a running standby in maintenance is not repointed, and does not count for synchronous replication', (t) => {
+  const p = planFailover(facts({ config: syncConfig('any'), maintenance: [2], observations: [standby(1, '0/3000000'), standby(2, '0/3000000')] }));
+  t.deepEqual(p.followers?.repoint, []);
+  t.is(p.followers?.synchronous, 'relax', 'ANY 1 with no standby to follow: relaxed, not waited for');
 });

@@ -45,6 +45,7 @@ const healthy: MetricFacts = {
   observations: [primary(0, '0/3000148', ['quorum', 'async']), standby(1, '0/3000148', '0/3000100'), { id: 2, reachable: false, error: 'connection refused', refused: true }],
   pcp: [pcp(0, 2, 'primary'), pcp(1, 1, 'standby'), pcp(2, 3, 'standby')],
   fenced: [{ node: 2, since: '2025-03-01T10:16:00Z', status: 'stopped', reason: 'x' }],
+  maintenance: [{ node: 1, by: 'root@r1', since: '2025-03-01T11:00:00Z', reason: 'disks' }],
   vipHolder: true,
   events,
 };
@@ -95,7 +96,12 @@ test('metrics: a healthy cluster → the Patroni-like gauges, parsed by the Prom
     'maas_ha_hook_runs{hook=remote_start,outcome=done}': 1,
   });
   t.true(m.maas_ha_problems!.samples['maas_ha_problems{}']! >= 1, 'node 2 unreachable is a problem');
-  t.false('maas_ha_maintenance' in m, 'no maintenance mode exists yet');
+  t.deepEqual(m.maas_ha_maintenance!.samples, {
+    'maas_ha_maintenance{name=region "a",node=cluster}': 0,
+    'maas_ha_maintenance{name=pg0,node=0}': 0,
+    'maas_ha_maintenance{name=pg1,node=1}': 1,
+    'maas_ha_maintenance{name=pg2,node=2}': 0,
+  });
   t.true(text.includes('cluster="region \\"a\\""'), 'the cluster label on every sample, its quote escaped');
 });
 
@@ -107,7 +113,7 @@ test('metrics: what could not be learnt is left out, not 0 (pgpool silent, state
     events: [],
   };
   const m = parse(await renderExposition(buildMetrics(facts)));
-  for (const gone of ['maas_ha_pgpool_node_status', 'maas_ha_fenced', 'maas_ha_vip_holder', 'maas_ha_sync_standbys', 'maas_ha_replication_lag_bytes', 'maas_ha_last_failover_timestamp_seconds', 'maas_ha_hook_runs']) {
+  for (const gone of ['maas_ha_pgpool_node_status', 'maas_ha_fenced', 'maas_ha_maintenance', 'maas_ha_vip_holder', 'maas_ha_sync_standbys', 'maas_ha_replication_lag_bytes', 'maas_ha_last_failover_timestamp_seconds', 'maas_ha_hook_runs']) {
     t.false(gone in m, gone);
   }
   t.deepEqual(m.maas_ha_pgpool_reachable!.samples, { 'maas_ha_pgpool_reachable{}': 0 });
@@ -138,11 +144,12 @@ test('metrics gather: pcp failing, the state dir unreadable and `ip` failing eac
     config,
     pg: { query: async () => Promise.reject(new Error('connect ECONNREFUSED')) },
     pcp: { nodeInfo: async () => Promise.reject(new Error('pcp timed out')) },
-    state: { fenced: () => { throw new Error('EACCES'); } },
+    state: { fenced: () => { throw new Error('EACCES'); }, maintenance: () => { throw new Error('EACCES'); } },
     shell: { run: async (argv: readonly string[]) => ({ argv: [...argv], exitCode: 1, signal: null, stdout: '', stderr: 'no', durationMs: 1, timedOut: false }) },
   } as unknown as Parameters<typeof gatherMetrics>[0];
   const facts = await gatherMetrics(deps, () => events);
   t.is(facts.fenced, undefined);
+  t.is(facts.maintenance, undefined);
   t.is(facts.vipHolder, undefined);
   t.is(facts.events.length, events.length, 'the journals were still read');
   t.true(facts.pcp.every((p) => 'error' in p));

@@ -1,7 +1,8 @@
 // The switchover's safety checks and its progress lines: pure, from cluster status values.
 import test from 'ava';
+import type { MaintenanceMark } from '../../lib/model/ports.ts';
 import type { ClusterStatus, StatusRow } from '../../lib/status.ts';
-import { statusChanges, switchedOver, switchoverRefusal } from '../../lib/switchover.ts';
+import { maintenanceRefusal, statusChanges, switchedOver, switchoverRefusal } from '../../lib/switchover.ts';
 
 const row = (id: number, pgRole: StatusRow['pgRole'], over: Partial<StatusRow> = {}): StatusRow => ({
   id,
@@ -17,11 +18,12 @@ const row = (id: number, pgRole: StatusRow['pgRole'], over: Partial<StatusRow> =
   problems: [],
   ...over,
 });
-const status = (rows: StatusRow[], problems: string[] = []): ClusterStatus => ({
+const status = (rows: StatusRow[], problems: string[] = [], maintenance: MaintenanceMark[] = []): ClusterStatus => ({
   cluster: 't',
   primary: rows.find((r) => r.pgRole === 'primary')?.id ?? null,
   rows,
   problems: [...problems, ...rows.flatMap((r) => r.problems.map((p) => `node ${r.id}: ${p}`))],
+  maintenance,
 });
 const healthy = () => status([row(0, 'primary'), row(1, 'standby'), row(2, 'standby')]);
 
@@ -36,6 +38,8 @@ const refusals: [string, ClusterStatus, number, RegExp][] = [
   ['a standby that does not stream', status([row(0, 'primary'), row(1, 'standby', { problems: ['not streaming'] }), row(2, 'standby')]), 1, /node 1 is not a healthy standby: not streaming/],
   ['an unreachable node', status([row(0, 'primary'), row(1, 'unreachable'), row(2, 'standby')]), 1, /node 1 is unreachable, not a running standby/],
   ['no primary (that is a failover)', status([row(1, 'standby'), row(2, 'standby')]), 1, /no primary to switch over from/],
+  ['the cluster in maintenance', status([row(0, 'primary'), row(1, 'standby'), row(2, 'standby')], [], [{ by: 'root@r1', since: '2026-11-30T20:00:00.000Z', reason: 'disks' }]), 1, /cluster is in maintenance .*would promote nobody/],
+  ['a target in maintenance', status([row(0, 'primary'), row(1, 'standby'), row(2, 'standby')], [], [{ node: 1, by: 'root@r1', since: '2026-11-30T20:00:00.000Z', reason: '' }]), 1, /node 1 is in maintenance .*maintenance off 1 first/],
   ['another node broken', status([row(0, 'primary'), row(1, 'standby'), row(2, 'unreachable', { problems: ['connect ECONNREFUSED'] })]), 1, /not redundant now \(node 2: connect ECONNREFUSED\).*--force/],
 ];
 for (const [title, s, target, why] of refusals) {
@@ -43,6 +47,14 @@ for (const [title, s, target, why] of refusals) {
     t.regex(switchoverRefusal(s, target) ?? '', why);
   });
 }
+
+test('switchover: maintenance is a refusal --force does not override; another node in maintenance is not', (t) => {
+  const mark = (node?: number): MaintenanceMark => ({ ...(node === undefined ? {} : { node }), by: 'root@r1', since: '2026-11-30T20:00:00.000Z', reason: '' });
+  const rows = () => [row(0, 'primary'), row(1, 'standby'), row(2, 'standby')];
+  t.regex(maintenanceRefusal(status(rows(), [], [mark()]), 1) ?? '', /cluster is in maintenance/);
+  t.regex(maintenanceRefusal(status(rows(), [], [mark(1)]), 1) ?? '', /node 1 is in maintenance/);
+  t.is(maintenanceRefusal(status(rows(), [], [mark(2)]), 1), undefined);
+});
 
 test('switchover: progress lines name only the nodes that changed, done only when fully redundant', (t) => {
   const before = healthy();
