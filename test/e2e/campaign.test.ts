@@ -18,7 +18,7 @@ import { readdirSync } from 'node:fs';
 import { createShell } from '../../lib/adapters/exec.ts';
 import { postgresUser, serviceEnv } from '../../lib/lab/lab.ts';
 import { blackHole, startByHand } from '../support/campaign.ts';
-import { clusterStatus, executedLine, killPostmaster, logMark, serverLogHookRecords, unexpectedErrors, waitRedundantWithout } from '../support/lab.ts';
+import { clusterStatus, executedLine, killPostmaster, logMark, serverLogHookRecords, unexpectedErrors, waitRedundantWithout, whatHappened } from '../support/lab.ts';
 import { campaignLab } from '../support/scenario.ts';
 
 const { lab, NOISE, maasHa, primaryNow, failoverDone, healWithMaasHa, hooksFinished, waitFor, trace, marks, unexpected, underCampaign, writeAfter } = campaignLab({
@@ -123,7 +123,10 @@ test.serial('campaign: primary black-holed then healed → the isolated old prim
     let healedAt: number | undefined;
     try {
       const cutAt = Date.now();
-      const s = await waitRedundantWithout(lab, p, 60_000);
+      const s = await waitRedundantWithout(lab, p, 60_000).catch((err: unknown) => {
+        for (const line of whatHappened(lab, m.pgpool)) t.log(line);
+        throw err;
+      });
       await writeAfter(c, cutAt, s.primary!);
       trace(`healing the partition of node ${p}`);
       healedAt = await hole.heal();

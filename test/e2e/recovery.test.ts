@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createShell } from '../../lib/adapters/exec.ts';
+import { startByHand } from '../support/campaign.ts';
 import type { NodeConfig } from '../../lib/config/types.ts';
 import { observeNode } from '../../lib/observe.ts';
 import { control, stopNode } from '../../lib/pgctl.ts';
@@ -405,7 +406,8 @@ test.serial('maintenance on the cluster: the primary stopped for planned work is
   t.true(obs.every((o) => o.reachable && o.inRecovery), 'no standby was promoted');
   t.false(lab.deps.state.fenced().some((m) => m.node === p), 'the primary under planned work was not fenced');
 
-  await control(lab.deps, cfg(p), 'start', 60_000);
+  // The planned work done, the operator starts it as it was: a primary (maas-ha's own start only starts standbys).
+  await startByHand(lab, lab.nodes[p]!);
   await waitFor(`node ${p} answers as the primary`, 30_000, async () => {
     const o = await observeNode(lab.deps, cfg(p), 2000);
     return o.reachable && !o.inRecovery ? true : undefined;

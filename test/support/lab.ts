@@ -165,6 +165,22 @@ export function closingLines(lab: TestLab, mark: number): HookRecord[] {
 }
 
 /**
+ * What pgpool and the hooks did after `mark`, one line each, for a scenario that gave up waiting: every hook
+ * record (hook, step, node, message) and pgpool's own lines about failover, follow, primary and node status.
+ */
+export function whatHappened(lab: TestLab, mark: number): string[] {
+  return logSince(lab, mark)
+    .split('\n')
+    .flatMap((l) => {
+      if (l.startsWith('{')) {
+        const [r] = logRecords(l);
+        return r ? [`${r.hook ?? '?'} ${r.step ?? ''}${r.node_id !== undefined ? ` node ${String(r.node_id)}` : ''}: ${r.msg}`] : [];
+      }
+      return /failover|follow|primary|degenerat|failback|quarantine|execute command|find_primary|health check/i.test(l) ? [l.slice(0, 300)] : [];
+    });
+}
+
+/**
  * Errors nobody expected after `mark`: maas-ha records at level error, pgpool ERROR/FATAL/PANIC lines and
  * PostgreSQL PANICs, minus the lines a scenario expects (a killed node's connection errors, say).
  */
@@ -180,8 +196,10 @@ export function unexpectedErrors(lab: TestLab, mark: number, expected: RegExp[] 
 /** The connection errors pgpool logs while a backend is down: expected in any failover scenario. */
 export const NODE_DOWN_NOISE = [
   // pgpool's replication-delay check (sr_check_worker) loses its connection to a node that was just killed or
-  // attached and says so at ERROR/FATAL level, while the node itself is fine.
+  // attached and says so at ERROR/FATAL level, while the node itself is fine; a pcp child asking a node that is
+  // being stopped (a switchover's clean stop) ends the same way.
   /sr_check_worker pid \d+: (ERROR: {2}Failed to check replication time lag|FATAL: {2}Backend throw an error message)/,
+  /pcp_child pid \d+: FATAL: {2}Backend throw an error message/,
   // pgpool 4.3.5's child serving a client whose backend dies or is stopped under a query in flight (a kill, a
   // clean stop, a fence) sometimes reports an internal memory-context error for that session and ends it; the
   // client reconnects. pgpool's own bug, seen with every writer; nothing maas-ha can act on.

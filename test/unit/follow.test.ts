@@ -66,7 +66,9 @@ function world(states: NodeState[]) {
   let now = 0;
   const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
   const log: Log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {}, child: () => log };
-  const deps = { config, pg, pcp, ssh, clock, log } as unknown as Deps;
+  // No maintenance marks: this world's nodes are all the hook's to handle.
+  const marks = { maintenance: () => [] };
+  const deps = { config, pg, pcp, ssh, clock, log, state: marks } as unknown as Deps;
   return { deps, calls, nodes: config.nodes };
 }
 
