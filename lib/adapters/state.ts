@@ -349,6 +349,31 @@ export function createStateStore(dir: string, clock: Clock, opts: StateStoreOpti
     }
   };
 
+  /**
+   * The marks in `d` (a trusted directory): each file `wanted` picks, judged; what is left out is reported. A file
+   * removed between listing and reading was cleared meanwhile.
+   */
+  const readMarkFiles = <T>(d: string, wanted: (name: string) => boolean, judge: (name: string, content: string, mtime: Date) => { item?: T; ignored?: string }): T[] => {
+    trusted(d);
+    const items: T[] = [];
+    for (const f of readdirSync(d).sort()) {
+      if (!wanted(f)) continue;
+      let content: string;
+      let mtime: Date;
+      try {
+        content = readFileSync(join(d, f), 'utf8');
+        mtime = statSync(join(d, f)).mtime;
+      } catch (err) {
+        if (errno(err) === 'ENOENT') continue;
+        throw err;
+      }
+      const { item, ignored } = judge(f, content, mtime);
+      if (ignored) warn(ignored);
+      if (item) items.push(item);
+    }
+    return items;
+  };
+
   return {
     async lock(name: string, waitMs: number) {
       const locks = ensure(join(dir, 'locks'));
@@ -420,24 +445,10 @@ export function createStateStore(dir: string, clock: Clock, opts: StateStoreOpti
       const d = join(dir, 'fenced');
       if (!existsSync(d)) return [];
       trusted(dir);
-      trusted(d);
-      const markers: FencedMarker[] = [];
-      for (const f of readdirSync(d)) {
-        if (!f.endsWith('.json')) continue;
-        let content: string;
-        let mtime: Date;
-        try {
-          content = readFileSync(join(d, f), 'utf8');
-          mtime = statSync(join(d, f)).mtime;
-        } catch (err) {
-          if (errno(err) === 'ENOENT') continue; // cleared meanwhile
-          throw err;
-        }
+      return readMarkFiles(d, (f) => f.endsWith('.json'), (f, content, mtime) => {
         const { marker, ignored } = judgeFencedMarker(f, content, mtime, cluster);
-        if (ignored) warn(ignored);
-        if (marker) markers.push(marker);
-      }
-      return markers;
+        return { item: marker, ignored };
+      });
     },
     setMaintenance(mark: MaintenanceMark) {
       if (!existsSync(dir)) throw new OperationError(`${dir} (state_dir) does not exist: install.sh creates it, owned by the user pgpool runs as`);
@@ -454,24 +465,10 @@ export function createStateStore(dir: string, clock: Clock, opts: StateStoreOpti
     },
     maintenance() {
       if (!existsSync(dir)) return [];
-      trusted(dir);
-      const marks: MaintenanceMark[] = [];
-      for (const f of readdirSync(dir).sort()) {
-        if (!f.startsWith('maintenance-') || !f.endsWith('.json')) continue;
-        let content: string;
-        let mtime: Date;
-        try {
-          content = readFileSync(join(dir, f), 'utf8');
-          mtime = statSync(join(dir, f)).mtime;
-        } catch (err) {
-          if (errno(err) === 'ENOENT') continue; // cleared meanwhile
-          throw err;
-        }
+      return readMarkFiles(dir, (f) => f.startsWith('maintenance-') && f.endsWith('.json'), (f, content, mtime) => {
         const { mark, ignored } = judgeMaintenanceMark(f, content, mtime, cluster);
-        if (ignored) warn(ignored);
-        if (mark) marks.push(mark);
-      }
-      return marks;
+        return { item: mark, ignored };
+      });
     },
   };
 }

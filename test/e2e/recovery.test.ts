@@ -42,11 +42,14 @@ const shell = createShell();
  */
 const NOISE = [...NODE_DOWN_NOISE, /sr_check_worker pid \d+: (ERROR: {2}Failed to check replication time lag|FATAL: {2}Backend throw an error message)/];
 
-/** Base backups in this file are throttled a little, so the progress bar has something to show. */
+/** This file's recovery settings: one old data directory kept. Copies run at full speed unless a scenario throttles. */
 function throttle(): void {
   const text = readFileSync(lab.paths.config, 'utf8');
-  if (!/^recovery:/m.test(text)) appendFileSync(lab.paths.config, 'recovery:\n  max_rate_kb_s: 8192\n  keep_old_data_dirs: 1\n');
+  if (!/^recovery:/m.test(text)) appendFileSync(lab.paths.config, 'recovery:\n  keep_old_data_dirs: 1\n');
 }
+
+/** The configuration text with base backups throttled to `kbPerSecond` (so a copy lasts long enough to watch). */
+const throttled = (config: string, kbPerSecond: number) => config.replace(/^recovery:\n/m, `recovery:\n  max_rate_kb_s: ${kbPerSecond}\n`);
 
 test.before(async () => {
   lab = await startLab({ name: 'recovery', net: 110 });
@@ -176,9 +179,9 @@ test.serial('a standby wiped on disk comes back by base backup through `maas-ha 
   for (const f of readdirSync(data)) await shell.run(['rm', '-rf', '--', join(data, f)], { timeoutMs: 30_000 });
   t.deepEqual(readdirSync(data), []);
 
-  // Slower still for this one, so that pg_basebackup reports several times and a throughput can be shown.
+  // Throttled for this one, so that pg_basebackup reports several times and a throughput can be shown.
   const config = readFileSync(lab.paths.config, 'utf8');
-  writeFileSync(lab.paths.config, config.replace(/max_rate_kb_s: \d+/, 'max_rate_kb_s: 4096'));
+  writeFileSync(lab.paths.config, throttled(config, 4096));
   const r = await maasHa('recover', String(s)).finally(() => writeFileSync(lab.paths.config, config));
   t.log(r.stdout);
   t.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
@@ -315,7 +318,7 @@ test.serial('the primary dies in the middle of the copy: the base backup fails w
   const before = snapshot(n.data);
   const beside = besideData(s).filter((f) => f.includes('old'));
   const slow = join(lab.o.dir, 'slow.yaml');
-  writeFileSync(slow, readFileSync(lab.paths.config, 'utf8').replace(/max_rate_kb_s: \d+/, 'max_rate_kb_s: 1024'));
+  writeFileSync(slow, throttled(readFileSync(lab.paths.config, 'utf8'), 1024));
   const log = `${n.data}.maas-ha-basebackup.log`;
   rmSync(log, { force: true }); // an earlier copy's progress must not count as this one's
   const run = new Promise<Cli>((resolve) => {
