@@ -76,6 +76,8 @@ export interface CampaignReport {
   stoppedAt: number;
   acks: Ack[];
   writerErrors: number;
+  /** The writer's errors by message, most frequent first. */
+  writerErrorKinds: [string, number][];
   samples: ProbeSample[];
   /** Acknowledged rows missing on a node, per node checked. */
   lost: LostRows[];
@@ -157,6 +159,8 @@ const CURRENT_TLI = "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)
 class Writer {
   readonly acks: Ack[] = [];
   errors = 0;
+  /** Each error message (numbers masked, so one kind is one entry) and how often it came: what a stall was. */
+  readonly errorKinds = new Map<string, number>();
   private stopped = false;
   private client: Client | undefined;
   private readonly done: Promise<void>;
@@ -198,8 +202,10 @@ class Writer {
           // A steady stream (some 30 commits a second on the lab), not a load test: the lab shares 2 cores.
           await sleep(20);
         }
-      } catch {
+      } catch (err) {
         this.errors++;
+        const kind = ((err as Error).message ?? String(err)).replace(/\d+/g, 'N').slice(0, 120);
+        this.errorKinds.set(kind, (this.errorKinds.get(kind) ?? 0) + 1);
         await sleep(50);
       } finally {
         await close(c);
@@ -323,6 +329,7 @@ export async function startCampaign(lab: CampaignTarget, opts: { maxMs?: number 
           stoppedAt,
           acks: writer.acks,
           writerErrors: writer.errors,
+          writerErrorKinds: [...writer.errorKinds].sort((a, b) => b[1] - a[1]),
           samples,
           ...data,
           twoPrimaries: twoPrimaryTicks(samples),
@@ -488,7 +495,7 @@ export function summary(r: CampaignReport): string {
   const unreachable = r.samples.filter((s) => s.state === 'unreachable').length;
   return (
     `campaign ${((r.stoppedAt - r.startedAt) / 1000).toFixed(1)} s: ${r.acks.length} rows acknowledged (${[...byNode].map(([k, v]) => `${v} by ${k}`).join(', ')}), ` +
-    `${r.writerErrors} writer errors; ${r.samples.length} probe samples (${unreachable} unreachable); rows checked on nodes ${r.checked.join(', ') || 'none'}`
+    `${r.writerErrors} writer errors${r.writerErrorKinds.length ? ` (${r.writerErrorKinds.slice(0, 3).map(([k, n]) => `${n}x ${k}`).join('; ')})` : ''}; ${r.samples.length} probe samples (${unreachable} unreachable); rows checked on nodes ${r.checked.join(', ') || 'none'}`
   );
 }
 
