@@ -10,7 +10,9 @@
 // - time until full redundancy (every surviving standby streaming the new timeline and attached);
 // - hook start-up: a hook's no-op path (maas-ha-failback with synchronous replication off) against `node -e 0`.
 
+import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createShell } from '../../lib/adapters/exec.ts';
@@ -68,15 +70,27 @@ async function prepareProbe(o: LabOptions): Promise<pg.Client[]> {
 }
 
 /**
+ * Both cores busy: one spinning shell per core, started once the lab is ready and stopped after the measurement,
+ * for the loaded variant of the hook-overhead measurement (a failover on a busy host must stay fast; a decision that
+ * depended on how quickly something answered would flip here).
+ */
+function cpuHog(): () => void {
+  const hogs = availableParallelism();
+  const children = Array.from({ length: hogs }, () => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+  return () => children.forEach((c) => c.kill('SIGKILL'));
+}
+
+/**
  * Baseline: the time of a bare `SELECT pg_promote(wait => true)` on node 1 of a fresh lab (the issue's baseline);
  * that the node then accepts a write is checked, not timed.
  */
-async function barePromote(o: LabOptions): Promise<number> {
+async function barePromote(o: LabOptions, loaded = false): Promise<number> {
   await freshLab(o);
   const sessions = await prepareProbe(o);
   const caller = await connect(labNodes(o)[1]!.host);
+  const unload = loaded ? cpuHog() : () => {};
   const t0 = performance.now();
-  const r = await caller.query<{ promoted: boolean }>('SELECT pg_promote(wait => true) AS promoted');
+  const r = await caller.query<{ promoted: boolean }>('SELECT pg_promote(wait => true) AS promoted').finally(unload);
   const t1 = performance.now();
   if (r.rows[0]?.promoted !== true) throw new Error('pg_promote returned false');
   await firstWrite([sessions[0]!], 5000);
@@ -93,7 +107,7 @@ async function stopPgpool(o: LabOptions): Promise<void> {
 }
 
 /** maas-ha-failover run as pgpool runs it (pgpool itself stopped, so nothing else acts), until a write is accepted. */
-async function hookPromote(o: LabOptions): Promise<number> {
+async function hookPromote(o: LabOptions, loaded = false): Promise<number> {
   await freshLab(o);
   await stopPgpool(o);
   const sessions = await prepareProbe(o);
@@ -109,10 +123,11 @@ async function hookPromote(o: LabOptions): Promise<number> {
     oldMain: 0,
     oldPrimary: 0,
   });
+  const unload = loaded ? cpuHog() : () => {};
   process.kill(readPid(join(nodes[0]!.data, 'postmaster.pid'))!, 'SIGKILL');
   const t0 = performance.now();
   const hook = shell.run(asPostgres(['/bin/sh', '-c', cmd]), { timeoutMs: 30_000, cwd: '/', env: serviceEnv(o, postgresUser()) });
-  const t1 = await firstWrite(sessions);
+  const t1 = await firstWrite(sessions).finally(unload);
   const r = await hook;
   if (r.exitCode !== 0) throw new Error(`the failover hook failed: ${r.stderr.trim().split('\n').pop()}`);
   await Promise.all(sessions.map((c) => c.end().catch(() => {})));
@@ -181,6 +196,8 @@ export default async function failoverBench(ctx: BenchContext): Promise<BenchRes
   const o = labOptions({ name: 'bench-failover', net: 140 });
   const bare: number[] = [];
   const hook: number[] = [];
+  const bareLoaded: number[] = [];
+  const hookLoaded: number[] = [];
   const sample: number[] = [];
   const unavailable: number[] = [];
   const redundancy: number[] = [];
@@ -189,6 +206,11 @@ export default async function failoverBench(ctx: BenchContext): Promise<BenchRes
       bare.push(await barePromote(o));
       hook.push(await hookPromote(o));
       ctx.say(`cycle ${i + 1}: bare pg_promote ${bare.at(-1)!.toFixed(3)} s, failover hook ${hook.at(-1)!.toFixed(3)} s`);
+    }
+    for (let i = 0; i < ctx.cycles; i++) {
+      bareLoaded.push(await barePromote(o, true));
+      hookLoaded.push(await hookPromote(o, true));
+      ctx.say(`cycle ${i + 1}, both cores busy: bare pg_promote ${bareLoaded.at(-1)!.toFixed(3)} s, failover hook ${hookLoaded.at(-1)!.toFixed(3)} s`);
     }
     for (let i = 0; i < ctx.cycles; i++) {
       sample.push(await sampleUnavailability(o));
@@ -223,12 +245,21 @@ export default async function failoverBench(ctx: BenchContext): Promise<BenchRes
         how: 'fresh 3-node lab per sample; pgpool stopped, primary killed with SIGKILL, maas-ha-failover run as pgpool runs it (sh -c with the hooks.conf line, as postgres); the clock stops at the first INSERT accepted on an already-open standby session. Baseline: the duration of SELECT pg_promote(wait => true) on a standby of an identical fresh lab',
       }),
       result({
+        name: 'the same with both cores busy',
+        value: median(hookLoaded),
+        baseline: { name: 'SELECT pg_promote(wait => true), cores as busy', value: median(bareLoaded) },
+        unit: 's',
+        goal: '<= 1.5',
+        samples: hookLoaded.length,
+        how: 'as above, with one spinning shell per core from just before the kill (or the pg_promote call) until the first write is accepted, for the hook and for its baseline alike',
+      }),
+      result({
         name: 'write unavailability through pgpool after kill -9 of the primary',
         value: median(unavailable),
         baseline: { name: "pgpool with failover.sh.sample's promote over ssh", value: median(sample) },
         unit: 's',
-        goal: '<= 2',
-        goalOn: 'value',
+        // maas-ha does more than the sample (a choice by data, a fence) and must still not be slower.
+        goal: '<= 1.0',
         samples: unavailable.length,
         how: "`maas-ha lab drill`: a writer inserts rows through pgpool every 10 ms, the primary's postmaster gets SIGKILL; seconds from the kill to the first acknowledged write sent after it. Baseline: the same writer and kill with failover_command replaced (pcp_reload_config) by a script doing what pgpool's failover.sh.sample does",
       }),
@@ -245,7 +276,7 @@ export default async function failoverBench(ctx: BenchContext): Promise<BenchRes
         value: median(hookTimes),
         baseline: { name: 'node -e 0', value: median(nodeTimes) },
         unit: 's',
-        goal: '<= 1.5',
+        goal: '<= 2.0',
         samples: hookTimes.length,
         how: 'maas-ha-failback with synchronous replication off (parse flags, load and validate the YAML config, log the closing line, exit), alternating with `node -e 0`, each spawned the same way',
       }),
