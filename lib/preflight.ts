@@ -102,7 +102,21 @@ export function checkPgpoolConf(settings: Map<string, string>, config: Config, t
   const hc = num('health_check_period');
   if (!hc) out.push(fail(area, 'health_check_period is 0 or unset (Debian\'s default): a dead primary with no client traffic is never noticed', 'health_check_period = 1 to 5, with health_check_user set'));
   else out.push(ok(area, `health checks every ${hc} s`));
-  if (!num('sr_check_period')) out.push(warn(area, 'sr_check_period is 0: pgpool cannot report replication state or lag', 'sr_check_period = 5 with sr_check_user in pg_monitor'));
+  // pgpool's replication check (the sr_check worker) takes the follow-primary lock for each round and queries every
+  // backend with no read timeout; the primary search after a failover waits for that lock. A primary cut off by the
+  // network in the middle of a round therefore stalls the search, and every write, until the partition heals or TCP
+  // gives up (docs/pgpool-hooks.md, "The replication check and the primary search"). maas-ha reads replication
+  // from PostgreSQL itself and needs none of what the check gives.
+  const sr = num('sr_check_period');
+  if (sr) {
+    out.push(
+      warn(
+        area,
+        `sr_check_period is ${sr}: pgpool's replication check holds pgpool's follow-primary lock while it waits on a backend with no timeout, so a primary cut off by the network in the middle of a check makes pgpool's primary search wait until the partition heals (writes fail all that time)`,
+        'sr_check_period = 0 (maas-ha status reads replication from PostgreSQL; keep load_balance_mode = off, as delay_threshold needs the check)',
+      ),
+    );
+  }
   if (get('search_primary_node_timeout') === '0') out.push(warn(area, 'search_primary_node_timeout = 0 waits for a primary forever, blocking pgpool', `keep it above the failover budget (${config.budgets_ms.failover / 1000} s), e.g. 30`));
   const level = get('log_min_messages')?.toLowerCase();
   if (level === 'log' || level === 'error' || level === 'fatal' || level === 'panic') {

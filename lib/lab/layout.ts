@@ -275,7 +275,11 @@ export function pgpoolConf(o: LabOptions, hookLines: string): string {
     // MAAS relies on LISTEN/NOTIFY and advisory locks: every statement must reach the primary.
     'load_balance_mode = off',
     ...backends,
-    'sr_check_period = 1',
+    // No replication check: its worker holds pgpool's follow-primary lock while it waits on a backend with no
+    // timeout, and a primary cut off in the middle of a check stalled the primary search after the failover until
+    // the partition healed (the fault campaign's black hole; docs/pgpool-hooks.md). maas-ha reads replication
+    // from PostgreSQL itself.
+    'sr_check_period = 0',
     "sr_check_user = 'postgres'",
     "sr_check_password = ''",
     "sr_check_database = 'postgres'",

@@ -17,7 +17,7 @@ function goodConf(): string {
     "backend_clustering_mode = 'streaming_replication'",
     ...config.nodes.flatMap((n) => [`backend_hostname${n.id} = '${n.hostname}'`, `backend_port${n.id} = ${n.port}`, `backend_data_directory${n.id} = '${n.data_directory}'`]),
     'health_check_period = 2',
-    'sr_check_period = 5',
+    'sr_check_period = 0',
     "log_min_messages = 'warning'",
     renderHookLines(TEMPLATE, '/usr/local/lib/maas-ha/dist/bin'),
   ].join('\n');
@@ -44,6 +44,8 @@ const rows: [string, (conf: string) => string, 'warn' | 'fail', RegExp][] = [
   ['an absolute recovery_1st_stage_command', (c) => c.replace("recovery_1st_stage_command = 'recovery_1st_stage'", "recovery_1st_stage_command = '/usr/local/bin/recovery_1st_stage'"), 'fail', /absolute path: pgpool runs "\$PGDATA\//],
   ['delegate_ip (4.4 spelling) on 4.3 with the watchdog', (c) => `${c}\nuse_watchdog = on\ndelegate_ip = '10.0.0.100'`, 'fail', /pgpool 4.3 reads delegate_IP/],
   ['failover_command not maas-ha at all', (c) => c.replace(/^failover_command = .*$/m, "failover_command = '/etc/pgpool2/failover.sh %d %h'"), 'fail', /does not run maas-ha-failover/],
+  // Seen in the fault campaign: the primary black-holed while the check waited on it, pgpool's primary search blocked.
+  ['sr_check_period > 0 (its worker holds the follow-primary lock while it waits on a backend)', (c) => c.replace('sr_check_period = 0', 'sr_check_period = 5'), 'warn', /sr_check_period is 5: .*holds pgpool's follow-primary lock.*primary search wait/],
   ['a line pgpool cannot parse', (c) => `${c}\nhealth_check_user = 'it''s'`, 'fail', /is not valid pgpool.conf/],
 ];
 for (const [title, mutate, level, what] of rows) {
