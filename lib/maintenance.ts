@@ -122,20 +122,36 @@ export async function maintenanceOn(deps: Deps, node: NodeConfig | undefined, re
   deps.state.setMaintenance(mark);
   if (attached) {
     await deps.pcp.detach(node.id, { gracefully: true });
-    await waitPgpool(deps, node.id, false, DETACH_WAIT_MS);
+    if (!(await waitPgpool(deps, node.id, false, DETACH_WAIT_MS))) {
+      throw new OperationError(`node ${node.id} is marked, but pgpool does not show it down ${DETACH_WAIT_MS / 1000} s after pcp_detach_node: check maas-ha status`);
+    }
   }
   return { ok: true, lines, marks: deps.state.maintenance() };
 }
 
-/** Waits until pgpool shows the node attached (or detached). */
-async function waitPgpool(deps: Deps, id: number, up: boolean, timeoutMs: number): Promise<void> {
+/** Waits until pgpool shows the node attached (or detached); false when it does not within timeoutMs. */
+async function waitPgpool(deps: Deps, id: number, up: boolean, timeoutMs: number): Promise<boolean> {
   const deadline = deps.clock.now() + timeoutMs;
   for (;;) {
     const info = await deps.pcp.nodeInfo(id).catch(() => undefined);
-    if (info && isAttached(info) === up) return;
-    if (deps.clock.now() > deadline) throw new OperationError(`pgpool does not show node ${id} ${up ? 'up' : 'down'} ${timeoutMs / 1000} s after pcp_${up ? 'attach' : 'detach'}_node`);
+    if (info && isAttached(info) === up) return true;
+    if (deps.clock.now() > deadline) return false;
     await deps.clock.sleep(250);
   }
+}
+
+/**
+ * How long `off` waits for an attach. pgpool queues pcp_attach_node and carries it out only once what it is doing
+ * has ended: after a failover that promoted nobody (the cluster was in maintenance) it searches for a primary for
+ * search_primary_node_timeout first (the labs: 30 s; preflight asks for about that).
+ */
+export const ATTACH_WAIT_MS = 45_000;
+
+/** pcp_attach_node, then the wait; the line that says how it went. */
+async function attachNode(deps: Deps, id: number, why: string): Promise<string> {
+  await deps.pcp.attach(id);
+  if (await waitPgpool(deps, id, true, ATTACH_WAIT_MS)) return `then: ${why}: attached`;
+  return `then: ${why}: pgpool has the request queued but does not show node ${id} up after ${ATTACH_WAIT_MS / 1000} s (it carries it out once its search for a primary ends, search_primary_node_timeout): check with maas-ha status`;
 }
 
 /** How `maintenance off NODE` brings the node back, decided from what it says now. */
@@ -158,20 +174,13 @@ export async function maintenanceOff(deps: Deps, node: NodeConfig | undefined, d
     const plans = await returnPlans(deps);
     for (const { node: id, plan } of plans) {
       if (plan.kind === 'nothing' || markedNodes(marks).includes(id)) continue;
-      lines.push(`${dryRun ? 'next' : 'then'}: ${plan.kind === 'recover' ? `${plan.why.replace(/: bring it back.*/, '')}: maas-ha recover ${id}` : plan.why}`);
-      if (plan.kind === 'attach' && !dryRun) {
-        await deps.pcp.attach(id);
-        await waitPgpool(deps, id, true, DETACH_WAIT_MS);
-      }
+      if (plan.kind === 'attach' && !dryRun) lines.push(await attachNode(deps, id, plan.why));
+      else lines.push(`${dryRun ? 'next' : 'then'}: ${plan.kind === 'recover' ? `${plan.why.replace(/: bring it back.*/, '')}: maas-ha recover ${id}` : plan.why}`);
     }
     return { ok: true, lines, marks: dryRun ? marks : deps.state.maintenance() };
   }
   const next = (await returnPlans(deps)).find((x) => x.node === node.id)!.plan;
-  lines.push(`${dryRun ? 'next' : 'then'}: ${next.why}`);
-  if (next.kind === 'attach' && !dryRun) {
-    await deps.pcp.attach(node.id);
-    await waitPgpool(deps, node.id, true, DETACH_WAIT_MS);
-  }
+  lines.push(next.kind === 'attach' && !dryRun ? await attachNode(deps, node.id, next.why) : `${dryRun ? 'next' : 'then'}: ${next.why}`);
   return { ok: true, lines, marks: dryRun ? marks : deps.state.maintenance(), next };
 }
 
