@@ -57,8 +57,8 @@ export const COMMANDS: readonly CommandHelp[] = [
   },
   {
     paths: ['metrics'],
-    synopsis: 'metrics [--write FILE]',
-    about: "the cluster as Prometheus metrics (text format); --write FILE (*.prom) replaces FILE\natomically, for node_exporter's textfile collector",
+    synopsis: 'metrics [--write FILE] [--json]',
+    about: "the cluster as Prometheus metrics (text format); --write FILE (*.prom) replaces FILE\natomically, for node_exporter's textfile collector; --json: the same gauges as JSON",
     config: true,
   },
   {

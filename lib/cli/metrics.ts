@@ -1,5 +1,5 @@
-// `maas-ha metrics [--write FILE]`: lib/metrics.ts's families as Prometheus text, on stdout or written atomically
-// for node_exporter's textfile collector (docs/metrics.md). Loaded by lib/cli/main.ts only when the command runs, so
+// `maas-ha metrics [--write FILE] [--json]`: lib/metrics.ts's families as Prometheus text, on stdout or written
+// atomically for node_exporter's textfile collector (docs/metrics.md); --json prints the same families as JSON. Loaded by lib/cli/main.ts only when the command runs, so
 // prom-client stays out of every hook's start-up (the maas-ha bundle is also pgpool's if_up_cmd and arping_cmd).
 
 import { resolve } from 'node:path';
@@ -32,9 +32,16 @@ export function metricsFile(raw: string): string {
 }
 
 export async function metricsCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseFlags(argv, { config: { type: 'string' }, write: { type: 'string' } });
+  const { values } = parseFlags(argv, { config: { type: 'string' }, write: { type: 'string' }, json: { type: 'bool' } });
+  if (values.json && values.write !== undefined) throw new UsageError('--json: prints to stdout; it does not go with --write');
   const file = values.write === undefined ? undefined : metricsFile(values.write);
   const config = loadConfig(configPath(values.config, process.env));
+  if (values.json) {
+    const deps = createDeps(config, createLog('cli', newRunId(), 'warn'));
+    const families = buildMetrics(await gatherMetrics(deps, () => readHistory(deps.config, deps.state)));
+    io.out(JSON.stringify({ cluster: config.cluster_name, families }, null, 2));
+    return 0;
+  }
   const text = await metricsText(createDeps(config, createLog('cli', newRunId(), 'warn')));
   if (file === undefined) {
     io.out(text.trimEnd());

@@ -42,6 +42,14 @@ test.serial('maas-ha status --json (the built CLI): the same cluster, for script
   t.deepEqual(s.rows.map((r) => [r.id, r.pgRole, r.timeline]), [[0, 'primary', 1], [1, 'standby', 1], [2, 'standby', 1]]);
 });
 
+test.serial('maas-ha metrics --json (the built CLI): the same gauges as the text format, for scripts', (t) => {
+  const out = execFileSync(join(DIST_BIN, 'maas-ha'), ['metrics', '--json', '--config', lab.paths.config], { encoding: 'utf8', timeout: 30_000 });
+  const m = JSON.parse(out) as { families: { name: string; samples: { labels: Record<string, string>; value: number }[] }[] };
+  const primary = m.families.find((f) => f.name === 'maas_ha_primary');
+  t.deepEqual(primary?.samples.map((x) => [x.labels.node, x.value]), [['0', 1], ['1', 0], ['2', 0]]);
+  t.deepEqual(m.families.find((f) => f.name === 'maas_ha_maintenance')?.samples.map((x) => x.value), [0, 0, 0, 0], 'nothing in maintenance');
+});
+
 test.serial('maas-ha config check / config get (the built CLI): the lab configuration is valid; get prints one value', (t) => {
   const cli = (...a: string[]) => execFileSync(join(DIST_BIN, 'maas-ha'), [...a, '--config', lab.paths.config], { encoding: 'utf8', timeout: 20_000 });
   t.regex(cli('config', 'check'), new RegExp(`^${lab.paths.config}: ok \\(3 nodes: 0=127\\.0\\.101\\.11:5432, 1=127\\.0\\.101\\.12:5432, 2=127\\.0\\.101\\.13:5432\\)\nchecked copy: ${lab.paths.config}\\.checked\\.json$`, 'm'));

@@ -172,3 +172,8 @@ for (const [raw, want] of FILES) {
 test('metrics: the parser the tests trust refuses text that is not the exposition format', (t) => {
   t.throws(() => parse('maas_ha_primary{node="0" 1\n'), { message: /refused/ });
 });
+
+test('metrics --json --write F → a usage error naming --json, before any configuration is read', async (t) => {
+  const { metricsCommand } = await import('../../lib/cli/metrics.ts');
+  await t.throwsAsync(metricsCommand(['--json', '--write', 'x.prom', '--config', '/nonexistent/maas-ha.yaml'], { out: () => {}, err: () => {} }), { instanceOf: UsageError, message: /^--json: .*does not go with --write/ });
+});
