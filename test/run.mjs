@@ -34,7 +34,7 @@ function step(name, cmd, args) {
  * again) go into different lanes, so they never load the two cores together (ava's own scheduling started both
  * at once, and every recovery under that load took four times as long). Lane one is named; lane two is every
  * other test file, so a new file can never be left out. Measured on a fresh clone (2 cores): lane one's files take
- * some 14 minutes, lane two's unit, hook and CLI files 4.5, the recovery lab 5.5 and the compound campaign 5; the
+ * some 13 minutes, lane two's unit, hook and CLI files 4.6, the recovery lab 4.9 and the compound campaign 5; the
  * lab's own small file goes to lane one to even them out.
  */
 const LANE_ONE = ['campaign', 'soak', 'vip', 'failover', 'guard', 'install', 'uninstall', 'lab'].map((f) => `test/e2e/${f}.test.ts`);
