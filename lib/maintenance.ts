@@ -20,6 +20,7 @@ import { OperationError } from './errors.ts';
 import type { Deps, MaintenanceMark } from './model/ports.ts';
 import { judgePrimaries, observeAll, streamsFrom } from './observe.ts';
 import { isAttached } from './pgpool/pcp-output.ts';
+import { waitPgpoolNode } from './pgpool/wait.ts';
 
 export interface MaintenanceView {
   cluster?: MaintenanceMark;
@@ -122,23 +123,13 @@ export async function maintenanceOn(deps: Deps, node: NodeConfig | undefined, re
   deps.state.setMaintenance(mark);
   if (attached) {
     await deps.pcp.detach(node.id, { gracefully: true });
-    if (!(await waitPgpool(deps, node.id, false, DETACH_WAIT_MS))) {
+    if ((await waitPgpoolNode(deps, node.id, (i) => !isAttached(i), DETACH_WAIT_MS)) !== undefined) {
       throw new OperationError(`node ${node.id} is marked, but pgpool does not show it down ${DETACH_WAIT_MS / 1000} s after pcp_detach_node: check maas-ha status`);
     }
   }
   return { ok: true, lines, marks: deps.state.maintenance() };
 }
 
-/** Waits until pgpool shows the node attached (or detached); false when it does not within timeoutMs. */
-async function waitPgpool(deps: Deps, id: number, up: boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = deps.clock.now() + timeoutMs;
-  for (;;) {
-    const info = await deps.pcp.nodeInfo(id).catch(() => undefined);
-    if (info && isAttached(info) === up) return true;
-    if (deps.clock.now() > deadline) return false;
-    await deps.clock.sleep(250);
-  }
-}
 
 /**
  * How long `off` waits for an attach. pgpool queues pcp_attach_node and carries it out only once what it is doing
@@ -150,7 +141,7 @@ export const ATTACH_WAIT_MS = 45_000;
 /** pcp_attach_node, then the wait; the line that says how it went. */
 async function attachNode(deps: Deps, id: number, why: string): Promise<string> {
   await deps.pcp.attach(id);
-  if (await waitPgpool(deps, id, true, ATTACH_WAIT_MS)) return `then: ${why}: attached`;
+  if ((await waitPgpoolNode(deps, id, isAttached, ATTACH_WAIT_MS)) === undefined) return `then: ${why}: attached`;
   return `then: ${why}: pgpool has the request queued but does not show node ${id} up after ${ATTACH_WAIT_MS / 1000} s (it carries it out once its search for a primary ends, search_primary_node_timeout): check with maas-ha status`;
 }
 

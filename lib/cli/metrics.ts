@@ -1,6 +1,7 @@
 // `maas-ha metrics [--write FILE] [--json]`: lib/metrics.ts's families as Prometheus text, on stdout or written
-// atomically for node_exporter's textfile collector (docs/metrics.md); --json prints the same families as JSON. Loaded by lib/cli/main.ts only when the command runs, so
-// prom-client stays out of every hook's start-up (the maas-ha bundle is also pgpool's if_up_cmd and arping_cmd).
+// atomically for node_exporter's textfile collector (docs/metrics.md); --json prints the same families as JSON.
+// Loaded by lib/cli/main.ts only when the command runs, so prom-client stays out of every hook's start-up (the
+// maas-ha bundle is also pgpool's if_up_cmd and arping_cmd).
 
 import { resolve } from 'node:path';
 import { createLog, newRunId } from '../adapters/log.ts';
@@ -15,10 +16,12 @@ import { parseFlags } from '../flags.ts';
 import { readHistory } from './history.ts';
 import type { CliIo } from './main.ts';
 
+/** Every metric family of the cluster as this host sees it. */
+const metricFamilies = async (deps: Deps) => buildMetrics(await gatherMetrics(deps, () => readHistory(deps.config, deps.state)));
+
 /** The text of every metric of the cluster as this host sees it. */
 export async function metricsText(deps: Deps): Promise<string> {
-  const facts = await gatherMetrics(deps, () => readHistory(deps.config, deps.state));
-  return renderExposition(buildMetrics(facts), { cluster: deps.config.cluster_name });
+  return renderExposition(await metricFamilies(deps), { cluster: deps.config.cluster_name });
 }
 
 /**
@@ -36,13 +39,12 @@ export async function metricsCommand(argv: string[], io: CliIo): Promise<number>
   if (values.json && values.write !== undefined) throw new UsageError('--json: prints to stdout; it does not go with --write');
   const file = values.write === undefined ? undefined : metricsFile(values.write);
   const config = loadConfig(configPath(values.config, process.env));
+  const deps = createDeps(config, createLog('cli', newRunId(), 'warn'));
   if (values.json) {
-    const deps = createDeps(config, createLog('cli', newRunId(), 'warn'));
-    const families = buildMetrics(await gatherMetrics(deps, () => readHistory(deps.config, deps.state)));
-    io.out(JSON.stringify({ cluster: config.cluster_name, families }, null, 2));
+    io.out(JSON.stringify({ cluster: config.cluster_name, families: await metricFamilies(deps) }, null, 2));
     return 0;
   }
-  const text = await metricsText(createDeps(config, createLog('cli', newRunId(), 'warn')));
+  const text = await metricsText(deps);
   if (file === undefined) {
     io.out(text.trimEnd());
     return 0;

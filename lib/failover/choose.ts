@@ -85,21 +85,17 @@ export function chooseCandidate(input: ChooseInput): Choice {
   // A node in maintenance takes part in the ranking only to say whether the others hold everything: if it is
   // ahead of all of them (or alone), promoting another would lose what only it has, so nobody is promoted.
   const marked = (id: number) => input.maintenance?.includes(id) ?? false;
-  if (marked(ranked[0]!.id)) {
-    const m = ranked[0]!;
-    const next = ranked.find((c) => !marked(c.id));
-    if (!next || next.lsn !== m.lsn || (byTimeline && next.timeline !== m.timeline)) {
-      reasons.unshift(
-        `node ${m.id} is in maintenance and ${next ? `holds more WAL (lsn ${formatLsn(m.lsn)}) than node ${next.id} (${formatLsn(next.lsn)})` : 'is the only fit standby'}: promoting ${next ? 'another' : 'it'} is not allowed (maas-ha maintenance off ${m.id})`,
-      );
-      return { kind: 'none', reasons };
-    }
-    ranked.splice(ranked.indexOf(next), 1);
-    ranked.unshift(next);
+  const eligible = ranked.filter((c) => !marked(c.id));
+  const top = ranked[0]!;
+  const next = eligible[0];
+  if (marked(top.id) && (!next || next.lsn !== top.lsn || (byTimeline && next.timeline !== top.timeline))) {
+    reasons.unshift(
+      `node ${top.id} is in maintenance and ${next ? `holds more WAL (lsn ${formatLsn(top.lsn)}) than node ${next.id} (${formatLsn(next.lsn)})` : 'is the only fit standby'}: promoting ${next ? 'another' : 'it'} is not allowed (maas-ha maintenance off ${top.id})`,
+    );
+    return { kind: 'none', reasons };
   }
   for (const c of ranked.filter((c) => marked(c.id))) reasons.push(`node ${c.id} is in maintenance`);
-  const eligible = ranked.filter((c) => !marked(c.id));
-  const best = eligible[0]!;
+  const best = next!;
   const runnerUp = eligible[1];
   const why = !runnerUp
     ? `the only fit standby, lsn ${formatLsn(best.lsn)}`

@@ -42,7 +42,8 @@ export async function runFailover(deps: Deps, input: FailoverInput, remainingMs:
   const failed = nodeById(deps, input.failedNode);
   if (!failed) return { ok: false, summary: `node ${input.failedNode} is not in ${deps.config.source}`, timeline: tl };
   const primaryLost = input.oldPrimary !== undefined && input.oldPrimary === input.failedNode;
-  const gate = failoverGate(deps.state.maintenance(), failed.id, primaryLost);
+  const marks = deps.state.maintenance();
+  const gate = failoverGate(marks, failed.id, primaryLost);
   if (gate.kind === 'nothing') {
     tl.add('in_maintenance', { node: failed.id });
     deps.log.warn({ step: 'maintenance', node_id: failed.id, outcome: 'skipped' }, gate.why);
@@ -50,7 +51,7 @@ export async function runFailover(deps: Deps, input: FailoverInput, remainingMs:
   }
   if (!primaryLost) return standbyLost(deps, failed, nodeById(deps, input.oldPrimary), tl, gate.kind === 'standby-in-maintenance' ? gate.why : undefined);
   tl.add('primary_lost', { node: failed.id });
-  return lostPrimary(deps, failed, input, remainingMs, tl);
+  return lostPrimary(deps, failed, input, remainingMs, tl, markedNodes(marks));
 }
 
 /** `inMaintenance`: the node is marked (lib/maintenance.ts): its slot is kept for its return, whatever the config says. */
@@ -105,7 +106,8 @@ const logObservation = (deps: Deps, o: NodeObservation) =>
       : `node ${o.id}: unreachable (${o.error})`,
   );
 
-async function lostPrimary(deps: Deps, failed: NodeConfig, input: FailoverInput, remainingMs: () => number, tl: Timeline): Promise<FailoverResult> {
+/** `maintenance`: the nodes in maintenance (read once, by runFailover's gate). */
+async function lostPrimary(deps: Deps, failed: NodeConfig, input: FailoverInput, remainingMs: () => number, tl: Timeline, maintenance: number[]): Promise<FailoverResult> {
   const { log, config } = deps;
   const journal = failoverJournal(deps.state, input.runId, failed.id, failed.id);
   const resume = resumeFrom(deps.state.readJournal(journalName(failed.id)), failed.id, failed.id, deps.clock.now());
@@ -142,7 +144,7 @@ async function lostPrimary(deps: Deps, failed: NodeConfig, input: FailoverInput,
   observing.then((obs) => (clusterTimeline = Math.max(0, ...obs.map((o) => (o.reachable ? o.timeline : 0))) || undefined)).catch(() => {});
   let observations = await observing;
   observations.forEach((o) => logObservation(deps, o));
-  const facts: FailoverFacts = { config, failedNode: failed.id, oldPrimary: input.oldPrimary, newMain: input.newMain, observations, oldPort, resume, fenced: deps.state.fenced(), maintenance: markedNodes(deps.state.maintenance()) };
+  const facts: FailoverFacts = { config, failedNode: failed.id, oldPrimary: input.oldPrimary, newMain: input.newMain, observations, oldPort, resume, fenced: deps.state.fenced(), maintenance };
   let plan = planFailover(facts);
 
   // A split brain: a writable node that is not the current primary (fenced, or on a timeline the cluster left)

@@ -10,6 +10,7 @@ import type { Deps } from '../model/ports.ts';
 import { isWritable, observeNode, streamsFrom, type NodeObservation } from '../observe.ts';
 import { controlDataText, stopNode } from '../pgctl.ts';
 import { isAttached } from '../pgpool/pcp-output.ts';
+import { waitPgpoolNode } from '../pgpool/wait.ts';
 import { formatBytes, formatLsn, parseLsnOrUndefined, type Lsn } from '../model/lsn.ts';
 import { describeMethod, parseControlData, type ControlData, type RebuildOptions } from '../recovery/plan.ts';
 import { rebuildAsStandby, waitStreaming } from '../recovery/rebuild.ts';
@@ -59,12 +60,8 @@ export function planFollow(f: FollowFacts): FollowAction {
 
 async function attach(deps: Deps, node: NodeConfig): Promise<void> {
   await deps.pcp.attach(node.id);
-  const deadline = deps.clock.now() + 10_000;
-  for (;;) {
-    const info = await deps.pcp.nodeInfo(node.id).catch(() => undefined);
-    if (info && isAttached(info)) return;
-    if (deps.clock.now() > deadline) throw new OperationError(`pcp_attach_node ${node.id} said "Command Successful" but pcp_node_info does not show it up`);
-    await deps.clock.sleep(200);
+  if ((await waitPgpoolNode(deps, node.id, isAttached, 10_000)) !== undefined) {
+    throw new OperationError(`pcp_attach_node ${node.id} said "Command Successful" but pcp_node_info does not show it up`);
   }
 }
 

@@ -13,6 +13,7 @@ import type { Deps, PcpNodeInfo } from '../model/ports.ts';
 import { observeAll } from '../observe.ts';
 import { shScript } from '../pgctl.ts';
 import { isAttached } from '../pgpool/pcp-output.ts';
+import { waitPgpoolNode } from '../pgpool/wait.ts';
 import { describeMethod, describePlan, planRebuild, type RebuildFacts, type RebuildOptions, type RebuildPlan } from './plan.ts';
 import { pollBasebackup, type ProgressSample } from './progress.ts';
 import { gatherFacts, observeDisk, pickPrimary, prepareStandby, startPrepared, unfence, waitStreaming } from './rebuild.ts';
@@ -240,15 +241,8 @@ async function pgpoolView(deps: Deps): Promise<PgpoolView> {
 }
 
 async function waitPgpool(deps: Deps, id: number, ok: (i: PcpNodeInfo) => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = deps.clock.now() + timeoutMs;
-  let last = 'no answer';
-  for (;;) {
-    const i = await deps.pcp.nodeInfo(id).catch((err: unknown) => messageOf(err));
-    if (typeof i !== 'string' && ok(i)) return;
-    last = typeof i === 'string' ? i : `status ${i.statusName}`;
-    if (deps.clock.now() > deadline) throw new OperationError(`pgpool does not show node ${id} ${what} after ${timeoutMs} ms (${last})`);
-    await deps.clock.sleep(200);
-  }
+  const last = await waitPgpoolNode(deps, id, ok, timeoutMs);
+  if (last !== undefined) throw new OperationError(`pgpool does not show node ${id} ${what} after ${timeoutMs} ms (${last})`);
 }
 
 /** The last error line maas-ha's recovery hooks wrote into the primary's server log since `since` (best effort). */

@@ -120,16 +120,30 @@ export async function healLab(lab: TestLab, opts: { primary?: number } = {}): Pr
  */
 export const STATUS_POLL_MS = 500;
 
-export async function waitRedundant(lab: TestLab, timeoutMs = 30_000): Promise<ClusterStatus> {
+/**
+ * Polls the cluster's status until `ok` holds; a wait that gives up says what the status was last. `wait` is the
+ * polling loop (a scenario passes its own, which traces).
+ */
+export async function waitStatus(
+  lab: TestLab,
+  what: string,
+  timeoutMs: number,
+  ok: (s: ClusterStatus) => boolean | Promise<boolean>,
+  wait: typeof waitFor = waitFor,
+): Promise<ClusterStatus> {
   let last: ClusterStatus | undefined;
   try {
-    return await waitFor('full redundancy', timeoutMs, async () => {
+    return await wait(what, timeoutMs, async () => {
       last = await clusterStatus(lab);
-      return redundant(last, lab.o.nodes) ? last : undefined;
+      return (await ok(last)) ? last : undefined;
     }, STATUS_POLL_MS);
   } catch (err) {
     throw new Error(`${(err as Error).message}; last status: ${describeStatus(last)}`);
   }
+}
+
+export function waitRedundant(lab: TestLab, timeoutMs = 30_000): Promise<ClusterStatus> {
+  return waitStatus(lab, 'full redundancy', timeoutMs, (s) => redundant(s, lab.o.nodes));
 }
 
 export function postmasterPid(node: LabNode): number | undefined {
@@ -233,20 +247,13 @@ export async function stopPgpool(lab: TestLab): Promise<void> {
 }
 
 /** After the primary `down` was lost: a new primary, every other node streaming from it and attached, `down` detached. */
-export async function waitRedundantWithout(lab: TestLab, down: number, timeoutMs = 45_000): Promise<ClusterStatus> {
-  let last: ClusterStatus | undefined;
-  try {
-    return await waitFor(`failover away from node ${down} settled`, timeoutMs, async () => {
-      const s = (last = await clusterStatus(lab));
-      const ok =
-        s.primary !== null &&
-        s.primary !== down &&
-        s.rows.every((r) => (r.id === down ? r.pgpoolStatus === 'down' : r.pgpoolStatus === 'up' && r.problems.length === 0));
-      return ok ? s : undefined;
-    }, STATUS_POLL_MS);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; last status: ${describeStatus(last)}`);
-  }
+export function waitRedundantWithout(lab: TestLab, down: number, timeoutMs = 45_000): Promise<ClusterStatus> {
+  return waitStatus(
+    lab,
+    `failover away from node ${down} settled`,
+    timeoutMs,
+    (s) => s.primary !== null && s.primary !== down && s.rows.every((r) => (r.id === down ? r.pgpoolStatus === 'down' : r.pgpoolStatus === 'up' && r.problems.length === 0)),
+  );
 }
 
 /** One line per node of a status, for a wait that gave up: what pgpool and the node said last. */

@@ -20,8 +20,8 @@ import {
   serverLogHookRecords,
   serverLogMark,
   startLab,
-  STATUS_POLL_MS,
   stopLab,
+  waitStatus,
   unexpectedErrors,
   waitFor as waitForLab,
   type HookRecord,
@@ -83,17 +83,7 @@ export function campaignLab(req: LabRequest) {
     return redundant(s, lab.o.nodes) && (await synchronousOn(s.primary!).catch(() => false));
   }
 
-  async function waitHealthy(timeoutMs = 45_000): Promise<ClusterStatus> {
-    let last: ClusterStatus | undefined;
-    try {
-      return await waitFor('full redundancy with synchronous replication', timeoutMs, async () => {
-        last = await clusterStatus(lab);
-        return (await healthy(last)) ? last : undefined;
-      }, STATUS_POLL_MS);
-    } catch (err) {
-      throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last?.problems ?? 'none')}`);
-    }
-  }
+  const waitHealthy = (timeoutMs = 45_000): Promise<ClusterStatus> => waitStatus(lab, 'full redundancy with synchronous replication', timeoutMs, healthy, waitFor);
 
 
   /** The closing sentence of the failover hook that handled node `failed`, written after `mark`. */
