@@ -164,6 +164,12 @@ export const COMMANDS: readonly CommandHelp[] = [
     internal: true,
   },
   { paths: ['lab vip serve-api'], synopsis: 'lab vip serve-api --host rc1|rc2 [--port P]', about: "the VIP lab's stand-in MAAS API", internal: true },
+  {
+    paths: ['lab vip campaign'],
+    synopsis: 'lab vip campaign [--max-ms MS] [--dir D]',
+    about: "the fault campaign's writer and probe inside the VIP lab's client namespace (JSON lines; \"stop\" on stdin ends it)",
+    internal: true,
+  },
   { paths: ['lab vip serve-sink'], synopsis: 'lab vip serve-sink --out FILE [--port P]', about: "the VIP lab's client-side record of what answered", internal: true },
   { paths: ['help'], synopsis: 'help [COMMAND...]', about: 'this list, or the usage of one command' },
   { paths: ['version'], synopsis: 'version | --version', about: 'the version of maas-ha' },

@@ -155,6 +155,7 @@ export async function labVipCommand(argv: string[], io: CliIo, root: string): Pr
       host: { type: 'string' },
       port: { type: 'int' },
       out: { type: 'string' },
+      'max-ms': { type: 'int' },
     },
     { positionals: 3 },
   );
@@ -196,6 +197,16 @@ export async function labVipCommand(argv: string[], io: CliIo, root: string): Pr
       standin.serveApi(rc(), values.port ?? layout.API_PORT);
       await new Promise(() => {});
       return 0;
+    case 'campaign': {
+      // The fault campaign's writer and probe, run inside the client namespace (lib/lab/campaign.ts, runCampaignAgent).
+      const { runCampaignAgent } = await import('../lab/campaign.ts');
+      const stopRequested = new Promise<void>((resolve) => {
+        process.stdin.setEncoding('utf8').on('data', (d: string) => d.includes('stop') && resolve());
+        process.stdin.on('end', () => resolve());
+      });
+      await runCampaignAgent(layout.vipCampaignTarget(o), { maxMs: values['max-ms'] }, { write: (l) => io.out(l), stopRequested });
+      return 0;
+    }
     case 'serve-sink':
       if (!values.out) throw new UsageError('--out: missing (required)');
       standin.serveSink(values.port ?? layout.SINK_PORT, values.out);

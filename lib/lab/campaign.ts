@@ -8,14 +8,23 @@
 // Like the rest of lib/lab this is tooling around a lab, run by root: it talks to the nodes with pg directly.
 // The faults themselves (a clean stop, a start by hand, a black hole) are the tests' (test/support/campaign.ts).
 
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { waitFor } from './lab.ts';
-import { LAB_PGPOOL_PORT, labNodes, pgpoolHost, type LabNode, type LabOptions } from './layout.ts';
+import { LAB_PGPOOL_PORT, labNodes, pgpoolHost, type LabOptions } from './layout.ts';
+
+/** A PostgreSQL node as the campaign sees it: its id in pgpool and where it listens. */
+export interface CampaignNode {
+  id: number;
+  host: string;
+  port: number;
+}
 
 /** What the campaign needs of a lab: pgpool's address (the writer) and every node (the probe, the row check). */
 export interface CampaignTarget {
   pgpool: { host: string; port: number };
-  nodes: LabNode[];
+  nodes: CampaignNode[];
 }
 
 export const campaignTarget = (o: LabOptions): CampaignTarget => ({ pgpool: { host: pgpoolHost(o), port: LAB_PGPOOL_PORT }, nodes: labNodes(o) });
@@ -220,7 +229,7 @@ class NodeProbe {
   private client: Client | undefined;
   private busy = false;
 
-  constructor(private readonly node: LabNode) {}
+  constructor(private readonly node: CampaignNode) {}
 
   /** One question, unless the previous one is still waiting for its timeout (then this tick has no sample). */
   ask(tick: number, record: (s: ProbeSample) => void): Promise<void> | undefined {
@@ -267,7 +276,7 @@ class Probe {
   private readonly pending = new Set<Promise<void>>();
   private tick = 0;
 
-  constructor(nodes: LabNode[], deadline: number) {
+  constructor(nodes: CampaignNode[], deadline: number) {
     this.probes = nodes.map((n) => new NodeProbe(n));
     this.timer = setInterval(() => {
       if (Date.now() > deadline) return this.halt();
@@ -313,11 +322,7 @@ export async function startCampaign(lab: CampaignTarget, opts: { maxMs?: number 
   const writer = new Writer(lab, deadline);
   let stopped: Promise<CampaignReport> | undefined;
   return {
-    startedAt,
-    acks: writer.acks,
-    samples: probe.samples,
-    acksAfter: (t, node) => writer.acks.filter((a) => a.sentAt > t && (node === undefined || a.node === node)),
-    lastSample: (node, after = 0) => probe.samples.findLast((s) => s.node === node && s.sentAt > after),
+    ...liveView(startedAt, writer.acks, probe.samples),
     stop: () =>
       (stopped ??= (async () => {
         await Promise.all([writer.stop(), probe.stop()]);
@@ -339,13 +344,121 @@ export async function startCampaign(lab: CampaignTarget, opts: { maxMs?: number 
   };
 }
 
+/** What a running campaign shows of itself, over arrays its writer and probe (or its agent's lines) append to. */
+function liveView(startedAt: number, acks: Ack[], samples: ProbeSample[]): Omit<Campaign, 'stop'> {
+  return {
+    startedAt,
+    acks,
+    samples,
+    acksAfter: (t, node) => acks.filter((a) => a.sentAt > t && (node === undefined || a.node === node)),
+    lastSample: (node, after = 0) => samples.findLast((s) => s.node === node && s.sentAt > after),
+  };
+}
+
+// ---- the campaign inside another network namespace
+
+/**
+ * What the campaign agent (`maas-ha lab vip campaign`, run inside the VIP lab's client namespace, where the VIP and
+ * the nodes are reachable and the root namespace's tests are not) prints, one JSON object per line: when it
+ * started, every acknowledgement and probe sample as it comes, and the report once asked to stop.
+ */
+type AgentLine = { started: number } | { ack: Ack } | { sample: ProbeSample } | { report: CampaignReport } | { error: string };
+
+/** The agent's side: runs the campaign here and streams it; stops on `stopRequested` (or after maxMs). */
+export async function runCampaignAgent(target: CampaignTarget, opts: { maxMs?: number }, io: { write(line: string): void; stopRequested: Promise<void> }): Promise<void> {
+  const emit = (l: AgentLine) => io.write(JSON.stringify(l));
+  let c: Campaign;
+  try {
+    c = await startCampaign(target, opts);
+  } catch (err) {
+    emit({ error: (err as Error).message });
+    return;
+  }
+  emit({ started: c.startedAt });
+  let acks = 0;
+  let samples = 0;
+  const flush = () => {
+    for (; acks < c.acks.length; acks++) emit({ ack: c.acks[acks]! });
+    for (; samples < c.samples.length; samples++) emit({ sample: c.samples[samples]! });
+  };
+  const timer = setInterval(flush, 100);
+  let timeout: NodeJS.Timeout | undefined;
+  await Promise.race([io.stopRequested, new Promise<void>((r) => (timeout = setTimeout(r, (opts.maxMs ?? 150_000) + 5000)))]);
+  clearTimeout(timeout);
+  const report = await c.stop();
+  clearInterval(timer);
+  flush();
+  emit({ report });
+}
+
+/**
+ * The tests' side: starts the agent with `argv` (e.g. under `ip netns exec`) and mirrors its lines into a live
+ * Campaign; `stop()` asks the agent for its report. The agent's own deadline ends it if this process dies.
+ */
+export async function remoteCampaign(argv: string[]): Promise<Campaign> {
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  const acks: Ack[] = [];
+  const samples: ProbeSample[] = [];
+  let onStarted: (t: number) => void = () => {};
+  let onReport: (r: CampaignReport) => void = () => {};
+  let onFailure: (e: Error) => void = () => {};
+  const started = new Promise<number>((res, rej) => ((onStarted = res), (onFailure = rej)));
+  const reported = new Promise<CampaignReport>((res, rej) => {
+    onReport = res;
+    const previous = onFailure;
+    onFailure = (e) => (previous(e), rej(e));
+  });
+  started.catch(() => {});
+  reported.catch(() => {});
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    let m: AgentLine;
+    try {
+      m = JSON.parse(line) as AgentLine;
+    } catch {
+      return;
+    }
+    if ('ack' in m) acks.push(m.ack);
+    else if ('sample' in m) samples.push(m.sample);
+    else if ('started' in m) onStarted(m.started);
+    else if ('report' in m) onReport(m.report);
+    else if ('error' in m) onFailure(new Error(`the campaign agent: ${m.error}`));
+  });
+  child.on('exit', (code, signal) => onFailure(new Error(`the campaign agent exited (${signal ?? `exit ${code}`}) without its report: ${stderr.trim() || 'no output'}`)));
+  child.on('error', (err) => onFailure(err));
+  const within = <T>(p: Promise<T>, ms: number, what: string) => {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+  };
+  try {
+    const startedAt = await within(started, 30_000, 'the campaign agent to start');
+    let stopped: Promise<CampaignReport> | undefined;
+    return {
+      ...liveView(startedAt, acks, samples),
+      stop: () =>
+        (stopped ??= (async () => {
+          child.stdin.end('stop\n');
+          try {
+            return await within(reported, 90_000, 'the campaign agent\'s report');
+          } finally {
+            child.kill('SIGKILL');
+          }
+        })()),
+    };
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+}
+
 /**
  * The rows every node holds against what was acknowledged: on the primary, and on each standby once it has
  * replayed up to the primary's position (a standby that lags is not "missing" rows, it is late).
  */
 async function checkRows(lab: CampaignTarget, acks: Ack[]): Promise<Pick<CampaignReport, 'lost' | 'checked' | 'uncheckable'>> {
   const uncheckable: string[] = [];
-  type Role = { node: LabNode; inRecovery: boolean };
+  type Role = { node: CampaignNode; inRecovery: boolean };
   const roles = (
     await Promise.all(
       lab.nodes.map(async (node) => {
@@ -366,7 +479,7 @@ async function checkRows(lab: CampaignTarget, acks: Ack[]): Promise<Pick<Campaig
   }
   const primary = primaries[0]!.node;
   const lsn = await withClient(primary.host, primary.port, async (c) => (await c.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l);
-  const readable: { node: LabNode; role: 'primary' | 'standby' }[] = [{ node: primary, role: 'primary' }];
+  const readable: { node: CampaignNode; role: 'primary' | 'standby' }[] = [{ node: primary, role: 'primary' }];
   for (const s of roles.filter((r) => r.inRecovery)) {
     try {
       await waitFor(`node ${s.node.id} replays up to the primary's ${lsn}`, 15_000, () =>

@@ -60,6 +60,12 @@ export const vethPort = (o: Pick<VipLabOptions, 'net'>, h: HostName) => `mhv${o.
 export const addr = (o: Pick<VipLabOptions, 'net'>, h: HostName) => `198.18.${o.net}.${OCTET[h]}`;
 export const vipAddr = (o: Pick<VipLabOptions, 'net'>) => `198.18.${o.net}.100`;
 
+/** The fault campaign's view of the VIP lab (lib/lab/campaign.ts): the writer goes through the VIP, node i is RCS[i]. */
+export const vipCampaignTarget = (o: Pick<VipLabOptions, 'net'>) => ({
+  pgpool: { host: vipAddr(o), port: PGPOOL_PORT },
+  nodes: RCS.map((rc, id) => ({ id, host: addr(o, rc), port: PG_PORT })),
+});
+
 export function vipPaths(dir: string) {
   return {
     options: join(dir, 'lab-vip.json'),
@@ -100,6 +106,9 @@ export function hostPaths(dir: string, h: HostName) {
     pgData: join(root, 'pg', 'data'),
     pgRun: join(root, 'pg', 'run'),
     pgLog: join(root, 'pg', 'postgresql.log'),
+    /** The node's guard (maas-ha-guard watch, as a database host's maas-ha-guard.service runs it). */
+    guardPid: join(root, 'pg', 'guard.pid'),
+    guardLog: join(root, 'pg', 'guard.log'),
     sshdConfig: join(root, 'ssh', 'sshd_config'),
     sshdPid: join(root, 'ssh', 'sshd.pid'),
     sshdLog: join(root, 'ssh', 'sshd.log'),
@@ -128,9 +137,18 @@ cluster_name: vip-lab
 state_dir: ${hp.state}
 postgres:
   bin_dir: ${o.pgBinDir}
+  user: postgres
+  database: postgres
   connect_timeout_ms: 2000
+  statement_timeout_ms: 5000
 replication:
   user: postgres
+  use_slots: true
+  drop_slot_on_standby_loss: false
+  synchronous: { mode: any, count: 1 }
+# Two cores for two region controllers, a witness, PostgreSQL twice and the suite: the lab's failover hook gets
+# twice the default budget, as in the plain lab.
+budgets: { failover: 20000 }
 nodes:
 ${nodes}
 ssh:
@@ -181,7 +199,13 @@ ${svc('bind9', true)}
 `;
 }
 
-export function labPgpoolConf(o: VipLabOptions, h: HostName, watchdogLines: string): string {
+/**
+ * pgpool.conf of a watchdog member. Every member health-checks both backends and votes on a failover
+ * (failover_require_consensus); only the leader runs the hooks (docs/pgpool-hooks.md), so the region controllers
+ * carry maas-ha's database hooks (`hookLines`, pgpool/hooks.conf rendered for the host) and the witness, which
+ * must never lead (lowest wd_priority), carries none.
+ */
+export function labPgpoolConf(o: VipLabOptions, h: HostName, watchdogLines: string, hookLines: string): string {
   const hp = hostPaths(o.dir, h);
   const priority = { rc1: 3, rc2: 2, wit: 1, cl: 0 }[h];
   const backends = RCS.flatMap((rc, i) => [
@@ -189,8 +213,8 @@ export function labPgpoolConf(o: VipLabOptions, h: HostName, watchdogLines: stri
     `backend_port${i} = ${PG_PORT}`,
     `backend_weight${i} = 1`,
     `backend_data_directory${i} = '${hostPaths(o.dir, rc).pgData}'`,
-    // The VIP lab is about the watchdog; PostgreSQL failover is the other lab's subject (lab.test.ts).
-    `backend_flag${i} = 'DISALLOW_TO_FAILOVER'`,
+    `backend_flag${i} = 'ALLOW_TO_FAILOVER'`,
+    `backend_application_name${i} = '${rc}'`,
   ]);
   const members = WATCHDOG_HOSTS.flatMap((m, i) => [
     `hostname${i} = '${addr(o, m)}'`,
@@ -225,10 +249,21 @@ export function labPgpoolConf(o: VipLabOptions, h: HostName, watchdogLines: stri
     "sr_check_password = ''",
     "sr_check_database = 'postgres'",
     "health_check_user = 'postgres'",
-    'health_check_period = 0',
-    'failover_on_backend_error = off',
+    "health_check_password = ''",
+    "health_check_database = 'postgres'",
+    'health_check_period = 1',
+    'health_check_timeout = 3',
+    'health_check_max_retries = 0',
+    'health_check_retry_delay = 1',
+    'connect_timeout = 3000',
+    'failover_on_backend_error = on',
     'failover_on_backend_shutdown = off',
-    'search_primary_node_timeout = 10',
+    'search_primary_node_timeout = 30',
+    "recovery_user = 'postgres'",
+    "recovery_password = ''",
+    "recovery_2nd_stage_command = ''",
+    'recovery_timeout = 90',
+    'auto_failback = off',
     'use_watchdog = on',
     ...members,
     `wd_priority = ${priority}`,
@@ -246,7 +281,16 @@ export function labPgpoolConf(o: VipLabOptions, h: HostName, watchdogLines: stri
     'wd_heartbeat_deadtime = 3',
     "ping_path = '/usr/bin'",
     '',
-    ...(h === 'wit' ? [] : ['# ---- maas-ha watchdog hooks: pgpool/watchdog.conf, rendered for this lab ----', watchdogLines.trim(), '']),
+    ...(h === 'wit'
+      ? []
+      : [
+          '# ---- maas-ha watchdog hooks: pgpool/watchdog.conf, rendered for this lab ----',
+          watchdogLines.trim(),
+          '',
+          '# ---- maas-ha database hooks: pgpool/hooks.conf, rendered for this host ----',
+          hookLines.trim(),
+          '',
+        ]),
   ].join('\n');
 }
 

@@ -8,16 +8,21 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createShell } from '../adapters/exec.ts';
 import { loadConfig } from '../config/load.ts';
 import { writeChecked } from '../config/checked.ts';
 import { OperationError } from '../errors.ts';
 import { checked, type RunResult } from '../model/ports.ts';
+import { desiredSynchronousNames } from '../failover/sync.ts';
 import { renderHookLines } from '../pgpool/conf.ts';
+import { standbyLines, slotName } from '../recovery/standby-conf.ts';
+import { recoveryWrappers } from '../recovery/wrappers.ts';
 import { fenceRuleset } from '../vip/fence.ts';
 import { renderSudoers } from '../vip/sudoers.ts';
+import { remoteCampaign, type Campaign } from './campaign.ts';
 import { postgresUser, readPid, waitFor } from './lab.ts';
+import { LAB_GUARD_INTERVAL_MS } from './layout.ts';
 import { labService } from './vip-standin.ts';
 import {
   HOSTS,
@@ -119,6 +124,8 @@ export async function vipLabUp(o: VipLabOptions, say: Say): Promise<void> {
 
   // ---- per host: config, PostgreSQL, services, fence
   const watchdogLines = renderHookLines(readFileSync(o.watchdogTemplate, 'utf8'), p.bin);
+  // pgpool/hooks.conf sits beside pgpool/watchdog.conf in a checkout and in an install alike.
+  const hooksTemplate = readFileSync(join(dirname(o.watchdogTemplate), 'hooks.conf'), 'utf8');
   const pcpPassword = randomBytes(18).toString('base64url');
   const { createHash } = await import('node:crypto');
   for (const h of ['rc1', 'rc2', 'wit'] as const) {
@@ -127,7 +134,8 @@ export async function vipLabUp(o: VipLabOptions, say: Say): Promise<void> {
     owned(hp.etc, pg, 0o755);
     owned(hp.run, pg, 0o755);
     owned(hp.state, pg, 0o700);
-    owned(hp.pgpoolConf, pg, 0o644, labPgpoolConf(o, h, watchdogLines));
+    const hookLines = h === 'wit' ? '' : renderHookLines(hooksTemplate, p.bin, hp.config);
+    owned(hp.pgpoolConf, pg, 0o644, labPgpoolConf(o, h, watchdogLines, hookLines));
     owned(hp.nodeId, pg, 0o644, `${WATCHDOG_HOSTS.indexOf(h)}\n`);
     owned(hp.pcpConf, pg, 0o600, `pcpadmin:${createHash('md5').update(pcpPassword).digest('hex')}\n`);
     owned(hp.pcpPass, pg, 0o600, `*:${PCP_PORT}:pcpadmin:${pcpPassword}\n`);
@@ -164,7 +172,8 @@ export async function vipLabUp(o: VipLabOptions, say: Say): Promise<void> {
     await run(inNs(o, rc, ['/usr/sbin/sshd', '-f', hp.sshdConfig, '-E', hp.sshdLog]), `sshd on ${rc}`);
   }
   await initPostgres(o, pg);
-  step('PostgreSQL: rc1 primary, rc2 streaming standby; sshd on both region controllers');
+  await startGuards(o);
+  step('PostgreSQL: rc1 primary, rc2 synchronous standby (slot, ANY 1), a guard on each; sshd on both region controllers');
 
   await Promise.all(
     RCS.map(async (rc) => {
@@ -225,24 +234,83 @@ async function initPostgres(o: VipLabOptions, pg: { uid: number; gid: number }):
       'max_connections = 40',
       'shared_buffers = 16MB',
       'wal_level = replica',
+      'max_wal_senders = 10',
+      'max_replication_slots = 10',
+      'wal_keep_size = 128MB',
       'hot_standby = on',
+      'hot_standby_feedback = on',
+      // pg_rewind needs hint bits in WAL (or data checksums).
+      'wal_log_hints = on',
+      'wal_receiver_status_interval = 1s',
+      'wal_retrieve_retry_interval = 1s',
+      // synchronous_standby_names is not set here: maas-ha manages it with ALTER SYSTEM on the primary.
       "log_line_prefix = '%m [%p] %q%a '",
       '',
     ].join('\n');
   writeFileSync(join(r1.pgData, 'pg_hba.conf'), PG_HBA_VIP(o));
-  writeFileSync(join(r1.pgData, 'node.conf'), conf('rc1'));
+  // Owned by postgres like every file of a data directory: pg_rewind rewrites them as postgres.
+  owned(join(r1.pgData, 'node.conf'), pg, 0o644, conf('rc1'));
   writeFileSync(join(r1.pgData, 'postgresql.conf'), `${readFileSync(join(r1.pgData, 'postgresql.conf'), 'utf8')}\ninclude_if_exists = 'node.conf'\n`);
   const start = (rc: RcName) => {
     const hp = hostPaths(o.dir, rc);
     return run(inNs(o, rc, asPostgres([join(o.pgBinDir, 'pg_ctl'), '-D', hp.pgData, '-l', hp.pgLog, '-w', '-t', '60', 'start'])), `pg_ctl start on ${rc}`, 70_000);
   };
+  // pgpool's online recovery runs these from the primary's data directory; pg_basebackup and pg_rewind carry them
+  // to every node. They name rc1's configuration: every host of the lab sees the same files (a lab shortcut; on
+  // real hosts each database host's wrappers name its own, docs/lab.md, "The VIP lab").
+  const p = vipPaths(o.dir);
+  for (const w of recoveryWrappers({ configPath: r1.config, binDir: p.bin, nodePath: process.execPath })) owned(join(r1.pgData, w.name), pg, 0o700, w.text);
   await start('rc1');
+  const psql = (rc: RcName, db: string, sql: string) =>
+    run(inNs(o, rc, asPostgres([join(o.pgBinDir, 'psql'), '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', hostPaths(o.dir, rc).pgRun, '-p', String(PG_PORT), '-d', db, '-c', sql])), `psql on ${rc}`);
+  await psql('rc1', 'template1', 'CREATE EXTENSION IF NOT EXISTS pgpool_recovery');
+  await psql('rc1', 'postgres', `SELECT pg_create_physical_replication_slot('${slotName(1)}')`);
   const r2 = hostPaths(o.dir, 'rc2');
-  await run(inNs(o, 'rc2', asPostgres([join(o.pgBinDir, 'pg_basebackup'), '-h', addr(o, 'rc1'), '-p', String(PG_PORT), '-U', 'postgres', '-D', r2.pgData, '-X', 'stream', '-c', 'fast', '-R'])), 'pg_basebackup rc2', 120_000);
-  const n2 = join(r2.pgData, 'node.conf');
-  writeFileSync(n2, conf('rc2'));
-  chownSync(n2, pg.uid, pg.gid);
+  await run(
+    inNs(o, 'rc2', asPostgres([join(o.pgBinDir, 'pg_basebackup'), '-h', addr(o, 'rc1'), '-p', String(PG_PORT), '-U', 'postgres', '-D', r2.pgData, '-X', 'stream', '-c', 'fast', '-S', slotName(1)])),
+    'pg_basebackup rc2',
+    120_000,
+  );
+  // The standby settings exactly as maas-ha's own rebuilds write them (lib/recovery/standby-conf.ts).
+  const config = loadConfig(r1.config);
+  const auto = ['# written by maas-ha lab vip up: this node follows rc1', ...standbyLines({ config }, config.nodes[0]!, config.nodes[1]!), ''].join('\n');
+  owned(join(r2.pgData, 'postgresql.auto.conf'), pg, 0o600, auto);
+  owned(join(r2.pgData, 'standby.signal'), pg, 0o600, '');
+  owned(join(r2.pgData, 'node.conf'), pg, 0o644, conf('rc2'));
   await start('rc2');
+  // The same setting maas-ha's hooks manage later; set once the standby streams, or every commit would wait.
+  await waitFor('rc2 streaming from rc1', 30_000, async () => ((await psql('rc1', 'postgres', 'SELECT count(*) FROM pg_stat_replication')).stdout.trim() === '1' ? true : undefined), 200);
+  await psql('rc1', 'postgres', `ALTER SYSTEM SET synchronous_standby_names = '${desiredSynchronousNames(config, 0)}'`);
+  await psql('rc1', 'postgres', 'SELECT pg_reload_conf()');
+}
+
+/**
+ * One `maas-ha-guard watch` per region controller's PostgreSQL, as postgres inside its namespace, detached: what
+ * maas-ha-guard.service does on a database host (its ExecStartPre half, start-check, needs systemd: not here).
+ */
+async function startGuards(o: VipLabOptions): Promise<void> {
+  for (const rc of RCS) await startGuard(o, rc);
+}
+
+export async function startGuard(o: VipLabOptions, rc: RcName): Promise<void> {
+  const hp = hostPaths(o.dir, rc);
+  if (readPid(hp.guardPid)) return;
+  const pg = postgresUser();
+  const from = existsSync(hp.guardLog) ? readFileSync(hp.guardLog).length : 0;
+  const log = openSync(hp.guardLog, 'a');
+  chownSync(hp.guardLog, pg.uid, pg.gid);
+  const id = RCS.indexOf(rc);
+  const child = spawn('ip', inNs(o, rc, asPostgres([process.execPath, join(vipPaths(o.dir).bin, 'maas-ha-guard'), 'watch', '--node', String(id), '--interval-ms', String(LAB_GUARD_INTERVAL_MS), '--config', hp.config])).slice(1), {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: pgpoolEnv(o, rc),
+    cwd: '/',
+  });
+  closeSync(log);
+  if (child.pid === undefined) throw new OperationError(`could not start the guard of ${rc}`);
+  child.unref();
+  writeFileSync(hp.guardPid, `${child.pid}\n`);
+  await waitFor(`the guard of ${rc} to start (see ${hp.guardLog})`, 15_000, async () => (readFileSync(hp.guardLog).subarray(from).toString('utf8').includes('guard watch started') ? true : undefined), 200);
 }
 
 /** Runs a lab service action in the host's namespace, the way the hooks do (but as root directly). */
@@ -393,23 +461,54 @@ function killGroup(pid: number): void {
   }
 }
 
-/** A host crash: SIGKILL of pgpool's whole process group (no de-escalation runs) and the link down. */
+/**
+ * A host crash: SIGKILL of pgpool's whole process group (no de-escalation runs), of the guard and of the
+ * PostgreSQL postmaster, and the link down. `reboot` brings the host back; its PostgreSQL stays down until
+ * `maas-ha recover` starts (or rebuilds) it, as with autostart off.
+ */
 export async function crash(o: VipLabOptions, h: RcName): Promise<void> {
+  const hp = hostPaths(o.dir, h);
+  for (const file of [hp.pgpoolPid, hp.guardPid]) {
+    const pid = readPid(file);
+    if (pid) killGroup(pid);
+  }
+  killPostgres(o, h);
+  await setLink(o, h, 'down');
+}
+
+/** kill -9 of a region controller's postmaster (its backends notice and exit): the database crashes, nothing else. */
+export function killPostgres(o: VipLabOptions, h: RcName): void {
+  const pid = readPid(join(hostPaths(o.dir, h).pgData, 'postmaster.pid'));
+  if (pid) process.kill(pid, 'SIGKILL');
+}
+
+/** SIGKILL of a pgpool's process group: the watchdog member vanishes without a de-escalation. */
+export function killPgpool(o: VipLabOptions, h: HostName): void {
   const pid = readPid(hostPaths(o.dir, h).pgpoolPid);
   if (pid) killGroup(pid);
-  await setLink(o, h, 'down');
 }
 
 export const setLink = (o: VipLabOptions, h: HostName, state: 'up' | 'down') => run(['ip', '-n', ns(o, h), 'link', 'set', 'eth0', state], `link ${state} on ${h}`);
 
-/** Back from a crash as a reboot would be: link up, no stale VIP, fenced before pgpool starts. */
+/** Back from a crash as a reboot would be: link up, no stale VIP, fenced before pgpool starts, the guard running. */
 export async function reboot(o: VipLabOptions, h: RcName): Promise<void> {
   const pid = readPid(hostPaths(o.dir, h).pgpoolPid);
   if (pid) killGroup(pid);
   await shell.run(['ip', '-n', ns(o, h), 'addr', 'del', `${vipAddr(o)}/24`, 'dev', 'eth0'], { timeoutMs: 5000 });
   await setLink(o, h, 'up');
   await bootFence(o, h);
+  await startGuard(o, h);
   await startPgpool(o, h);
+}
+
+/** `maas-ha ARGS --config <h's configuration>` as root inside h's namespace, as an operator on that host runs it. */
+export function maasHaOn(o: VipLabOptions, h: RcName, args: string[], timeoutMs = 150_000): Promise<RunResult> {
+  return shell.run(inNs(o, h, [join(vipPaths(o.dir).bin, 'maas-ha'), ...args, '--config', hostPaths(o.dir, h).config]), { timeoutMs });
+}
+
+/** The fault campaign's writer (through the VIP) and probe (every node), run inside the client namespace. */
+export function startVipCampaign(o: VipLabOptions, maxMs = 240_000): Promise<Campaign> {
+  return remoteCampaign(inNs(o, 'cl', [join(vipPaths(o.dir).bin, 'maas-ha'), 'lab', 'vip', 'campaign', '--dir', o.dir, '--max-ms', String(maxMs)]));
 }
 
 /** Whether `user` in rc's namespace can open a TCP connection to rc1's PostgreSQL (the fence test). */
@@ -466,6 +565,8 @@ export async function vipLabDown(o: VipLabOptions, say: Say, opts: { purge: bool
     const pid = readPid(hostPaths(o.dir, h).pgpoolPid);
     if (pid) killGroup(pid); // no de-escalation needed: the namespaces go away
   }
+  // The guards before their nodes: a guard must not see its cluster going down node by node.
+  for (const rc of RCS) await stopPid(hostPaths(o.dir, rc).guardPid, `the guard of ${rc}`, 'SIGTERM');
   for (const rc of RCS) {
     const hp = hostPaths(o.dir, rc);
     for (const s of ['maas-regiond', 'maas-proxy', 'bind9', 'dns-slave'] as const) await stopPid(join(hp.svc(s), 'service.pid'), `${s} on ${rc}`, 'SIGTERM');

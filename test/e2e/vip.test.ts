@@ -1,10 +1,17 @@
 // The region controller VIP end to end, against real pgpool-II 4.3 watchdogs in network namespaces (lib/lab/vip.ts):
 // rc1 and rc2 are region controllers, a witness makes three watchdog members, the client checks the region through
-// the VIP. One lab serves every scenario in order; each leaves the cluster whole (every member joined) for the next.
+// the VIP. One lab serves every scenario in order; each leaves the cluster whole (every member joined, both
+// PostgreSQL nodes redundant) for the next.
+//
+// PostgreSQL fails over in this lab too (the leader pgpool runs maas-ha's database hooks), so the scenarios where a
+// watchdog fault and a database fault meet run under the fault campaign's writer and probe (lib/lab/campaign.ts,
+// inside the client namespace): no acknowledged row lost, one writable primary at a time (an isolated one demoted
+// within 5 s of the heal), no row acknowledged by an old primary, and full redundancy back with `maas-ha recover`.
 
 import test from 'ava';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { Allowance, Campaign, CampaignReport } from '../../lib/lab/campaign.ts';
 import { waitFor } from '../../lib/lab/lab.ts';
 import { logRecords, type LogRecord } from '../../lib/log-render.ts';
 import {
@@ -13,6 +20,9 @@ import {
   clientChecks,
   crash,
   fenced,
+  killPgpool,
+  killPostgres,
+  maasHaOn,
   notifications,
   reboot,
   setLink,
@@ -24,8 +34,10 @@ import {
   waitForClientChecks,
   waitForHolder,
   bootFence,
+  startVipCampaign,
   waitSettled,
 } from '../../lib/lab/vip.ts';
+import { assertInvariants } from '../support/campaign.ts';
 import { FENCED_USER, hostPaths, type HostName, type RcName, type VipLabOptions } from '../../lib/lab/vip-layout.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -66,6 +78,59 @@ function unexpected(expected: RegExp[] = []): string[] {
 /** A member that (re)started has joined the watchdog cluster as a standby: the next move has a candidate. */
 async function joined(h: HostName): Promise<void> {
   await waitFor(`${h} joined the watchdog cluster`, 40_000, async () => /successfully joined the watchdog cluster as standby node/.test(since(h)) || undefined, 200);
+}
+
+// ---- the database side
+
+interface Status {
+  primary: number | null;
+  rows: { id: number; pgRole: string; pgpoolStatus: string; timeline: number | null }[];
+  problems: string[];
+}
+async function status(on: RcName): Promise<{ code: number | null; s?: Status; text: string }> {
+  const r = await maasHaOn(o, on, ['status', '--json'], 30_000);
+  try {
+    return { code: r.exitCode, s: JSON.parse(r.stdout) as Status, text: r.stdout };
+  } catch {
+    return { code: r.exitCode, text: `${r.stdout}${r.stderr}` };
+  }
+}
+/** `maas-ha status` on `on` finds nothing wrong: one primary, the other node streaming, both up in pgpool, synchronous. */
+async function redundant(on: RcName, primary: number): Promise<void> {
+  let last = '';
+  try {
+    await waitFor(`full redundancy with node ${primary} primary (maas-ha status on ${on})`, 60_000, async () => {
+      const r = await status(on);
+      last = r.text;
+      return r.code === 0 && r.s?.primary === primary ? true : undefined;
+    }, 500);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last status:\n${last}`);
+  }
+}
+/** `maas-ha recover NODE` on `on`, as the operator would after the fault; the closing line goes to the test log. */
+async function recover(t: { log(...v: unknown[]): void }, on: RcName, node: number): Promise<void> {
+  const r = await maasHaOn(o, on, ['recover', String(node)]);
+  if (r.exitCode !== 0) throw new Error(`maas-ha recover ${node} on ${on}: exit ${r.exitCode}\n${r.stdout}${r.stderr}`);
+  t.log(`maas-ha recover ${node} on ${on}: ${r.stdout.trim().split('\n').at(-1)}`);
+}
+/**
+ * Rows acknowledged through the VIP by `node` after `t0`: before a fault, rows the old primary holds when it goes
+ * (what the invariants must find again); after it, writes back on the primary expected.
+ */
+const writesBy = (c: Campaign, t0: number, node: number) =>
+  waitFor(`20 rows acknowledged by node ${node} through the VIP`, 60_000, async () => c.acksAfter(t0, node).length >= 20 || undefined, 100);
+/** Runs `body` under the campaign's writer and probe, then asserts the invariants over what they saw. */
+async function underCampaign(t: Parameters<typeof assertInvariants>[0], body: (c: Campaign) => Promise<Allowance | void>): Promise<void> {
+  const c = await startVipCampaign(o);
+  let allow: Allowance = {};
+  let report: CampaignReport;
+  try {
+    allow = (await body(c)) ?? {};
+  } finally {
+    report = await c.stop();
+  }
+  assertInvariants(t, report, allow);
 }
 
 test.before(async () => {
@@ -123,45 +188,79 @@ test.serial('graceful stop of the leader: the VIP moves to rc2, escalation resta
   t.true(await fenced(o, 'rc1'));
 });
 
-test.serial('crash of the leader (pgpool SIGKILL, link down): the VIP moves to rc1, the client checks pass; rc2 comes back fenced', async (t) => {
+test.serial('crash of the leader with the standby on it (pgpool, PostgreSQL, link): the VIP moves to rc1, writes go on, rc2 comes back fenced and recovered', async (t) => {
+  await redundant('rc1', 0);
   mark();
-  await crash(o, 'rc2');
-  await waitFor('rc1 holding the VIP', MOVE_MS, async () => (await vipHolders(o)).includes('rc1') || undefined, 100);
-  await waitForClientChecks(o, 'rc1', 30_000);
-  t.false(await fenced(o, 'rc1'));
-  t.true(await canReachPostgres(o, 'rc1', FENCED_USER));
-  // No de-escalation ran on rc2; the new leader could not reach it to remove its stale VIP, and says so.
-  const peer = records('rc1').find((r) => r.hook === 'escalation' && r.step === 'peer');
-  t.is(peer?.peer_outcome, 'unreachable');
-  t.deepEqual((await closed('rc1', 'escalation')).map((r) => r.outcome), ['ok']);
-  t.deepEqual((await closed('rc1', 'arping')).map((r) => r.outcome), ['ok']);
-  t.deepEqual(unexpected(), []);
-  // Back from the crash as a reboot: the stale VIP is gone, the fence is up before pgpool starts.
-  mark();
-  await reboot(o, 'rc2');
-  await joined('rc2');
-  await waitSettled(o, 'rc1');
-  t.true(await fenced(o, 'rc2'));
-  t.false(await canReachPostgres(o, 'rc2', FENCED_USER));
-  t.deepEqual(await vipHolders(o), ['rc1']);
+  await underCampaign(t, async (c) => {
+    await writesBy(c, c.startedAt, 0);
+    const crashedAt = Date.now();
+    await crash(o, 'rc2');
+    await waitFor('rc1 holding the VIP', MOVE_MS, async () => (await vipHolders(o)).includes('rc1') || undefined, 100);
+    await waitForClientChecks(o, 'rc1', 30_000);
+    t.false(await fenced(o, 'rc1'));
+    t.true(await canReachPostgres(o, 'rc1', FENCED_USER));
+    // No de-escalation ran on rc2; the new leader could not reach it to remove its stale VIP, and says so.
+    const peer = records('rc1').find((r) => r.hook === 'escalation' && r.step === 'peer');
+    t.is(peer?.peer_outcome, 'unreachable');
+    t.deepEqual((await closed('rc1', 'escalation')).map((r) => r.outcome), ['ok']);
+    t.deepEqual((await closed('rc1', 'arping')).map((r) => r.outcome), ['ok']);
+    // The standby died with its host: the new leader's failover hook relaxed synchronous replication, so the
+    // primary on rc1 goes on committing through the VIP.
+    t.deepEqual((await closed('rc1', 'failover')).map((r) => r.outcome), ['ok']);
+    await writesBy(c, crashedAt, 0);
+    t.deepEqual(unexpected(), []);
+    // Back from the crash as a reboot: the stale VIP is gone, the fence is up before pgpool starts; its
+    // PostgreSQL comes back through maas-ha recover (a crashed standby on the primary's timeline: a start).
+    mark();
+    await reboot(o, 'rc2');
+    await joined('rc2');
+    await waitSettled(o, 'rc1');
+    t.true(await fenced(o, 'rc2'));
+    t.false(await canReachPostgres(o, 'rc2', FENCED_USER));
+    t.deepEqual(await vipHolders(o), ['rc1']);
+    await recover(t, 'rc1', 1);
+    await redundant('rc1', 0);
+  });
 });
 
-test.serial('isolation of the leader: with the witness rc1 loses quorum and gives up the VIP, rc2 takes it', async (t) => {
+test.serial('isolation of the leader holding the primary: rc1 loses quorum and gives up the VIP, rc2 takes it and is promoted; after the heal the guard demotes rc1, recover rejoins it', async (t) => {
+  await redundant('rc1', 0);
   mark();
-  await setLink(o, 'rc1', 'down');
-  await waitFor('rc1 giving up the VIP', MOVE_MS, async () => !(await vipHolders(o)).includes('rc1') || undefined, 100);
-  t.is(await waitForHolder(o, MOVE_MS, 'rc2'), 'rc2');
-  await waitForClientChecks(o, 'rc2', 30_000);
-  t.true(await fenced(o, 'rc1'));
-  t.deepEqual((await closed('rc1', 'de_escalation')).map((r) => r.outcome), ['ok']);
-  t.deepEqual((await closed('rc1', 'ip_down')).map((r) => r.outcome), ['ok']);
-  t.deepEqual((await closed('rc2', 'escalation')).map((r) => r.outcome), ['ok']);
-  // The isolated rc1 could not be asked about the VIP; it had already released it by itself.
-  t.deepEqual(unexpected(), []);
-  mark();
-  await setLink(o, 'rc1', 'up');
-  await waitSettled(o, 'rc2');
-  t.deepEqual(await vipHolders(o), ['rc2']);
+  await underCampaign(t, async (c) => {
+    await writesBy(c, c.startedAt, 0);
+    const cutAt = Date.now();
+    await setLink(o, 'rc1', 'down');
+    await waitFor('rc1 giving up the VIP', MOVE_MS, async () => !(await vipHolders(o)).includes('rc1') || undefined, 100);
+    t.is(await waitForHolder(o, MOVE_MS, 'rc2'), 'rc2');
+    await waitForClientChecks(o, 'rc2', 30_000);
+    t.true(await fenced(o, 'rc1'));
+    t.deepEqual((await closed('rc1', 'de_escalation')).map((r) => r.outcome), ['ok']);
+    t.deepEqual((await closed('rc1', 'ip_down')).map((r) => r.outcome), ['ok']);
+    t.deepEqual((await closed('rc2', 'escalation')).map((r) => r.outcome), ['ok']);
+    // The database: rc2's pgpool and the witness agree the primary is gone; the new leader's failover hook promotes
+    // rc2 and, unable to reach rc1 over ssh, leaves its fence pending. The isolated rc1 keeps running as a primary
+    // no client can reach (its synchronous standby is gone, so it acknowledges nothing).
+    const failover = await closed('rc2', 'failover');
+    t.deepEqual(failover.map((r) => r.outcome), ['ok']);
+    t.regex(failover[0]!.msg, /promoted node 1/);
+    await writesBy(c, cutAt, 1);
+    // The isolated rc1 could not be asked about the VIP; it had already released it by itself. Its fence could
+    // not run either: the one error expected (the guard finishes the job once the link is back).
+    t.deepEqual(unexpected([/old primary node 0 could not be stopped over ssh .*fenced-pending/]), []);
+    mark();
+    await setLink(o, 'rc1', 'up');
+    const healedAt = Date.now();
+    // rc1's guard sees the newer timeline and demotes it (standby.signal, stop) within the 5 s the invariants allow.
+    await waitFor('rc1 no longer answering writable', 15_000, async () => {
+      const s = c.lastSample(0, healedAt);
+      return s && s.state !== 'writable' ? true : undefined;
+    }, 100);
+    await waitSettled(o, 'rc2');
+    t.deepEqual(await vipHolders(o), ['rc2']);
+    await recover(t, 'rc2', 0);
+    await redundant('rc2', 1);
+    return { allowIsolatedPrimary: { node: 0, healedAt } };
+  });
 });
 
 test.serial('a service that fails to restart: escalation exits 1, logs the error and notifies, while the VIP still comes up', async (t) => {
@@ -184,4 +283,37 @@ test.serial('a service that fails to restart: escalation exits 1, logs the error
   await bootFence(o, 'rc2');
   await startPgpool(o, 'rc2');
   await waitSettled(o, 'rc1');
+});
+
+test.serial('the leader pgpool and the primary crash at once, on different hosts: the new leader takes the VIP and runs the failover; no acknowledged write lost', async (t) => {
+  // After the scenarios above rc1 leads and rc2 holds the primary.
+  t.deepEqual(await vipHolders(o), ['rc1']);
+  await redundant('rc1', 1);
+  mark();
+  await underCampaign(t, async (c) => {
+    await writesBy(c, c.startedAt, 1);
+    const at = Date.now();
+    // The leader's pgpool dies (no de-escalation, its failover_command never runs) as the primary's postmaster does.
+    killPgpool(o, 'rc1');
+    killPostgres(o, 'rc2');
+    t.is(await waitForHolder(o, MOVE_MS, 'rc2'), 'rc2');
+    await waitForClientChecks(o, 'rc2', 30_000);
+    // The new leader (rc2's pgpool, with the witness's vote) fails the dead primary over: rc1's standby is promoted.
+    const failover = await closed('rc2', 'failover');
+    t.deepEqual(failover.map((r) => r.outcome), ['ok']);
+    t.regex(failover[0]!.msg, /promoted node 0/);
+    t.deepEqual((await closed('rc2', 'escalation')).map((r) => r.outcome), ['ok']);
+    await writesBy(c, at, 0);
+    t.deepEqual(unexpected(), []);
+    // rc1's pgpool comes back as its unit would (fenced first) and joins as a standby; rc2's PostgreSQL rejoins
+    // through maas-ha recover.
+    mark();
+    await bootFence(o, 'rc1');
+    await startPgpool(o, 'rc1');
+    await joined('rc1');
+    await waitSettled(o, 'rc2');
+    t.deepEqual(await vipHolders(o), ['rc2']);
+    await recover(t, 'rc2', 1);
+    await redundant('rc2', 0);
+  });
 });
