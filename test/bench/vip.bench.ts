@@ -1,4 +1,4 @@
-// VIP move after a leader crash (SIGKILL of its pgpool, link down), measured from the client namespace of a VIP
+// VIP move after a leader crash (SIGKILL of its pgpool, guard and PostgreSQL, link down), measured from the client namespace of a VIP
 // lab: until every health check passes through the VIP, and how much of that is maas-ha's own work. maas-ha's
 // share is its hooks' wall time (escalation + ip up + arping, from their closing log lines) minus the slowest
 // path of service restarts inside them (the slowest restart before the VIP, plus the after-VIP restarts), all
@@ -6,10 +6,10 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { crash, reboot, vipLabDown, vipLabUp, waitForClientChecks, waitForHolder, waitSettled, vipHolders } from '../../lib/lab/vip.ts';
+import { crash, maasHaOn, reboot, vipLabDown, vipLabUp, waitForClientChecks, waitForHolder, waitSettled, vipHolders } from '../../lib/lab/vip.ts';
 import { waitFor } from '../../lib/lab/lab.ts';
 import { logRecords } from '../../lib/log-render.ts';
-import { hostPaths, type RcName, type VipLabOptions } from '../../lib/lab/vip-layout.ts';
+import { RCS, hostPaths, type RcName, type VipLabOptions } from '../../lib/lab/vip-layout.ts';
 import { median, result, type BenchContext, type BenchResult } from './run.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -61,6 +61,10 @@ export default async function vipBench(ctx: BenchContext): Promise<BenchResult[]
       await reboot(o, leader!);
       await waitForHolder(o, 30_000, next);
       await waitSettled(o, next);
+      // The crash took the host's PostgreSQL too (a failover when it was the primary): back as a standby before the
+      // next cycle, so that every cycle starts from a redundant cluster.
+      const back = await maasHaOn(o, next, ['recover', String(RCS.indexOf(leader!))]);
+      if (back.exitCode !== 0) throw new Error(`maas-ha recover ${RCS.indexOf(leader!)} on ${next}: exit ${back.exitCode}: ${back.stdout}${back.stderr}`);
     }
   } finally {
     await vipLabDown(o, () => {}, { purge: true });
