@@ -20,7 +20,7 @@ import { OperationError } from './errors.ts';
 import type { Deps, MaintenanceMark } from './model/ports.ts';
 import { judgePrimaries, observeAll, streamsFrom } from './observe.ts';
 import { isAttached } from './pgpool/pcp-output.ts';
-import { waitPgpoolNode } from './pgpool/wait.ts';
+import { ATTACH_WAIT_MS, waitPgpoolNode } from './pgpool/wait.ts';
 
 export interface MaintenanceView {
   cluster?: MaintenanceMark;
@@ -130,13 +130,6 @@ export async function maintenanceOn(deps: Deps, node: NodeConfig | undefined, re
   return { ok: true, lines, marks: deps.state.maintenance() };
 }
 
-
-/**
- * How long `off` waits for an attach. pgpool queues pcp_attach_node and carries it out only once what it is doing
- * has ended: after a failover that promoted nobody (the cluster was in maintenance) it searches for a primary for
- * search_primary_node_timeout first (the labs: 30 s; preflight asks for about that).
- */
-export const ATTACH_WAIT_MS = 45_000;
 
 /** pcp_attach_node, then the wait; the line that says how it went. */
 async function attachNode(deps: Deps, id: number, why: string): Promise<string> {

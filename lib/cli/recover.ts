@@ -17,7 +17,7 @@ import { UsageError } from '../errors.ts';
 import { parseFlags } from '../flags.ts';
 import { describePlannedMethod } from '../recovery/plan.ts';
 import { formatSeconds, ProgressPrinter } from '../recovery/progress.ts';
-import { executeRecover, planRecover, type PgpoolOutcome, type RecoverDecision, type RecoverEvents } from '../recovery/recover.ts';
+import { executeRecover, planRecover, type PgpoolOutcome, type RecoverDecision, type RecoverEvents, type RecoverOutcome } from '../recovery/recover.ts';
 import { installWrappers } from '../recovery/wrappers.ts';
 import { helpFor } from './help.ts';
 
@@ -65,6 +65,16 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
     io.err(`maas-ha recover: ${d.why}`);
     return 1;
   }
+  if (d.kind === 'attach') {
+    say(`recover node ${node.id} (${node.name}, ${node.hostname}:${node.port}): ${d.why}`);
+    if (values['dry-run']) {
+      const steps = [`1. pcp_attach_node -n ${node.id}, then wait until pgpool shows it up`];
+      for (const line of steps) say(line);
+      if (values.json) io.out(JSON.stringify({ ok: true, node: node.id, primary: d.primary.id, via: 'pcp', plan: { kind: 'attach', why: d.why }, steps }));
+      return 0;
+    }
+    return report(await executeRecover(deps, d), io, values.json ?? false);
+  }
   say(headline(d));
   say(`  why: ${d.plan.why}`);
   if (values['dry-run']) {
@@ -82,13 +92,17 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
         progressEnd: () => printer.finish(),
       }
     : {};
-  const r = await executeRecover(deps, d, events);
+  return report(await executeRecover(deps, d, events), io, values.json ?? false);
+}
+
+/** The outcome: one JSON object, or the closing line (and the error on stderr, exit 1). */
+function report(r: RecoverOutcome, io: RecoverIo, json: boolean): number {
   if (!r.ok) {
-    if (values.json) io.out(JSON.stringify({ ok: false, node: r.node, error: r.error, seconds: r.seconds }));
+    if (json) io.out(JSON.stringify({ ok: false, node: r.node, error: r.error, seconds: r.seconds }));
     io.err(`maas-ha recover: node ${r.node} not recovered after ${formatSeconds(r.seconds)}: ${r.error}`);
     return 1;
   }
-  if (values.json) {
+  if (json) {
     io.out(
       JSON.stringify({
         ok: true,
@@ -108,7 +122,7 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
   // Only what this run moved aside; older copies (kept by recovery.keep_old_data_dirs) are in --json's `kept`.
   const keptText = r.moved.length ? `; previous data directory kept at ${r.moved.join(', ')}` : '';
   const meanwhile = r.primary === r.rebuiltFrom ? '' : ` (a failover made it the primary meanwhile; rebuilt from node ${r.rebuiltFrom})`;
-  say(`node ${r.node} recovered by ${r.method} in ${formatSeconds(r.seconds)}: streams timeline ${r.timeline} from node ${r.primary}${meanwhile}${PGPOOL_TEXT[r.pgpool](r.node)}${keptText}`);
+  if (!json) io.out(`node ${r.node} recovered by ${r.method} in ${formatSeconds(r.seconds)}: streams timeline ${r.timeline} from node ${r.primary}${meanwhile}${PGPOOL_TEXT[r.pgpool](r.node)}${keptText}`);
   return 0;
 }
 

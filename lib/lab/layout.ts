@@ -158,17 +158,7 @@ export function postgresqlConf(o: LabOptions, n: LabNode): string {
     `cluster_name = '${n.name}'`,
     'max_connections = 60',
     'shared_buffers = 32MB',
-    'wal_level = replica',
-    'max_wal_senders = 10',
-    'max_replication_slots = 10',
-    'wal_keep_size = 128MB',
-    'hot_standby = on',
-    'hot_standby_feedback = on',
-    // pg_rewind needs hint bits in WAL (or data checksums).
-    'wal_log_hints = on',
-    'wal_receiver_status_interval = 1s',
-    'wal_retrieve_retry_interval = 1s',
-    // synchronous_standby_names is not set here: maas-ha manages it with ALTER SYSTEM on the primary.
+    ...PG_REPLICATION_SETTINGS,
     "log_line_prefix = '%m [%p] %q%a '",
     'log_min_messages = warning',
     '',
@@ -243,6 +233,54 @@ pcp:
  */
 export const PGPOOL_LOG_SETTINGS = ["log_destination = 'stderr'", "log_line_prefix = '%m: %a pid %p: '", "log_min_messages = 'warning'"];
 
+/**
+ * How every lab pgpool detects a lost backend, finds the primary and runs online recovery: the same lines in the
+ * plain lab and on every member of the VIP lab.
+ */
+export const PGPOOL_FAILOVER_SETTINGS = [
+  // No replication check: its worker holds pgpool's follow-primary lock while it waits on a backend with no
+  // timeout, and a primary cut off in the middle of a check stalled the primary search after the failover until
+  // the partition healed (the fault campaign's black hole; docs/pgpool-hooks.md). maas-ha reads replication
+  // from PostgreSQL itself.
+  'sr_check_period = 0',
+  // pgpool finds the primary with these credentials (the Debian default user is nobody: docs/lab.md, "Debian's
+  // pgpool.conf has health checks off").
+  "sr_check_user = 'postgres'",
+  "sr_check_password = ''",
+  "sr_check_database = 'postgres'",
+  'health_check_period = 1',
+  'health_check_timeout = 3',
+  "health_check_user = 'postgres'",
+  "health_check_password = ''",
+  "health_check_database = 'postgres'",
+  'health_check_max_retries = 0',
+  'health_check_retry_delay = 1',
+  'connect_timeout = 3000',
+  'failover_on_backend_error = on',
+  'failover_on_backend_shutdown = off',
+  'search_primary_node_timeout = 30',
+  "recovery_user = 'postgres'",
+  "recovery_password = ''",
+  "recovery_2nd_stage_command = ''",
+  'recovery_timeout = 90',
+  'auto_failback = off',
+];
+
+/** The replication settings of every lab node's postgresql.conf (both labs). */
+export const PG_REPLICATION_SETTINGS = [
+  'wal_level = replica',
+  'max_wal_senders = 10',
+  'max_replication_slots = 10',
+  'wal_keep_size = 128MB',
+  'hot_standby = on',
+  'hot_standby_feedback = on',
+  // pg_rewind needs hint bits in WAL (or data checksums).
+  'wal_log_hints = on',
+  'wal_receiver_status_interval = 1s',
+  'wal_retrieve_retry_interval = 1s',
+  // synchronous_standby_names is not set here: maas-ha manages it with ALTER SYSTEM on the primary.
+];
+
 export function pgpoolConf(o: LabOptions, hookLines: string): string {
   const p = labPaths(o.dir);
   const backends = labNodes(o).flatMap((n) => [
@@ -275,30 +313,7 @@ export function pgpoolConf(o: LabOptions, hookLines: string): string {
     // MAAS relies on LISTEN/NOTIFY and advisory locks: every statement must reach the primary.
     'load_balance_mode = off',
     ...backends,
-    // No replication check: its worker holds pgpool's follow-primary lock while it waits on a backend with no
-    // timeout, and a primary cut off in the middle of a check stalled the primary search after the failover until
-    // the partition healed (the fault campaign's black hole; docs/pgpool-hooks.md). maas-ha reads replication
-    // from PostgreSQL itself.
-    'sr_check_period = 0',
-    "sr_check_user = 'postgres'",
-    "sr_check_password = ''",
-    "sr_check_database = 'postgres'",
-    'health_check_period = 1',
-    'health_check_timeout = 3',
-    "health_check_user = 'postgres'",
-    "health_check_password = ''",
-    "health_check_database = 'postgres'",
-    'health_check_max_retries = 0',
-    'health_check_retry_delay = 1',
-    'connect_timeout = 3000',
-    'failover_on_backend_error = on',
-    'failover_on_backend_shutdown = off',
-    'search_primary_node_timeout = 30',
-    "recovery_user = 'postgres'",
-    "recovery_password = ''",
-    "recovery_2nd_stage_command = ''",
-    'recovery_timeout = 90',
-    'auto_failback = off',
+    ...PGPOOL_FAILOVER_SETTINGS,
     '',
     '# ---- maas-ha hooks: pgpool/hooks.conf, rendered for this lab ----',
     hookLines.trim(),

@@ -18,7 +18,7 @@
 // its own socket directories.
 
 import { join } from 'node:path';
-import { PGPOOL_LOG_SETTINGS, sshdPolicy } from './layout.ts';
+import { PGPOOL_FAILOVER_SETTINGS, PGPOOL_LOG_SETTINGS, sshdPolicy } from './layout.ts';
 
 export interface VipLabOptions {
   dir: string;
@@ -242,28 +242,7 @@ export function labPgpoolConf(o: VipLabOptions, h: HostName, watchdogLines: stri
     'max_pool = 1',
     'load_balance_mode = off',
     ...backends,
-    'sr_check_period = 0',
-    // pgpool finds the primary at start with these credentials (the Debian default user is nobody: docs/lab.md,
-    // "Debian's pgpool.conf has health checks off").
-    "sr_check_user = 'postgres'",
-    "sr_check_password = ''",
-    "sr_check_database = 'postgres'",
-    "health_check_user = 'postgres'",
-    "health_check_password = ''",
-    "health_check_database = 'postgres'",
-    'health_check_period = 1',
-    'health_check_timeout = 3',
-    'health_check_max_retries = 0',
-    'health_check_retry_delay = 1',
-    'connect_timeout = 3000',
-    'failover_on_backend_error = on',
-    'failover_on_backend_shutdown = off',
-    'search_primary_node_timeout = 30',
-    "recovery_user = 'postgres'",
-    "recovery_password = ''",
-    "recovery_2nd_stage_command = ''",
-    'recovery_timeout = 90',
-    'auto_failback = off',
+    ...PGPOOL_FAILOVER_SETTINGS,
     'use_watchdog = on',
     ...members,
     `wd_priority = ${priority}`,

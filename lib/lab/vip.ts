@@ -22,7 +22,7 @@ import { fenceRuleset } from '../vip/fence.ts';
 import { renderSudoers } from '../vip/sudoers.ts';
 import { remoteCampaign, type Campaign } from './campaign.ts';
 import { postgresUser, readPid, waitFor } from './lab.ts';
-import { LAB_GUARD_INTERVAL_MS } from './layout.ts';
+import { LAB_GUARD_INTERVAL_MS, PG_REPLICATION_SETTINGS } from './layout.ts';
 import { labService } from './vip-standin.ts';
 import {
   HOSTS,
@@ -233,17 +233,7 @@ async function initPostgres(o: VipLabOptions, pg: { uid: number; gid: number }):
       `cluster_name = '${rc}'`,
       'max_connections = 40',
       'shared_buffers = 16MB',
-      'wal_level = replica',
-      'max_wal_senders = 10',
-      'max_replication_slots = 10',
-      'wal_keep_size = 128MB',
-      'hot_standby = on',
-      'hot_standby_feedback = on',
-      // pg_rewind needs hint bits in WAL (or data checksums).
-      'wal_log_hints = on',
-      'wal_receiver_status_interval = 1s',
-      'wal_retrieve_retry_interval = 1s',
-      // synchronous_standby_names is not set here: maas-ha manages it with ALTER SYSTEM on the primary.
+      ...PG_REPLICATION_SETTINGS,
       "log_line_prefix = '%m [%p] %q%a '",
       '',
     ].join('\n');

@@ -8,6 +8,13 @@ import type { Deps, PcpNodeInfo } from '../model/ports.ts';
 const POLL_MS = 200;
 
 /**
+ * How long an attach is waited for. pgpool queues pcp_attach_node and carries it out only once what it is doing
+ * has ended: after a failover that promoted nobody (a cluster in maintenance, say) it searches for a primary for
+ * search_primary_node_timeout first (the labs: 30 s; preflight asks for about that).
+ */
+export const ATTACH_WAIT_MS = 45_000;
+
+/**
  * Polls pcp_node_info of node `id` until `ok` holds, for at most `timeoutMs`. Undefined once it holds; otherwise
  * what pgpool said last ("status down", or why pcp did not answer), for the caller's message.
  */

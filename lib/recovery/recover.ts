@@ -10,10 +10,10 @@ import { describeMark } from '../maintenance.ts';
 import type { NodeConfig } from '../config/types.ts';
 import { messageOf, OperationError } from '../errors.ts';
 import type { Deps, PcpNodeInfo } from '../model/ports.ts';
-import { observeAll } from '../observe.ts';
+import { observeAll, streamsFrom } from '../observe.ts';
 import { shScript } from '../pgctl.ts';
 import { isAttached } from '../pgpool/pcp-output.ts';
-import { waitPgpoolNode } from '../pgpool/wait.ts';
+import { ATTACH_WAIT_MS, waitPgpoolNode } from '../pgpool/wait.ts';
 import { describeMethod, describePlan, planRebuild, type RebuildFacts, type RebuildOptions, type RebuildPlan } from './plan.ts';
 import { pollBasebackup, type ProgressSample } from './progress.ts';
 import { gatherFacts, observeDisk, pickPrimary, prepareStandby, startPrepared, unfence, waitStreaming } from './rebuild.ts';
@@ -43,6 +43,9 @@ export type RecoverVia = 'pcp' | 'direct';
 
 export type RecoverDecision =
   | { kind: 'refuse'; node: NodeConfig; why: string }
+  /** A standby that already streams the primary's timeline, which pgpool has down (a host back from a crash whose
+   *  PostgreSQL started as a standby, say): nothing to rebuild, pgpool only has to take it back. */
+  | { kind: 'attach'; node: NodeConfig; primary: NodeConfig; timeline: number; info: PcpNodeInfo; why: string; startedMs: number }
   | {
       kind: 'rebuild';
       node: NodeConfig;
@@ -75,9 +78,14 @@ export async function planRecover(deps: Deps, input: RecoverInput): Promise<Reco
   if ('error' in pick) throw new OperationError(pick.error);
   const primary = config.nodes.find((n) => n.id === pick.id)!;
   const facts = await gatherFacts(deps, node, primary, { sizes: input.measure });
+  const info = pgpool?.nodes.get(node.id);
+  const timeline = facts.primaryFacts.timeline;
+  if (info && !isAttached(info) && !input.force && streamsFrom(facts.observation, primary, timeline)) {
+    const why = `node ${node.id} already streams timeline ${timeline} from node ${primary.id} and pgpool has it ${info.statusName}: nothing to rebuild, attach it (pcp_attach_node)`;
+    return { kind: 'attach', node, primary, timeline, info, why, startedMs };
+  }
   const plan = planRebuild(facts, { method: input.method, force: input.force, initial: input.initial, basebackup: true, now: new Date(deps.clock.now()) });
   if (plan.kind === 'refuse') return { kind: 'refuse', node, why: plan.why };
-  const info = pgpool?.nodes.get(node.id);
   // pgpool runs its own choice of method; a forced method is carried out here and attached through pcp after.
   const via: RecoverVia = info && input.method === 'auto' ? 'pcp' : 'direct';
   const steps = describePlan(facts, plan, config.recovery.keep_old_data_dirs);
@@ -132,7 +140,8 @@ interface Done {
 }
 
 /** Carry out a decision to rebuild. A failure is an outcome (with its cause), not a throw. */
-export async function executeRecover(deps: Deps, d: Extract<RecoverDecision, { kind: 'rebuild' }>, events: RecoverEvents = {}): Promise<RecoverOutcome> {
+export async function executeRecover(deps: Deps, d: Exclude<RecoverDecision, { kind: 'refuse' }>, events: RecoverEvents = {}): Promise<RecoverOutcome> {
+  if (d.kind === 'attach') return executeAttach(deps, d);
   const { node, plan, facts, info } = d;
   const copying = plan.method === 'basebackup' || plan.fallback;
   const poller = events.progress && copying ? pollBasebackup(deps, node, plan.copyBytes ?? facts.primaryFacts.sizeBytes, events.progress) : undefined;
@@ -174,6 +183,35 @@ export async function executeRecover(deps: Deps, d: Extract<RecoverDecision, { k
     rebuildSeconds: done.rebuildSeconds,
   };
 }
+
+/** Carry out an attach decision: pcp_attach_node, then wait until pgpool shows the node up. */
+async function executeAttach(deps: Deps, d: Extract<RecoverDecision, { kind: 'attach' }>): Promise<RecoverOutcome> {
+  const seconds = () => (deps.clock.now() - d.startedMs) / 1000;
+  try {
+    await deps.pcp.attach(d.node.id);
+    await waitPgpool(deps, d.node.id, isAttached, ATTACH_WAIT_MS, 'attached');
+  } catch (err) {
+    return { ok: false, node: d.node.id, error: messageOf(err), seconds: seconds(), cause: err };
+  }
+  unfence(deps, d.node);
+  return {
+    ok: true,
+    node: d.node.id,
+    primary: d.primary.id,
+    rebuiltFrom: d.primary.id,
+    via: 'pcp',
+    method: ATTACH_ONLY,
+    timeline: d.timeline,
+    attached: true,
+    pgpool: 'attached',
+    kept: [],
+    moved: [],
+    seconds: seconds(),
+  };
+}
+
+/** The method of an attach decision, in the operator's words. */
+export const ATTACH_ONLY = 'an attach (it already streamed; nothing rebuilt)';
 
 /** pcp_recovery_node: pgpool runs the recovery hooks inside the primary, then attaches the node. */
 async function throughPgpool(deps: Deps, d: Extract<RecoverDecision, { kind: 'rebuild' }>, endProgress: () => Promise<void>): Promise<Done> {

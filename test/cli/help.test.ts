@@ -87,7 +87,8 @@ const LINES: [string, string[]][] = [
   ['lab vip status', ['lab', 'vip', 'status', '--help']],
   ['lab vip down', ['lab', 'vip', 'down', '--purge', '-h']],
   ['lab vip service', ['lab', 'vip', 'service', 'restart', 'bind9', '--host', 'rc1', '--help']],
-  // Without help these two serve for ever.
+  // Without help these serve (or write and probe) until stopped.
+  ['lab vip campaign', ['lab', 'vip', 'campaign', '--max-ms', '1000', '--help']],
   ['lab vip serve-api', ['lab', 'vip', 'serve-api', '--host', 'rc1', '--help']],
   ['lab vip serve-sink', ['lab', 'vip', 'serve-sink', '--out', '/nonexistent/sink', '-h']],
   ['help', ['help', '--help']],

@@ -139,9 +139,17 @@ test.serial('the last synchronous standby is lost → synchronous replication is
   const first = await hookDone(1);
   t.notRegex(first.msg, /relaxed/, 'node 2 still streams: one synchronous standby is enough for ANY 1');
   t.is(await setting(), 'ANY 1 ("pg1", "pg2")');
+  const secondMark = logMark(lab);
   killPostmaster(lab.nodes[2]!);
-  const second = await hookDone(2);
-  t.regex(second.msg, /promoted nobody; .*synchronous replication relaxed on node 0 \(0 standby streaming, 1 required\)/);
+  await hookDone(2);
+  // Whichever run of the failover hook since node 2's loss saw no standby left relaxed the setting: pgpool may
+  // run the hook for node 1 once more (a client's connection error) before the one for node 2, and then node 2's
+  // run finds the setting already relaxed.
+  const since = closingLines(lab, secondMark).filter((r) => r.hook === 'failover').map((r) => r.msg);
+  t.true(
+    since.some((m) => /\(a standby\) lost: promoted nobody; .*synchronous replication relaxed on node 0 \(0 standby streaming, 1 required\)/.test(m)),
+    since.join('\n'),
+  );
   t.is(await setting(), '');
   // With no standby left, a commit through pgpool returns at once instead of waiting for ever.
   t.is((await writeThroughPgpool(lab, 5)).length, 5);

@@ -229,6 +229,29 @@ test.serial('maas-ha recover refuses the primary and a healthy standby; --dry-ru
   t.deepEqual(unexpectedErrors(lab, mark, NOISE), []);
 });
 
+test.serial('maas-ha recover of a healthy standby that pgpool has down (detached by hand): attached, nothing rebuilt; --dry-run says so and changes nothing', async (t) => {
+  const { p, s } = await aStandby();
+  const mark = logMark(lab);
+  await lab.deps.pcp.detach(s);
+  await waitFor(`pgpool showing node ${s} down`, 30_000, async () => (await clusterStatus(lab)).rows.find((r) => r.id === s)?.pgpoolStatus === 'down' || undefined);
+  // pgpool ran the failover hook for the lost standby; the node itself still streams.
+  await waitFor('the failover hook to finish', 30_000, async () => closingLines(lab, mark).some((x) => x.hook === 'failover') || undefined);
+
+  const dry = await maasHa('recover', String(s), '--dry-run');
+  t.is(dry.code, 0, dry.stderr);
+  t.regex(dry.stdout, new RegExp(`node ${s} already streams timeline \\d+ from node ${p} and pgpool has it down: nothing to rebuild, attach it \\(pcp_attach_node\\)`));
+  t.regex(dry.stdout, new RegExp(`^1\\. pcp_attach_node -n ${s}, then wait until pgpool shows it up$`, 'm'));
+  t.is((await clusterStatus(lab)).rows.find((r) => r.id === s)?.pgpoolStatus, 'down', 'a dry run changes nothing');
+
+  const before = besideData(s);
+  const r = await maasHa('recover', String(s));
+  t.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  t.regex(r.stdout, new RegExp(`^node ${s} recovered by an attach \\(it already streamed; nothing rebuilt\\) in [\\d.]+ s: streams timeline \\d+ from node ${p}, attached in pgpool$`, 'm'));
+  t.deepEqual(besideData(s), before, 'no data directory moved or copied');
+  await waitRedundant(lab);
+  t.deepEqual(unexpectedErrors(lab, mark, NOISE), []);
+});
+
 test.serial('maas-ha recover --initial: a brand-new standby whose directory holds a fresh, foreign cluster is synced by base backup; the foreign one is kept', async (t) => {
   const { p, s } = await aStandby();
   const mark = logMark(lab);
