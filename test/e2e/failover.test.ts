@@ -207,7 +207,10 @@ test.serial('maas-ha switchover (the built CLI): refuses the primary itself; mov
   const s = await clusterStatus(lab);
   t.is(s.primary, 1);
   t.deepEqual(s.problems, []);
-  t.deepEqual(unexpectedErrors(lab, mark, NODE_DOWN_NOISE), []);
+  // The hook stops the old primary before promoting, within the ssh bound (connect timeout + 5 s). On a loaded
+  // two-core machine its clean shutdown (a checkpoint, the last WAL to both standbys) has outlasted that bound: the
+  // hook then marks it fenced-pending, the stop completes on its own, and the switchover ends as above.
+  t.deepEqual(unexpectedErrors(lab, mark, [...NODE_DOWN_NOISE, /old primary node 0 could not be stopped over ssh \(ssh timed out after \d+ ms\): marked fenced-pending/]), []);
 });
 
 test.serial('a fenced old primary cannot come back writable: the fence left standby.signal, so even a start brings it up read-only', async (t) => {

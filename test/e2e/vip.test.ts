@@ -103,7 +103,7 @@ async function redundant(on: RcName, primary: number): Promise<void> {
       const r = await status(on);
       last = r.text;
       return r.code === 0 && r.s?.primary === primary ? true : undefined;
-    }, 500);
+    }, 1000);
   } catch (err) {
     throw new Error(`${(err as Error).message}; last status:\n${last}`);
   }
