@@ -1,5 +1,5 @@
 // `npm test`: typecheck, build, then ava over every test file (or the files given), echoing ava's TAP output.
-// Without arguments the files run in two lanes (see LANE_ONE).
+// Without arguments the files run one after another (see E2E_ORDER).
 // Whatever happens it ends with the one line CI reads, "N passed, N failed": a typecheck or build failure counts
 // as a failed test, and so does ava exiting non-zero without having reported a failure (a crashed worker, a
 // file that timed out) — a runner that dies early must never look green. A skipped or todo test counts as failed
@@ -29,16 +29,15 @@ function step(name, cmd, args) {
 }
 
 /**
- * The whole suite runs in two lanes: two ava processes side by side, each running its files one at a time. The
- * heaviest files (the fault campaigns, each a writer, a probe and three PostgreSQL nodes recovering again and
- * again) go into different lanes, so they never load the two cores together (ava's own scheduling started both
- * at once, and every recovery under that load took four times as long). Lane one is named; lane two is every
- * other test file, so a new file can never be left out. The VIP lab (three pgpools and two PostgreSQL nodes in
- * namespaces, faults under the campaign's writer and probe) goes first in lane one, beside lane two's unit, hook
- * and CLI files, which start no lab: the two heaviest labs never overlap it. The lab's own small file goes to lane
- * one to even the lanes out. Each end-to-end file is an ava run of its own, so each prints its time.
+ * One file after another. The suite used to run in two lanes (two ava processes side by side, a lab in each), but
+ * on this 2-core machine kind two labs at once slow each other down far more than twice: measured in one run on a
+ * fresh clone (2026-12-01), the guard file took 155 s beside the compound campaign and 26 s after it, the lab file
+ * 161 s and 19 s, a 22 MB base-backup recovery over a minute; and the contention made scenarios with 5 s promises
+ * flaky. So the unit, hook and CLI files run first (one ava run, they start no lab), then each end-to-end file as
+ * an ava run of its own (each prints its time), the heaviest last. Files not named in E2E_ORDER run before those
+ * it names, so a new file can never be left out.
  */
-const LANE_ONE = ['vip', 'campaign', 'soak', 'failover', 'guard', 'install', 'uninstall', 'lab'].map((f) => `test/e2e/${f}.test.ts`);
+const E2E_ORDER = ['lab', 'install', 'uninstall', 'guard', 'failover', 'vip', 'soak', 'recovery', 'campaign', 'campaign-compound'].map((f) => `test/e2e/${f}.test.ts`);
 
 function testFiles(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -51,21 +50,11 @@ function testFiles(dir) {
 async function ava() {
   if (files.length) return avaRun(files, []);
   const all = testFiles('test').sort();
-  const missing = LANE_ONE.filter((f) => !all.includes(f));
+  const missing = E2E_ORDER.filter((f) => !all.includes(f));
   if (missing.length) throw new Error(`test/run.mjs names test files that do not exist: ${missing.join(', ')}`);
-  // Lane two starts with what needs no lab (unit, hook, cli) and ends with the end-to-end files, the compound
-  // campaign last: by then lane one is past its own campaign.
-  // (One ava run per group, one group after another: ava may order the files it is given as it likes.)
-  const rest = all.filter((f) => !LANE_ONE.includes(f));
-  const groups = [rest.filter((f) => !f.includes('/e2e/')), rest.filter((f) => f.includes('/e2e/') && !f.includes('campaign')), rest.filter((f) => f.includes('/e2e/campaign'))];
-  // One ava run per end-to-end file (and one for all the small ones), so that each prints its own time.
-  const laneTwo = async () => {
-    for (const g of [groups[0], ...groups[1], ...groups[2]].map((x) => (Array.isArray(x) ? x : [x]))) if (g.length) await avaRun(g, ['--concurrency', '1']);
-  };
-  const laneOne = async () => {
-    for (const f of LANE_ONE) await avaRun([f], ['--concurrency', '1']);
-  };
-  await Promise.all([laneOne(), laneTwo()]);
+  const e2e = all.filter((f) => f.includes('/e2e/'));
+  await avaRun(all.filter((f) => !f.includes('/e2e/')), ['--concurrency', '1']);
+  for (const f of [...e2e.filter((x) => !E2E_ORDER.includes(x)), ...E2E_ORDER]) await avaRun([f], ['--concurrency', '1']);
 }
 
 async function avaRun(list, flags) {
