@@ -133,6 +133,14 @@ async function underCampaign(t: Parameters<typeof assertInvariants>[0], body: (c
   assertInvariants(t, report, allow);
 }
 
+/** A pgpool back as its unit starts it (the fence first), joined as a standby, with `leader` still leading. */
+async function pgpoolBack(h: RcName, leader: RcName): Promise<void> {
+  await bootFence(o, h);
+  await startPgpool(o, h);
+  await joined(h);
+  await waitSettled(o, leader);
+}
+
 test.before(async () => {
   if (process.getuid?.() !== 0) throw new Error('the VIP lab needs root (network namespaces, nftables, sshd)');
   await vipLabUp(o, () => {});
@@ -180,10 +188,7 @@ test.serial('graceful stop of the leader: the VIP moves to rc2, escalation resta
   t.deepEqual(unexpected(), []);
   // rc1 comes back as a standby, fenced from boot; no pre-emption (docs/lab.md, "No pre-emption").
   mark();
-  await bootFence(o, 'rc1');
-  await startPgpool(o, 'rc1');
-  await joined('rc1');
-  await waitSettled(o, 'rc2');
+  await pgpoolBack('rc1', 'rc2');
   t.deepEqual(await vipHolders(o), ['rc2']);
   t.true(await fenced(o, 'rc1'));
 });
@@ -308,10 +313,7 @@ test.serial('the leader pgpool and the primary crash at once, on different hosts
     // rc1's pgpool comes back as its unit would (fenced first) and joins as a standby; rc2's PostgreSQL rejoins
     // through maas-ha recover.
     mark();
-    await bootFence(o, 'rc1');
-    await startPgpool(o, 'rc1');
-    await joined('rc1');
-    await waitSettled(o, 'rc2');
+    await pgpoolBack('rc1', 'rc2');
     t.deepEqual(await vipHolders(o), ['rc2']);
     await recover(t, 'rc2', 1);
     await redundant('rc2', 0);
