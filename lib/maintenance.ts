@@ -20,7 +20,7 @@ import { OperationError } from './errors.ts';
 import type { Deps, MaintenanceMark } from './model/ports.ts';
 import { judgePrimaries, observeAll, streamsFrom } from './observe.ts';
 import { isAttached } from './pgpool/pcp-output.ts';
-import { ATTACH_WAIT_MS, waitPgpoolNode } from './pgpool/wait.ts';
+import { ATTACH_WAIT_MS, attachAndWait, waitPgpoolNode } from './pgpool/wait.ts';
 
 export interface MaintenanceView {
   cluster?: MaintenanceMark;
@@ -133,8 +133,7 @@ export async function maintenanceOn(deps: Deps, node: NodeConfig | undefined, re
 
 /** pcp_attach_node, then the wait; the line that says how it went. */
 async function attachNode(deps: Deps, id: number, why: string): Promise<string> {
-  await deps.pcp.attach(id);
-  if ((await waitPgpoolNode(deps, id, isAttached, ATTACH_WAIT_MS)) === undefined) return `then: ${why}: attached`;
+  if ((await attachAndWait(deps, id)) === undefined) return `then: ${why}: attached`;
   return `then: ${why}: pgpool has the request queued but does not show node ${id} up after ${ATTACH_WAIT_MS / 1000} s (it carries it out once its search for a primary ends, search_primary_node_timeout): check with maas-ha status`;
 }
 

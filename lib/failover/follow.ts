@@ -9,8 +9,7 @@ import { messageOf, OperationError } from '../errors.ts';
 import type { Deps } from '../model/ports.ts';
 import { isWritable, observeNode, streamsFrom, type NodeObservation } from '../observe.ts';
 import { controlDataText, stopNode } from '../pgctl.ts';
-import { isAttached } from '../pgpool/pcp-output.ts';
-import { waitPgpoolNode } from '../pgpool/wait.ts';
+import { attachAndWait } from '../pgpool/wait.ts';
 import { formatBytes, formatLsn, parseLsnOrUndefined, type Lsn } from '../model/lsn.ts';
 import { describeMethod, parseControlData, type ControlData, type RebuildOptions } from '../recovery/plan.ts';
 import { rebuildAsStandby, waitStreaming } from '../recovery/rebuild.ts';
@@ -59,8 +58,7 @@ export function planFollow(f: FollowFacts): FollowAction {
 }
 
 async function attach(deps: Deps, node: NodeConfig): Promise<void> {
-  await deps.pcp.attach(node.id);
-  if ((await waitPgpoolNode(deps, node.id, isAttached, 10_000)) !== undefined) {
+  if ((await attachAndWait(deps, node.id, 10_000)) !== undefined) {
     throw new OperationError(`pcp_attach_node ${node.id} said "Command Successful" but pcp_node_info does not show it up`);
   }
 }

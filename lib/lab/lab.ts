@@ -365,40 +365,52 @@ async function startPgpool(o: LabOptions, pg: PgUser, pcpPassword: string, step:
  * systemd, so start-check (the ExecStartPre half of the guard) is not part of the lab.
  */
 async function startGuards(o: LabOptions, pg: PgUser, step: Say): Promise<void> {
-  const from = labNodes(o).map((n) => spawnGuard(o, pg, n));
-  for (const n of labNodes(o)) await guardStarted(n, from[n.id] ?? 0);
+  const guards = labNodes(o).map((n) => labGuardProcess(o, pg, n));
+  const from = guards.map((g) => spawnGuard(g, pg));
+  for (const [i, g] of guards.entries()) await guardStarted(g, from[i] ?? 0);
   step(`a guard on every node (maas-ha-guard watch every ${LAB_GUARD_INTERVAL_MS} ms, logs in pgN/guard.log)`);
 }
 
-/** Starts the node's guard unless it runs; returns where its log ended before (its first line comes after). */
-function spawnGuard(o: LabOptions, pg: PgUser, n: LabNode): number {
-  const p = labPaths(o.dir);
-  const g = guardFiles(n);
+/** A lab node's guard process: its name in messages, its files, and how it is started (argv[0] runs the rest). */
+export interface GuardProcess {
+  name: string;
+  pid: string;
+  log: string;
+  argv: string[];
+  env: Record<string, string>;
+}
+
+/** `maas-ha-guard watch` of one node, as postgres: node by its path, not through the shebang (PATH need not reach it). */
+export const guardWatchArgv = (bin: string, node: number, config: string) =>
+  asPostgres([process.execPath, join(bin, 'maas-ha-guard'), 'watch', '--node', String(node), '--interval-ms', String(LAB_GUARD_INTERVAL_MS), '--config', config]);
+
+/** Starts a guard unless it runs, detached; returns where its log ended before (its first line comes after). */
+export function spawnGuard(g: GuardProcess, pg: PgUser): number {
   if (readPid(g.pid)) return 0;
   const from = existsSync(g.log) ? statSync(g.log).size : 0;
   const log = openSync(g.log, 'a');
   chownSync(g.log, pg.uid, pg.gid);
-  // node by its path, not through the shebang: the service environment's PATH need not reach it.
-  const child = spawn(
-    'setpriv',
-    asPostgres([process.execPath, join(p.bin, 'maas-ha-guard'), 'watch', '--node', String(n.id), '--interval-ms', String(LAB_GUARD_INTERVAL_MS), '--config', p.config]).slice(1),
-    { detached: true, stdio: ['ignore', log, log], env: serviceEnv(o, pg), cwd: '/' },
-  );
+  const child = spawn(g.argv[0]!, g.argv.slice(1), { detached: true, stdio: ['ignore', log, log], env: g.env, cwd: '/' });
   child.unref();
   closeSync(log);
-  if (child.pid === undefined) throw new OperationError(`could not start the guard of ${n.name}`);
+  if (child.pid === undefined) throw new OperationError(`could not start the guard of ${g.name}`);
   writeFileSync(g.pid, `${child.pid}\n`);
   return from;
 }
 
 /** Up means it has said so: its first line is logged once it has its configuration and knows its node. */
-async function guardStarted(n: LabNode, from: number): Promise<void> {
-  const g = guardFiles(n);
-  await waitFor(`the guard of ${n.name} to start (see ${g.log})`, 15_000, async () => {
+export async function guardStarted(g: GuardProcess, from: number): Promise<void> {
+  await waitFor(`the guard of ${g.name} to start (see ${g.log})`, 15_000, async () => {
     const text = readFileSync(g.log).subarray(from).toString('utf8');
     if (!readPid(g.pid)) throw new Error(`exited: ${text.trim().split('\n').pop() ?? ''}`);
     return text.includes('guard watch started') ? true : undefined;
   }, 100);
+}
+
+/** The plain lab's guard of node `n`. */
+function labGuardProcess(o: LabOptions, pg: PgUser, n: LabNode): GuardProcess {
+  const p = labPaths(o.dir);
+  return { name: n.name, ...guardFiles(n), argv: guardWatchArgv(p.bin, n.id, p.config), env: serviceEnv(o, pg) };
 }
 
 /**
@@ -410,7 +422,9 @@ export async function labGuard(o: LabOptions, id: number, action: 'stop' | 'star
   if (!n) throw new OperationError(`the lab has no node ${id}`);
   const g = guardFiles(n);
   if (action === 'start') {
-    await guardStarted(n, spawnGuard(o, postgresUser(), n));
+    const pg = postgresUser();
+    const guard = labGuardProcess(o, pg, n);
+    await guardStarted(guard, spawnGuard(guard, pg));
     return;
   }
   const pid = readPid(g.pid);

@@ -21,8 +21,8 @@ import { recoveryWrappers } from '../recovery/wrappers.ts';
 import { fenceRuleset } from '../vip/fence.ts';
 import { renderSudoers } from '../vip/sudoers.ts';
 import { remoteCampaign, type Campaign } from './campaign.ts';
-import { postgresUser, readPid, waitFor } from './lab.ts';
-import { LAB_GUARD_INTERVAL_MS, PG_REPLICATION_SETTINGS } from './layout.ts';
+import { guardStarted, guardWatchArgv, postgresUser, readPid, spawnGuard, waitFor } from './lab.ts';
+import { PG_REPLICATION_SETTINGS } from './layout.ts';
 import { labService } from './vip-standin.ts';
 import {
   HOSTS,
@@ -282,25 +282,11 @@ async function startGuards(o: VipLabOptions): Promise<void> {
   for (const rc of RCS) await startGuard(o, rc);
 }
 
+/** The guard of rc's PostgreSQL (the lab's own guard start, run inside rc's namespace). */
 export async function startGuard(o: VipLabOptions, rc: RcName): Promise<void> {
   const hp = hostPaths(o.dir, rc);
-  if (readPid(hp.guardPid)) return;
-  const pg = postgresUser();
-  const from = existsSync(hp.guardLog) ? readFileSync(hp.guardLog).length : 0;
-  const log = openSync(hp.guardLog, 'a');
-  chownSync(hp.guardLog, pg.uid, pg.gid);
-  const id = RCS.indexOf(rc);
-  const child = spawn('ip', inNs(o, rc, asPostgres([process.execPath, join(vipPaths(o.dir).bin, 'maas-ha-guard'), 'watch', '--node', String(id), '--interval-ms', String(LAB_GUARD_INTERVAL_MS), '--config', hp.config])).slice(1), {
-    detached: true,
-    stdio: ['ignore', log, log],
-    env: pgpoolEnv(o, rc),
-    cwd: '/',
-  });
-  closeSync(log);
-  if (child.pid === undefined) throw new OperationError(`could not start the guard of ${rc}`);
-  child.unref();
-  writeFileSync(hp.guardPid, `${child.pid}\n`);
-  await waitFor(`the guard of ${rc} to start (see ${hp.guardLog})`, 15_000, async () => (readFileSync(hp.guardLog).subarray(from).toString('utf8').includes('guard watch started') ? true : undefined), 200);
+  const guard = { name: rc, pid: hp.guardPid, log: hp.guardLog, argv: inNs(o, rc, guardWatchArgv(vipPaths(o.dir).bin, RCS.indexOf(rc), hp.config)), env: pgpoolEnv(o, rc) };
+  await guardStarted(guard, spawnGuard(guard, postgresUser()));
 }
 
 /** Runs a lab service action in the host's namespace, the way the hooks do (but as root directly). */

@@ -4,6 +4,7 @@
 
 import { messageOf } from '../errors.ts';
 import type { Deps, PcpNodeInfo } from '../model/ports.ts';
+import { isAttached } from './pcp-output.ts';
 
 const POLL_MS = 200;
 
@@ -13,6 +14,12 @@ const POLL_MS = 200;
  * search_primary_node_timeout first (the labs: 30 s; preflight asks for about that).
  */
 export const ATTACH_WAIT_MS = 45_000;
+
+/** pcp_attach_node, then the wait until pgpool shows the node up: undefined once it does, else what it said last. */
+export async function attachAndWait(deps: Pick<Deps, 'pcp' | 'clock'>, id: number, timeoutMs = ATTACH_WAIT_MS): Promise<string | undefined> {
+  await deps.pcp.attach(id);
+  return waitPgpoolNode(deps, id, isAttached, timeoutMs);
+}
 
 /**
  * Polls pcp_node_info of node `id` until `ok` holds, for at most `timeoutMs`. Undefined once it holds; otherwise

@@ -13,7 +13,7 @@ import type { Deps, PcpNodeInfo } from '../model/ports.ts';
 import { observeAll, streamsFrom } from '../observe.ts';
 import { shScript } from '../pgctl.ts';
 import { isAttached } from '../pgpool/pcp-output.ts';
-import { ATTACH_WAIT_MS, waitPgpoolNode } from '../pgpool/wait.ts';
+import { ATTACH_WAIT_MS, attachAndWait, waitPgpoolNode } from '../pgpool/wait.ts';
 import { describeMethod, describePlan, planRebuild, type RebuildFacts, type RebuildOptions, type RebuildPlan } from './plan.ts';
 import { pollBasebackup, type ProgressSample } from './progress.ts';
 import { gatherFacts, observeDisk, pickPrimary, prepareStandby, startPrepared, unfence, waitStreaming } from './rebuild.ts';
@@ -45,7 +45,7 @@ export type RecoverDecision =
   | { kind: 'refuse'; node: NodeConfig; why: string }
   /** A standby that already streams the primary's timeline, which pgpool has down (a host back from a crash whose
    *  PostgreSQL started as a standby, say): nothing to rebuild, pgpool only has to take it back. */
-  | { kind: 'attach'; node: NodeConfig; primary: NodeConfig; timeline: number; info: PcpNodeInfo; why: string; startedMs: number }
+  | { kind: 'attach'; node: NodeConfig; primary: NodeConfig; timeline: number; why: string; startedMs: number }
   | {
       kind: 'rebuild';
       node: NodeConfig;
@@ -82,7 +82,7 @@ export async function planRecover(deps: Deps, input: RecoverInput): Promise<Reco
   const timeline = facts.primaryFacts.timeline;
   if (info && !isAttached(info) && !input.force && streamsFrom(facts.observation, primary, timeline)) {
     const why = `node ${node.id} already streams timeline ${timeline} from node ${primary.id} and pgpool has it ${info.statusName}: nothing to rebuild, attach it (pcp_attach_node)`;
-    return { kind: 'attach', node, primary, timeline, info, why, startedMs };
+    return { kind: 'attach', node, primary, timeline, why, startedMs };
   }
   const plan = planRebuild(facts, { method: input.method, force: input.force, initial: input.initial, basebackup: true, now: new Date(deps.clock.now()) });
   if (plan.kind === 'refuse') return { kind: 'refuse', node, why: plan.why };
@@ -188,8 +188,8 @@ export async function executeRecover(deps: Deps, d: Exclude<RecoverDecision, { k
 async function executeAttach(deps: Deps, d: Extract<RecoverDecision, { kind: 'attach' }>): Promise<RecoverOutcome> {
   const seconds = () => (deps.clock.now() - d.startedMs) / 1000;
   try {
-    await deps.pcp.attach(d.node.id);
-    await waitPgpool(deps, d.node.id, isAttached, ATTACH_WAIT_MS, 'attached');
+    const last = await attachAndWait(deps, d.node.id);
+    if (last !== undefined) throw new OperationError(`pgpool does not show node ${d.node.id} attached after ${ATTACH_WAIT_MS} ms (${last})`);
   } catch (err) {
     return { ok: false, node: d.node.id, error: messageOf(err), seconds: seconds(), cause: err };
   }
@@ -211,7 +211,7 @@ async function executeAttach(deps: Deps, d: Extract<RecoverDecision, { kind: 'at
 }
 
 /** The method of an attach decision, in the operator's words. */
-export const ATTACH_ONLY = 'an attach (it already streamed; nothing rebuilt)';
+const ATTACH_ONLY = 'an attach (it already streamed; nothing rebuilt)';
 
 /** pcp_recovery_node: pgpool runs the recovery hooks inside the primary, then attaches the node. */
 async function throughPgpool(deps: Deps, d: Extract<RecoverDecision, { kind: 'rebuild' }>, endProgress: () => Promise<void>): Promise<Done> {
