@@ -53,17 +53,21 @@ async function ava() {
   const missing = E2E_ORDER.filter((f) => !all.includes(f));
   if (missing.length) throw new Error(`test/run.mjs names test files that do not exist: ${missing.join(', ')}`);
   const e2e = all.filter((f) => f.includes('/e2e/'));
-  await avaRun(all.filter((f) => !f.includes('/e2e/')), ['--concurrency', '1']);
+  await avaRun(all.filter((f) => !f.includes('/e2e/')), ['--concurrency', '2']);
   for (const f of [...e2e.filter((x) => !E2E_ORDER.includes(x)), ...E2E_ORDER]) await avaRun([f], ['--concurrency', '1']);
 }
 
 async function avaRun(list, flags) {
   const started = Date.now();
   const child = spawn('npx', ['--no-install', 'ava', '--tap', ...flags, ...list], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let last = started;
   for await (const line of createInterface({ input: child.stdout })) {
     process.stdout.write(`${line}\n`);
     const m = /^(not ok|ok) \d+ - (.*?)(\s+# (SKIP|TODO).*)?$/.exec(line);
     if (!m) continue;
+    // Each end-to-end test's own time (with its beforeEach), so the log shows where the suite's minutes go.
+    if (list.length === 1) console.log(`#   took ${((Date.now() - last) / 1000).toFixed(1)} s`);
+    last = Date.now();
     if (m[1] === 'ok' && !m[4]) passed++;
     else {
       failed++;
