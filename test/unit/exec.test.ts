@@ -1,11 +1,18 @@
 import test from 'ava';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createShell } from '../../lib/adapters/exec.ts';
 import { CommandError, checked } from '../../lib/model/ports.ts';
 
 const shell = createShell();
+
+/** A scratch directory, removed when the test ends. */
+function scratch(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'maas-ha-exec-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 test('run: a command that sleeps forever is killed at its budget', async (t) => {
   const r = await shell.run(['sleep', 'infinity'], { timeoutMs: 300 });
@@ -15,7 +22,7 @@ test('run: a command that sleeps forever is killed at its budget', async (t) => 
 });
 
 test('run: children of a timed-out command die with it', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'maas-ha-exec-'));
+  const dir = scratch(t);
   const marker = join(dir, 'late');
   await shell.run(['sh', '-c', 'sleep 1; touch "$1"', 'sh', marker], { timeoutMs: 200 });
   await new Promise((r) => setTimeout(r, 1300));
@@ -23,7 +30,7 @@ test('run: children of a timed-out command die with it', async (t) => {
 });
 
 test('run: argv elements are never interpreted by a shell', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'maas-ha-exec-'));
+  const dir = scratch(t);
   const r = await shell.run(['printf', '%s|', "'; touch pwned", '$(touch pwned)', 'a b'], { timeoutMs: 2000, cwd: dir });
   t.is(r.stdout, "'; touch pwned|$(touch pwned)|a b|");
   t.false(existsSync(join(dir, 'pwned')));
@@ -48,7 +55,7 @@ test('run: refuses a call without a timeout', async (t) => {
 });
 
 test('run: when the process exits (a hook past its budget), commands still running die with it', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'maas-ha-exec-'));
+  const dir = scratch(t);
   const marker = join(dir, 'late');
   // A child node process starts a slow command with a long timeout, then exits the way runHook's budget guard does.
   const script = `
