@@ -96,7 +96,8 @@ export function campaignLab(req: LabRequest) {
   /**
    * Back to full redundancy with maas-ha's own commands: `maas-ha recover N` for every node that is not a
    * streaming, attached standby of pgpool's primary. A node that still runs as a second primary is refused
-   * without --force (rebuilding it discards its writes); the scenario has already judged that, so --force it.
+   * without --force (rebuilding it discards its writes); the scenario has already judged that, so --force it. A
+   * node recover calls a healthy standby is not rebuilt: the status is asked again.
    */
   async function healWithMaasHa(t: ExecutionContext, since: number): Promise<{ node: number; cli: Cli }[]> {
     const ran: { node: number; cli: Cli }[] = [];
@@ -112,7 +113,14 @@ export function campaignLab(req: LabRequest) {
         trace(`maas-ha recover ${r.id}`);
         let cli = await maasHa('recover', String(r.id));
         trace(`maas-ha recover ${r.id}: exit ${cli.code}`);
-        if (cli.code !== 0 && /runs as a second primary|is a healthy standby/.test(cli.stderr)) {
+        if (cli.code !== 0 && /is a healthy standby/.test(cli.stderr)) {
+          // It healed between the status and the recover (follow_primary rejoined it, or it caught up): nothing to
+          // rebuild. The next round asks the status again; a node it still calls broken is then a real disagreement.
+          t.log(`maas-ha recover ${r.id}: ${cli.stderr.trim()} → left as it is`);
+          ran.push({ node: r.id, cli });
+          continue;
+        }
+        if (cli.code !== 0 && /runs as a second primary/.test(cli.stderr)) {
           t.log(`maas-ha recover ${r.id}: ${cli.stderr.trim()} → again with --force`);
           cli = await maasHa('recover', String(r.id), '--force');
         }
