@@ -51,10 +51,39 @@ export function switchedOver(s: ClusterStatus, target: number): boolean {
   return s.primary === target && s.problems.length === 0 && s.rows.every((r) => r.pgpoolStatus === 'up');
 }
 
+/** What a switchover to `target` would do, decided from one look at the cluster before anything is asked. */
+export type SwitchoverDecision =
+  | { kind: 'refuse'; why: string }
+  | { kind: 'switch'; from: number; to: number; despite?: string; steps: string[] };
+
+/**
+ * Pure: refuse, or switch with the steps as the operator will see them happen. --force overrides a refusal only
+ * when there is a primary to move away from, the target is not it, and nothing is in maintenance.
+ */
+export function decideSwitchover(s: ClusterStatus, target: number, force: boolean): SwitchoverDecision {
+  const refusal = switchoverRefusal(s, target);
+  if (refusal && !(force && s.primary !== target && s.primary !== null && !maintenanceRefusal(s, target))) return { kind: 'refuse', why: refusal };
+  const from = s.primary!;
+  const others = s.rows.filter((r) => r.id !== from && r.id !== target).map((r) => r.id);
+  const steps = [
+    `pcp_promote_node --switchover -n ${target}: pgpool detaches node ${from} and runs the failover hook for it`,
+    `the failover hook stops node ${from} cleanly (every streaming standby gets its last WAL), then promotes node ${target} once it has replayed it`,
+    `follow_primary rewinds node ${from}${others.length ? ` and repoints node${others.length === 1 ? '' : 's'} ${others.join(', ')}` : ''} to follow node ${target}; failback restores synchronous replication`,
+    `watch until node ${target} is the primary and every node is up and healthy`,
+  ];
+  return { kind: 'switch', from, to: target, ...(refusal ? { despite: refusal } : {}), steps };
+}
+
 export interface SwitchoverResult {
   ok: boolean;
   seconds: number;
   status: ClusterStatus;
+}
+
+/** Look once and decide (`maas-ha switchover --dry-run` stops here). */
+export async function planSwitchover(deps: Deps, target: number, force: boolean): Promise<{ status: ClusterStatus; decision: SwitchoverDecision }> {
+  const status = await gatherStatus(deps);
+  return { status, decision: decideSwitchover(status, target, force) };
 }
 
 export async function runSwitchover(
@@ -65,11 +94,12 @@ export async function runSwitchover(
 ): Promise<SwitchoverResult> {
   const started = deps.clock.now();
   const t = () => ((deps.clock.now() - started) / 1000).toFixed(1).padStart(5);
-  let last = await gatherStatus(deps);
-  const refusal = switchoverRefusal(last, target);
-  if (refusal && !(opts.force && last.primary !== target && last.primary !== null && !maintenanceRefusal(last, target))) throw new Error(refusal);
-  if (refusal) say(`going ahead despite: ${refusal}`);
-  say(`[${t()} s] asking pgpool to switch the primary from node ${last.primary} to node ${target} (pcp_promote_node --switchover)`);
+  const planned = await planSwitchover(deps, target, opts.force);
+  let last = planned.status;
+  const d = planned.decision;
+  if (d.kind === 'refuse') throw new Error(d.why);
+  if (d.despite) say(`going ahead despite: ${d.despite}`);
+  say(`[${t()} s] asking pgpool to switch the primary from node ${d.from} to node ${target} (pcp_promote_node --switchover)`);
   await deps.pcp.promote(target, { switchover: true });
   while (deps.clock.now() - started < opts.timeoutMs) {
     await deps.clock.sleep(250);

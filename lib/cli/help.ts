@@ -26,8 +26,8 @@ export const COMMANDS: readonly CommandHelp[] = [
   { paths: ['status'], synopsis: 'status [--json]', about: 'the cluster as PostgreSQL and pgpool see it', config: true },
   {
     paths: ['switchover'],
-    synopsis: 'switchover NODE [--timeout S] [--force]',
-    about: 'planned move of the primary to a healthy standby, watched until redundant',
+    synopsis: 'switchover NODE [--timeout S] [--force] [--dry-run [--json]]',
+    about: 'planned move of the primary to a healthy standby, watched until redundant; --dry-run: what it would do, or why not',
     config: true,
   },
   {

@@ -14,7 +14,7 @@ import { renderLogLine } from '../log-render.ts';
 import { gatherStatus, renderStatus, statusJson } from '../status.ts';
 import { gatherPreflight, renderFindings, type PgpoolHost } from '../preflight.ts';
 import { runningPgpool } from '../adapters/proc.ts';
-import { runSwitchover } from '../switchover.ts';
+import { planSwitchover, runSwitchover } from '../switchover.ts';
 import { renderHookLines } from '../pgpool/conf.ts';
 import { labDown, labIsUp, labUp, readLabOptions } from '../lab/lab.ts';
 import { labPaths, type LabOptions } from '../lab/layout.ts';
@@ -173,12 +173,20 @@ async function preflight(argv: string[], io: CliIo, selfUrl: string): Promise<nu
 }
 
 async function switchover(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = flags(argv, { timeout: { type: 'string' }, force: { type: 'boolean' } }, 1);
+  const { values, positionals } = flags(argv, { timeout: { type: 'string' }, force: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } }, 1);
   const node = Number(positionals[0]);
   if (positionals[0] === undefined || !/^\d+$/.test(positionals[0])) throw new UsageError(`switchover: expected a node id, got "${positionals[0] ?? ''}"`);
   const timeoutS = values.timeout === undefined ? 120 : Number(values.timeout);
   if (!Number.isInteger(timeoutS) || timeoutS < 5 || timeoutS > 3600) throw new UsageError(`--timeout: expected seconds from 5 to 3600, got "${values.timeout}"`);
+  if (values.json && !values['dry-run']) throw new UsageError('--json: only with --dry-run (a running switchover prints each change as it happens)');
   const deps = createDeps(loadFor(values.config), createLog('cli', newRunId(), 'warn'));
+  if (values['dry-run']) {
+    const { decision } = await planSwitchover(deps, node, values.force ?? false);
+    if (values.json) io.out(JSON.stringify({ node, ...decision }, null, 2));
+    else if (decision.kind === 'refuse') io.out(`would refuse: ${decision.why}`);
+    else io.out([`would switch the primary from node ${decision.from} to node ${node}${decision.despite ? ` despite: ${decision.despite}` : ''}:`, ...decision.steps.map((x, i) => `  ${i + 1}. ${x}`), 'nothing was changed (--dry-run)'].join('\n'));
+    return decision.kind === 'refuse' ? 1 : 0;
+  }
   const r = await runSwitchover(deps, node, { timeoutMs: timeoutS * 1000, force: values.force ?? false }, (l) => io.out(l));
   if (r.ok) {
     const followers = r.status.rows.filter((x) => x.id !== node).map((x) => x.id);

@@ -14,6 +14,7 @@ import {
   DIST_BIN,
   runCli,
   NODE_DOWN_NOISE,
+  executedLine,
   closingLines,
   clusterStatus,
   healLab,
@@ -197,6 +198,16 @@ test.serial('maas-ha switchover (the built CLI): refuses the primary itself; mov
   t.is(refused.code, 1);
   t.regex(refused.out, /node 0 is already the primary/);
   t.is(await primaryOf(), 0);
+  const dryMark = logMark(lab);
+  const dry = cli('switchover', '1', '--dry-run');
+  t.is(dry.code, 0, dry.out);
+  t.regex(dry.out, /^would switch the primary from node 0 to node 1:$/m);
+  t.regex(dry.out, /rewinds node 0 and repoints node 2 to follow node 1/);
+  const dryJson = cli('switchover', '1', '--dry-run', '--json');
+  t.like(JSON.parse(dryJson.out) as object, { node: 1, kind: 'switch', from: 0, to: 1 });
+
+  t.is(await primaryOf(), 0, '--dry-run changed nothing');
+  t.throws(() => executedLine(lab, 'maas-ha-failover', dryMark), { message: /no execute command/ }, 'pgpool ran no failover hook for the dry runs');
 
   const mark = logMark(lab);
   const r = cli('switchover', '1');

@@ -2,7 +2,7 @@
 import test from 'ava';
 import type { MaintenanceMark } from '../../lib/model/ports.ts';
 import type { ClusterStatus, StatusRow } from '../../lib/status.ts';
-import { maintenanceRefusal, statusChanges, switchedOver, switchoverRefusal } from '../../lib/switchover.ts';
+import { decideSwitchover, maintenanceRefusal, statusChanges, switchedOver, switchoverRefusal } from '../../lib/switchover.ts';
 
 const row = (id: number, pgRole: StatusRow['pgRole'], over: Partial<StatusRow> = {}): StatusRow => ({
   id,
@@ -65,4 +65,27 @@ test('switchover: progress lines name only the nodes that changed, done only whe
   const after = status([row(0, 'standby', { timeline: 2 }), row(1, 'primary', { timeline: 2 }), row(2, 'standby', { timeline: 2 })]);
   t.true(switchedOver(after, 1));
   t.false(switchedOver(after, 2));
+});
+
+test('switchover decision: a healthy standby → switch, the steps name the old primary, the target and the other standby', (t) => {
+  const d = decideSwitchover(healthy(), 1, false);
+  if (d.kind !== 'switch') return t.fail(JSON.stringify(d));
+  t.is(d.from, 0);
+  t.is(d.to, 1);
+  t.is(d.despite, undefined);
+  t.regex(d.steps[0]!, /pcp_promote_node --switchover -n 1: pgpool detaches node 0/);
+  t.regex(d.steps[1]!, /stops node 0 cleanly .*promotes node 1/);
+  t.regex(d.steps[2]!, /rewinds node 0 and repoints node 2 to follow node 1/);
+});
+
+test('switchover decision: --force goes ahead despite a broken node, saying so; never past maintenance, the primary itself or no primary', (t) => {
+  const broken = status([row(0, 'primary'), row(1, 'standby'), row(2, 'unreachable', { problems: ['connect ECONNREFUSED'] })]);
+  t.is(decideSwitchover(broken, 1, false).kind, 'refuse');
+  const forced = decideSwitchover(broken, 1, true);
+  t.is(forced.kind, 'switch');
+  t.regex(forced.kind === 'switch' ? (forced.despite ?? '') : '', /not redundant now/);
+  const inMaintenance = status([row(0, 'primary'), row(1, 'standby'), row(2, 'standby')], [], [{ by: 'root@r1', since: '2026-11-30T20:00:00.000Z', reason: '' }]);
+  t.deepEqual(decideSwitchover(inMaintenance, 1, true).kind, 'refuse');
+  t.deepEqual(decideSwitchover(healthy(), 0, true).kind, 'refuse');
+  t.deepEqual(decideSwitchover(status([row(1, 'standby'), row(2, 'standby')]), 1, true).kind, 'refuse');
 });
