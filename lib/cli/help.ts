@@ -97,11 +97,11 @@ export const COMMANDS: readonly CommandHelp[] = [
   { paths: ['vip plan'], synopsis: 'vip plan', about: 'what escalation, the after-VIP part and de-escalation would do on this host', config: true },
   {
     paths: ['vip fence on', 'vip fence off', 'vip fence status'],
-    synopsis: 'vip fence on|off|status',
+    synopsis: 'vip fence on|off [--dry-run] | status [--json]',
     about: 'the passive-node nftables fence (table inet maas_ha)',
     config: true,
   },
-  { paths: ['vip fence-file'], synopsis: 'vip fence-file [--write]', about: 'the fence ruleset (root writes it to vip.fence.file)', config: true },
+  { paths: ['vip fence-file'], synopsis: 'vip fence-file [--write [--dry-run]]', about: 'the fence ruleset (root writes it to vip.fence.file)', config: true },
   { paths: ['vip sudoers'], synopsis: 'vip sudoers [--user postgres]', about: "the sudoers drop-in with the hooks' exact root commands", config: true },
   {
     paths: ['render dns'],

@@ -7,6 +7,7 @@
 //   maas-ha vip check|plan|fence|fence-file|sudoers    for operators and install.sh
 //   maas-ha lab vip ...       the VIP lab (test tooling)
 
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createNet } from '../adapters/net.ts';
 import { systemClock } from '../adapters/clock.ts';
@@ -23,6 +24,7 @@ import { failure } from '../vip/host.ts';
 import { renderSudoers } from '../vip/sudoers.ts';
 import { compareSoa, observeSoa } from '../maas/slave-dns.ts';
 import { parseFlags } from '../flags.ts';
+import { shJoin } from '../shquote.ts';
 import type { CliIo } from './main.ts';
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
@@ -71,9 +73,12 @@ export async function arpingCommand(argv: string[]): Promise<number> {
 export async function vipCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseFlags(
     argv,
-    { config: { type: 'string' }, json: { type: 'bool' }, 'timeout-ms': { type: 'int' }, target: { type: 'string' }, write: { type: 'bool' }, user: { type: 'string' } },
+    { config: { type: 'string' }, json: { type: 'bool' }, 'timeout-ms': { type: 'int' }, target: { type: 'string' }, write: { type: 'bool' }, user: { type: 'string' }, 'dry-run': { type: 'bool' } },
     { positionals: 2 },
   );
+  const dryRun = values['dry-run'] ?? false;
+  const changes = (positionals[0] === 'fence' && (positionals[1] === 'on' || positionals[1] === 'off')) || (positionals[0] === 'fence-file' && values.write);
+  if (dryRun && !changes) throw new UsageError('--dry-run: only for vip fence on|off and vip fence-file --write (the other vip commands change nothing)');
   const config = loadConfig(configPath(values.config, process.env));
   const vip = requireVip(config);
   const shell = createShell();
@@ -99,6 +104,11 @@ export async function vipCommand(argv: string[], io: CliIo): Promise<number> {
     }
     case 'fence': {
       const action = positionals[1];
+      if (dryRun) {
+        const argv = action === 'on' ? fenceOnArgv(vip) : fenceOffArgv(vip);
+        io.out(`would run: ${shJoin(argv)}\n(${action === 'on' ? `${vip.fence.users.join(', ')} could no longer reach ports ${vip.fence.ports.join(', ')}` : 'the fence table removed'}); nothing was changed (--dry-run)`);
+        return 0;
+      }
       if (action === 'on') {
         const r = await shell.run(fenceOnArgv(vip), { timeoutMs: 10_000 });
         if (r.exitCode !== 0) throw new UsageError(`fence on: ${failure(r)}`);
@@ -112,7 +122,7 @@ export async function vipCommand(argv: string[], io: CliIo): Promise<number> {
       }
       if (action === 'status') {
         const s = interpretFenceStatus(await shell.run(fenceStatusArgv(vip), { timeoutMs: 10_000 }));
-        io.out(`fence ${s}`);
+        io.out(values.json ? JSON.stringify({ fence: s }) : `fence ${s}`);
         return s === 'unknown' ? 1 : 0;
       }
       throw new UsageError('vip fence: expected on, off or status');
@@ -121,6 +131,11 @@ export async function vipCommand(argv: string[], io: CliIo): Promise<number> {
       const text = fenceRuleset(vip);
       if (!values.write) {
         io.out(text.trimEnd());
+        return 0;
+      }
+      if (dryRun) {
+        const now = existsSync(vip.fence.file) ? readFileSync(vip.fence.file, 'utf8') : undefined;
+        io.out(now === text ? `${vip.fence.file} unchanged: nothing to write` : `would ${now === undefined ? 'write' : 'replace'} ${vip.fence.file} (root-owned, mode 0644); nothing was changed (--dry-run)`);
         return 0;
       }
       // Idempotent, for install.sh: an unchanged file is left alone and said to be. Root writes it and the sudoers

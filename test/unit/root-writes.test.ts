@@ -174,6 +174,10 @@ test('root writes: fence-file --write in a root directory below one another user
 test('root writes: fence-file --write in a root-only directory → written 0644 root, then unchanged', (t) => {
   const w = world(t);
   const file = join(w.root, 'etc', 'fence.nft');
+  const dry = maasHa('vip', 'fence-file', '--write', '--dry-run', '--config', w.config);
+  t.is(dry.code, 0, dry.err);
+  t.regex(dry.out, new RegExp(`would write ${file.replace(/[.]/g, '\\.')} .*nothing was changed`));
+  t.is(lstatSync(file, { throwIfNoEntry: false }), undefined, '--dry-run wrote nothing');
   const r = maasHa('vip', 'fence-file', '--write', '--config', w.config);
   t.is(r.code, 0, r.err);
   t.is(r.out.trim(), `wrote ${file}`);
@@ -183,6 +187,14 @@ test('root writes: fence-file --write in a root-only directory → written 0644 
   t.is(st.mode & 0o7777, 0o644);
   t.regex(readFileSync(file, 'utf8'), /table inet maas_ha/);
   t.is(maasHa('vip', 'fence-file', '--write', '--config', w.config).out.trim(), `${file} unchanged`);
+  t.is(maasHa('vip', 'fence-file', '--write', '--dry-run', '--config', w.config).out.trim(), `${file} unchanged: nothing to write`);
+  // A dry run of the fence itself says the nft command it would run, and runs none.
+  const on = maasHa('vip', 'fence', 'on', '--dry-run', '--config', w.config);
+  t.is(on.code, 0, on.err);
+  t.regex(on.out.trim(), /^would run: .*nft.*\n.*could no longer reach ports .*nothing was changed \(--dry-run\)$/s);
+  const misuse = maasHa('vip', 'check', '--dry-run', '--config', w.config);
+  t.is(misuse.code, 2);
+  t.regex(misuse.err, /--dry-run: only for vip fence on\|off and vip fence-file --write/);
 });
 
 test('root writes: the checked copy next to a configuration in a directory another user owns, through planted links → victim untouched', (t) => {
