@@ -66,7 +66,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     synopsis: 'lab up [--nodes N] [--sync any|off] [--net K] [--dir D]',
     about: 'start the local lab (PostgreSQL 15 x N, pgpool-II 4.3, sshd) on 127.0.K.x\nin D (default $MAAS_HA_LAB_DIR, else /var/lib/maas-ha-lab)',
   },
-  { paths: ['lab status'], synopsis: 'lab status [--dir D]', about: 'the lab cluster, as `maas-ha status` shows it' },
+  { paths: ['lab status'], synopsis: 'lab status [--json] [--dir D]', about: 'the lab cluster, as `maas-ha status` shows it (--json: as `maas-ha status --json`)' },
   { paths: ['lab down'], synopsis: 'lab down [--purge] [--dir D]', about: 'stop the lab; --purge also removes its directory' },
   { paths: ['lab drill'], synopsis: 'lab drill [--json] [--dir D]', about: 'kill -9 the primary under write load and print the failover timeline' },
   {

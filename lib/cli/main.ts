@@ -305,19 +305,19 @@ async function lab(argv: string[], io: CliIo, selfUrl: string): Promise<number> 
   // After `lab up`, the lab's own record of its options is what the other subcommands act on.
   const o = positionals[0] === 'up' ? wanted : (readLabOptions(dir) ?? wanted);
   const say = (l: string) => io.out(l);
-  const labStatus = async () => {
+  const labStatus = async (json = false) => {
     if (!labIsUp(o)) {
-      io.out(`no lab is running in ${o.dir} (start one with: maas-ha lab up)`);
+      io.out(json ? JSON.stringify({ running: false, dir: o.dir }) : `no lab is running in ${o.dir} (start one with: maas-ha lab up)`);
       return 1;
     }
-    return status(['--config', labPaths(o.dir).config], io);
+    return status(['--config', labPaths(o.dir).config, ...(json ? ['--json'] : [])], io);
   };
   switch (positionals[0]) {
     case 'up':
       await labUp(o, say);
       return labStatus();
     case 'status':
-      return labStatus();
+      return labStatus(values.json ?? false);
     case 'down':
       await labDown(o, say, { purge: values.purge ?? false });
       return 0;

@@ -1,6 +1,6 @@
 // The lab itself, end to end: what `maas-ha lab up` builds is a real cluster wired the way production is.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createShell } from '../../lib/adapters/exec.ts';
@@ -40,6 +40,13 @@ test.serial('maas-ha status --json (the built CLI): the same cluster, for script
   t.is(s.primary, 0);
   t.deepEqual(s.problems, []);
   t.deepEqual(s.rows.map((r) => [r.id, r.pgRole, r.timeline]), [[0, 'primary', 1], [1, 'standby', 1], [2, 'standby', 1]]);
+  // `lab status --json` is that same document for the lab; with no lab in a directory, it says so as JSON (exit 1).
+  const viaLab = JSON.parse(execFileSync(join(DIST_BIN, 'maas-ha'), ['lab', 'status', '--json', '--dir', lab.o.dir], { encoding: 'utf8', timeout: 20_000 })) as typeof s;
+  t.is(viaLab.primary, 0);
+  t.deepEqual(viaLab.rows.map((r) => r.id), [0, 1, 2]);
+  const none = spawnSync(join(DIST_BIN, 'maas-ha'), ['lab', 'status', '--json', '--dir', join(lab.o.dir, 'no-lab-here')], { encoding: 'utf8', timeout: 20_000 });
+  t.is(none.status, 1);
+  t.deepEqual(JSON.parse(none.stdout), { running: false, dir: join(lab.o.dir, 'no-lab-here') });
 });
 
 test.serial('maas-ha metrics --json (the built CLI): the same gauges as the text format, for scripts', (t) => {
