@@ -35,7 +35,7 @@ function step(name, cmd, args) {
  * fresh clone (2026-12-01), the guard file took 155 s beside the compound campaign and 26 s after it, the lab file
  * 161 s and 19 s, a 22 MB base-backup recovery over a minute; and the contention made scenarios with 5 s promises
  * flaky. So the unit, hook and CLI files run first (one ava run, two files at a time: they start no lab, and
- * 79 s against 166 s one at a time here), then each end-to-end file as an ava run of its own (each prints its
+ * 79-81 s against 166 s one at a time here), then each end-to-end file as an ava run of its own (each prints its
  * time, and each test's), the heaviest last. Files not named in E2E_ORDER run before those
  * it names, so a new file can never be left out.
  */
