@@ -37,6 +37,8 @@ import {
 import { dirname, basename, join } from 'node:path';
 
 export type WriteOutcome = 'written' | 'unchanged';
+/** With `dryRun`: every check passed and the file differs ('would-write'), or it is as wanted; nothing written. */
+export type DryRunOutcome = 'would-write' | 'unchanged';
 
 export interface SafeWriteOptions {
   /** The file's permission bits (e.g. 0o600). */
@@ -48,6 +50,8 @@ export interface SafeWriteOptions {
   owner?: { uid: number; gid: number };
   /** Refuse unless the directory is one only root can change (a file root later trusts, like the fence ruleset). */
   rootDirectory?: boolean;
+  /** Every check and the comparison a write makes, then stop before the temporary file: says what a write would do. */
+  dryRun?: boolean;
 }
 
 export class SafeWriteError extends Error {
@@ -89,7 +93,7 @@ export function untrustedDirectory(dir: string): string | undefined {
  * code runs in this process (root in a root-only directory, or not root at all) and, as a string, in the child that
  * setpriv starts as the directory's owner: it must stay self-contained (its own require, no outer names).
  */
-function writeHere(fs: typeof import('node:fs'), path: string, text: string, mode: number, owner: { uid: number; gid: number } | null): string {
+function writeHere(fs: typeof import('node:fs'), path: string, text: string, mode: number, owner: { uid: number; gid: number } | null, dryRun: boolean): string {
   const slash = path.lastIndexOf('/');
   const dir = path.slice(0, slash) || '/';
   const name = path.slice(slash + 1);
@@ -107,6 +111,7 @@ function writeHere(fs: typeof import('node:fs'), path: string, text: string, mod
       if (fd >= 0) fs.closeSync(fd);
     }
   }
+  if (dryRun) return 'would-write';
   const tmp = `${dir}/.${name}.maas-ha-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   try {
@@ -136,17 +141,19 @@ function writeHere(fs: typeof import('node:fs'), path: string, text: string, mod
 
 /** The child's program: argv = path, mode (octal); the text on stdin; prints the outcome. */
 const CHILD = `const fs = require('node:fs');
-const [path, mode] = process.argv.slice(1);
+const [path, mode, dryRun] = process.argv.slice(1);
 const text = fs.readFileSync(0, 'utf8');
 try {
-  process.stdout.write((${writeHere.toString()})(fs, path, text, parseInt(mode, 8), null));
+  process.stdout.write((${writeHere.toString()})(fs, path, text, parseInt(mode, 8), null, dryRun === '1'));
 } catch (err) {
   process.stderr.write(String(err && err.message || err));
   process.exitCode = 1;
 }`;
 
 /** Writes `text` to the absolute `path` (see the top of this file); returns whether the file changed. Throws SafeWriteError. */
-export function writeFileSafely(path: string, text: string, opts: SafeWriteOptions): WriteOutcome {
+export function writeFileSafely(path: string, text: string, opts: SafeWriteOptions & { dryRun?: false }): WriteOutcome;
+export function writeFileSafely(path: string, text: string, opts: SafeWriteOptions): WriteOutcome | DryRunOutcome;
+export function writeFileSafely(path: string, text: string, opts: SafeWriteOptions): WriteOutcome | DryRunOutcome {
   if (!path.startsWith('/') || path.endsWith('/')) throw new SafeWriteError(`${path}: expected the absolute path of a file`);
   const dir = dirname(path);
   const st = statSync(dir, { throwIfNoEntry: false });
@@ -158,7 +165,7 @@ export function writeFileSafely(path: string, text: string, opts: SafeWriteOptio
   if (!isRoot()) {
     // Only our own privileges are at stake; O_EXCL|O_NOFOLLOW and rename still keep the write whole and in place.
     try {
-      return writeHere(fsApi, path, text, opts.mode, opts.owner && opts.owner.uid !== process.geteuid?.() ? opts.owner : null) as WriteOutcome;
+      return writeHere(fsApi, path, text, opts.mode, opts.owner && opts.owner.uid !== process.geteuid?.() ? opts.owner : null, opts.dryRun ?? false) as WriteOutcome | DryRunOutcome;
     } catch (err) {
       return fail(err);
     }
@@ -167,7 +174,7 @@ export function writeFileSafely(path: string, text: string, opts: SafeWriteOptio
     const why = untrustedDirectory(dir);
     if (why) throw new SafeWriteError(`refusing to write ${path} as root: ${why}, so another user could redirect the write`);
     try {
-      return writeHere(fsApi, join(realpathSync(dir), basename(path)), text, opts.mode, opts.owner ?? { uid: 0, gid: st.gid }) as WriteOutcome;
+      return writeHere(fsApi, join(realpathSync(dir), basename(path)), text, opts.mode, opts.owner ?? { uid: 0, gid: st.gid }, opts.dryRun ?? false) as WriteOutcome | DryRunOutcome;
     } catch (err) {
       return fail(err);
     }
@@ -178,24 +185,24 @@ export function writeFileSafely(path: string, text: string, opts: SafeWriteOptio
   if (opts.owner && opts.owner.uid !== st.uid) {
     throw new SafeWriteError(`refusing to write ${path}: ${dir} belongs to uid ${st.uid}, so a file there for uid ${opts.owner.uid} cannot be written safely`);
   }
-  return writeAs(st.uid, opts.owner?.gid ?? st.gid, path, text, opts.mode);
+  return writeAs(st.uid, opts.owner?.gid ?? st.gid, path, text, opts.mode, opts.dryRun ?? false);
 }
 
 /** Runs writeHere as uid:gid (no supplementary groups), with the text on stdin. */
-function writeAs(uid: number, gid: number, path: string, text: string, mode: number): WriteOutcome {
+function writeAs(uid: number, gid: number, path: string, text: string, mode: number, dryRun: boolean): WriteOutcome | DryRunOutcome {
   const r = spawnSync(
     'setpriv',
-    [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', process.execPath, '-e', CHILD, path, octal(mode)],
+    [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', process.execPath, '-e', CHILD, path, octal(mode), dryRun ? '1' : '0'],
     // No NODE_OPTIONS (a loader the user cannot read), a cwd the user can enter.
     { input: text, encoding: 'utf8', timeout: WRITE_TIMEOUT_MS, cwd: '/', env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' } },
   );
   const out = (r.stdout ?? '').trim();
   if (r.error) throw new SafeWriteError(`cannot write ${path} as uid ${uid}: ${r.error.message}`);
-  if (r.status !== 0 || (out !== 'written' && out !== 'unchanged')) {
+  if (r.status !== 0 || (out !== 'written' && out !== 'unchanged' && out !== 'would-write')) {
     const why = (r.stderr ?? '').trim() || (r.signal ? `killed by ${r.signal}` : `exit ${r.status}`);
     throw new SafeWriteError(`cannot write ${path} as uid ${uid} (the owner of ${dirname(path)}): ${why}`);
   }
-  return out;
+  return out as WriteOutcome | DryRunOutcome;
 }
 
 /** Creates `dir` (and missing parents) for a file root will write, only below directories only root can change. */

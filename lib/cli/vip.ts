@@ -7,7 +7,7 @@
 //   maas-ha vip check|plan|fence|fence-file|sudoers    for operators and install.sh
 //   maas-ha lab vip ...       the VIP lab (test tooling)
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createNet } from '../adapters/net.ts';
 import { systemClock } from '../adapters/clock.ts';
@@ -133,18 +133,24 @@ export async function vipCommand(argv: string[], io: CliIo): Promise<number> {
         io.out(text.trimEnd());
         return 0;
       }
-      if (dryRun) {
-        const now = existsSync(vip.fence.file) ? readFileSync(vip.fence.file, 'utf8') : undefined;
-        io.out(now === text ? `${vip.fence.file} unchanged: nothing to write` : `would ${now === undefined ? 'write' : 'replace'} ${vip.fence.file} (root-owned, mode 0644); nothing was changed (--dry-run)`);
-        return 0;
-      }
       // Idempotent, for install.sh: an unchanged file is left alone and said to be. Root writes it and the sudoers
       // drop-in lets postgres run `nft -f` of it as root, so it must sit where only root can change it; the write
       // never follows a link anyone planted (lib/adapters/safe-write.ts).
       try {
-        makeRootDirectory(dirname(vip.fence.file));
-        const outcome = writeFileSafely(vip.fence.file, text, { mode: 0o644, owner: { uid: 0, gid: 0 }, rootDirectory: true });
-        io.out(outcome === 'unchanged' ? `${vip.fence.file} unchanged` : `wrote ${vip.fence.file}`);
+        // A dry run makes the same checks and comparison as the write (lib/adapters/safe-write.ts), then stops.
+        if (!dryRun) makeRootDirectory(dirname(vip.fence.file));
+        else if (!existsSync(dirname(vip.fence.file))) {
+          io.out(`would create ${dirname(vip.fence.file)} and write ${vip.fence.file} (root-owned, mode 0644); nothing was changed (--dry-run)`);
+          return 0;
+        }
+        const outcome = writeFileSafely(vip.fence.file, text, { mode: 0o644, owner: { uid: 0, gid: 0 }, rootDirectory: true, dryRun });
+        io.out(
+          outcome === 'unchanged'
+            ? `${vip.fence.file} unchanged${dryRun ? ': nothing to write' : ''}`
+            : outcome === 'would-write'
+              ? `would write ${vip.fence.file} (root-owned, mode 0644); nothing was changed (--dry-run)`
+              : `wrote ${vip.fence.file}`,
+        );
       } catch (err) {
         if (err instanceof SafeWriteError) throw new OperationError(`vip.fence.file: ${err.message}`, { cause: err });
         throw err;

@@ -164,10 +164,13 @@ test('root writes: fence-file --write in a root directory below one another user
   const w = world(t, (root) => join(root, 'nobody-home', 'etc', 'fence.nft'));
   const home = w.nobodyDir('nobody-home');
   mkdirSync(join(home, 'etc'), { mode: 0o755 }); // root's, but nobody may rename it and put a link in its place
-  const r = maasHa('vip', 'fence-file', '--write', '--config', w.config);
+  for (const dry of [['--dry-run'], []]) {
+    // A dry run is refused where the write is: it makes the same checks.
+    const r = maasHa('vip', 'fence-file', '--write', ...dry, '--config', w.config);
+    t.true(r.code === 1 || r.code === 2, `${r.out}${r.err}`);
+    t.regex(r.err, /vip\.fence\.file: .*nobody-home (belongs to|is owned by) uid 65534/);
+  }
   w.victimUntouched(t);
-  t.true(r.code === 1 || r.code === 2, `${r.out}${r.err}`);
-  t.regex(r.err, /vip\.fence\.file: .*nobody-home (belongs to|is owned by) uid 65534/);
   t.false(lstatSync(join(home, 'etc', 'fence.nft'), { throwIfNoEntry: false }) !== undefined, 'nothing written');
 });
 
@@ -188,6 +191,12 @@ test('root writes: fence-file --write in a root-only directory → written 0644 
   t.regex(readFileSync(file, 'utf8'), /table inet maas_ha/);
   t.is(maasHa('vip', 'fence-file', '--write', '--config', w.config).out.trim(), `${file} unchanged`);
   t.is(maasHa('vip', 'fence-file', '--write', '--dry-run', '--config', w.config).out.trim(), `${file} unchanged: nothing to write`);
+  // The dry run compares as the write does (content, mode and owner): the right text with the wrong mode is a write.
+  chmodSync(file, 0o600);
+  t.regex(maasHa('vip', 'fence-file', '--write', '--dry-run', '--config', w.config).out, /^would write .*nothing was changed/);
+  t.is(lstatSync(file).mode & 0o7777, 0o600, '--dry-run changed nothing');
+  t.is(maasHa('vip', 'fence-file', '--write', '--config', w.config).out.trim(), `wrote ${file}`);
+  t.is(lstatSync(file).mode & 0o7777, 0o644);
   // A dry run of the fence itself says the nft command it would run, and runs none.
   const on = maasHa('vip', 'fence', 'on', '--dry-run', '--config', w.config);
   t.is(on.code, 0, on.err);
