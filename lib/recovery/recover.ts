@@ -188,8 +188,7 @@ export async function executeRecover(deps: Deps, d: Exclude<RecoverDecision, { k
 async function executeAttach(deps: Deps, d: Extract<RecoverDecision, { kind: 'attach' }>): Promise<RecoverOutcome> {
   const seconds = () => (deps.clock.now() - d.startedMs) / 1000;
   try {
-    const last = await attachAndWait(deps, d.node.id);
-    if (last !== undefined) throw new OperationError(`pgpool does not show node ${d.node.id} attached after ${ATTACH_WAIT_MS} ms (${last})`);
+    await attach(deps, d.node.id, ATTACH_WAIT_MS);
   } catch (err) {
     return { ok: false, node: d.node.id, error: messageOf(err), seconds: seconds(), cause: err };
   }
@@ -257,8 +256,7 @@ async function directly(deps: Deps, d: Extract<RecoverDecision, { kind: 'rebuild
   });
   let attached = false;
   if (info) {
-    await deps.pcp.attach(node.id);
-    await waitPgpool(deps, node.id, isAttached, 15_000, 'attached');
+    await attach(deps, node.id, 15_000);
     attached = true;
   }
   return { method, timeline, streamsFrom, kept, attached, rebuildSeconds };
@@ -276,6 +274,12 @@ async function pgpoolView(deps: Deps): Promise<PgpoolView> {
   const infos = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const nodes = new Map(infos.map((i) => [i.id, i]));
   return { nodes, primary: infos.find((i) => i.role === 'primary' && isAttached(i))?.id };
+}
+
+/** pcp_attach_node, then the wait (lib/pgpool/wait.ts); an OperationError when pgpool does not show it up in time. */
+async function attach(deps: Deps, id: number, timeoutMs: number): Promise<void> {
+  const last = await attachAndWait(deps, id, timeoutMs);
+  if (last !== undefined) throw new OperationError(`pgpool does not show node ${id} attached after ${timeoutMs} ms (${last})`);
 }
 
 async function waitPgpool(deps: Deps, id: number, ok: (i: PcpNodeInfo) => boolean, timeoutMs: number, what: string): Promise<void> {
