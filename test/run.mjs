@@ -1,11 +1,12 @@
 // `npm test`: typecheck, build, then ava over every test file (or the files given), echoing ava's TAP output.
-// Without arguments the files run one after another (see E2E_ORDER).
+// Without arguments the files run one after another (see E2E_ORDER), and after each end-to-end file whatever it
+// left running is taken down (test/support/reap.ts, loaded through tsx: `npm test` runs this with --import=tsx).
 // Whatever happens it ends with the one line CI reads, "N passed, N failed": a typecheck or build failure counts
 // as a failed test, and so does ava exiting non-zero without having reported a failure (a crashed worker, a
 // file that timed out) — a runner that dies early must never look green. A skipped or todo test counts as failed
 // too: this suite promises that its end-to-end tests run, so a skip is a defect, not a pass.
-import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 const files = process.argv.slice(2);
@@ -56,13 +57,86 @@ async function ava() {
   if (missing.length) throw new Error(`test/run.mjs names test files that do not exist: ${missing.join(', ')}`);
   const e2e = all.filter((f) => f.includes('/e2e/'));
   await avaRun(all.filter((f) => !f.includes('/e2e/')), ['--concurrency', '2']);
-  for (const f of [...e2e.filter((x) => !E2E_ORDER.includes(x)), ...E2E_ORDER]) await avaRun([f], ['--concurrency', '1']);
+  for (const f of [...e2e.filter((x) => !E2E_ORDER.includes(x)), ...E2E_ORDER]) {
+    console.log(`# machine before ${f}: ${machine()}`);
+    await avaRun([f], ['--concurrency', '1']);
+    await reap(f);
+  }
+}
+
+/**
+ * A file whose ava worker died (killed, or timed out) never ran its after.always hook: its lab would go on running
+ * beside the next file's and could break it. The labs' own teardown takes down whatever is left.
+ */
+async function reap(file) {
+  const { reapTestLabs } = await import('./support/reap.ts');
+  for (const line of await reapTestLabs()) console.log(`# left running after ${file}: ${line}`);
+}
+
+/** One line of what the machine has left, so a log shows a file that starves the ones after it. */
+function machine() {
+  const mem = Object.fromEntries(readFileSync('/proc/meminfo', 'utf8').split('\n').map((l) => /^(\w+):\s+(\d+)/.exec(l)).filter(Boolean).map((m) => [m[1], Math.round(Number(m[2]) / 1024)]));
+  const procs = readdirSync('/proc').filter((e) => /^\d+$/.test(e)).length;
+  const shm = readFileSync('/proc/sysvipc/shm', 'utf8').trim().split('\n').length - 1;
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  return `${mem.MemAvailable} MB available, ${mem.Shmem} MB shared, ${shm} System V segments, ${procs} processes, load ${load}`;
+}
+
+/** After a file that failed: the biggest processes and what the kernel said about memory. */
+function postMortem() {
+  const rows = [];
+  for (const e of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${e}/status`, 'utf8'))?.[1] ?? 0);
+      rows.push([rss, e, readFileSync(`/proc/${e}/cmdline`, 'utf8').replace(/\0/g, ' ').slice(0, 120)]);
+    } catch {
+      // gone
+    }
+  }
+  rows.sort((a, b) => b[0] - a[0]);
+  for (const [rss, pid, cmd] of rows.slice(0, 8)) console.log(`#   ${Math.round(rss / 1024)} MB pid ${pid}: ${cmd}`);
+  const k = spawnSync('dmesg', [], { encoding: 'utf8', timeout: 5000 });
+  const oom = (k.stdout ?? '').split('\n').filter((l) => /out of memory|oom|killed process/i.test(l)).slice(-5);
+  console.log(oom.length ? oom.map((l) => `#   kernel: ${l}`).join('\n') : `#   kernel: no out-of-memory lines${k.status === 0 ? '' : ' (dmesg unreadable)'}`);
+}
+
+/**
+ * One ava run's bound. ava's own timeout (package.json) fails a test that stays silent for 10 min, but its TAP
+ * reporter can crash on that timeout and leave the run hanging (seen in CI, 2026-12-01: 19 min for one file). The
+ * longest file takes under 5 min here.
+ */
+const RUN_DEADLINE_MS = 15 * 60_000;
+let current;
+
+function killGroup(pid, signal) {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // gone
+  }
+}
+
+// ^C or a CI stop reaches ava and its worker too, in their own process group.
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    if (current) killGroup(current.pid, sig);
+    process.exit(130);
+  });
 }
 
 async function avaRun(list, flags) {
   const started = Date.now();
+  const failedBefore = failures.length;
   // ava's own entry point under this node: npx would add its package resolution (about a second here) to every run.
-  const child = spawn(process.execPath, [AVA, '--tap', ...flags, ...list], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // In a process group of its own, so that a run past its deadline goes with its worker.
+  const child = spawn(process.execPath, [AVA, '--tap', ...flags, ...list], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const closed = new Promise((resolve) => child.on('close', (c, s) => resolve(c ?? s)));
+  current = child;
+  let overdue = false;
+  const deadline = setTimeout(() => {
+    overdue = true;
+    killGroup(child.pid, 'SIGKILL');
+  }, RUN_DEADLINE_MS);
   let last = started;
   for await (const line of createInterface({ input: child.stdout })) {
     process.stdout.write(`${line}\n`);
@@ -77,12 +151,22 @@ async function avaRun(list, flags) {
       failures.push(m[4] ? `${m[2]} (${m[4] === "SKIP" ? "skipped" : "todo"})` : m[2]);
     }
   }
-  const code = await new Promise((resolve) => child.on('close', (c, s) => resolve(c ?? s)));
+  const code = await closed;
+  clearTimeout(deadline);
+  current = undefined;
+  if (overdue) {
+    failed++;
+    failures.push(`${list.length === 1 ? list[0] : 'the batch'}: killed after ${RUN_DEADLINE_MS / 60_000} min, the bound of one ava run`);
+  }
   // Where the suite's time goes, in the log CI keeps.
   console.log(`# ${list.length} file(s) from ${list[0]}: ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  if (code !== 0 && failures.length === 0) {
+  if (code !== 0 && failures.length === failedBefore) {
     failed++;
-    failures.push(`ava exited with ${code} without reporting a failed test`);
+    failures.push(`${list.length === 1 ? list[0] : 'ava'}: exited with ${code} without reporting a failed test`);
+  }
+  if (code !== 0) {
+    console.log(`# after ${list.length === 1 ? list[0] : 'the batch'} failed: ${machine()}`);
+    postMortem();
   }
 }
 

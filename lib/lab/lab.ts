@@ -86,12 +86,32 @@ export function readPid(path: string): number | undefined {
   if (!existsSync(path)) return undefined;
   // pgpool's pid file ends with a NUL byte (docs/lab.md, "pgpool's pid file ends with a NUL byte"); PostgreSQL's has the pid on its first line.
   const pid = Number(readFileSync(path, 'utf8').replace(/\0/g, '').split('\n')[0]?.trim());
-  if (!Number.isInteger(pid) || pid <= 1) return undefined;
+  return Number.isInteger(pid) && pid > 1 && alive(pid) ? pid : undefined;
+}
+
+/**
+ * Removes the System V shared memory that SIGKILLed pgpools left behind: pgpool keeps its state in a private
+ * (key 0) segment of about 130 MB that only its own exit removes, so every kill -9 of a pgpool leaks one until
+ * the host reboots (docs/lab.md, "A killed pgpool leaks its shared memory"). A segment goes only when it is
+ * private, owned by postgres, attached to nothing and its creator is gone: nobody can find it again. Returns how
+ * many were removed.
+ */
+export async function freeOrphanedSharedMemory(): Promise<number> {
+  if (!existsSync('/proc/sysvipc/shm')) return 0;
+  const pg = postgresUser();
+  const rows = readFileSync('/proc/sysvipc/shm', 'utf8').trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/).map(Number));
+  // key shmid perms size cpid lpid nattch uid ...
+  const orphans = rows.filter(([key, , , , cpid, , nattch, uid]) => key === 0 && nattch === 0 && uid === pg.uid && cpid !== undefined && !alive(cpid));
+  for (const [, shmid] of orphans) await run(['ipcrm', '-m', String(shmid)], `ipcrm -m ${shmid}`, 5000);
+  return orphans.length;
+}
+
+function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -458,6 +478,8 @@ export async function labDown(o: LabOptions, say: Say, opts: { purge: boolean })
     await stopByPid(join(n.data, 'postmaster.pid'), `PostgreSQL ${n.name}`, 'SIGQUIT');
   }
   await stopByPid(p.sshdPid, 'sshd', 'SIGTERM');
+  const freed = await freeOrphanedSharedMemory();
+  if (freed) say(`removed ${freed} shared memory segment(s) of killed pgpools`);
   if (opts.purge) {
     rmSync(o.dir, { recursive: true, force: true });
     say(`removed ${o.dir}`);

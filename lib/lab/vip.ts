@@ -21,7 +21,7 @@ import { recoveryWrappers } from '../recovery/wrappers.ts';
 import { fenceRuleset } from '../vip/fence.ts';
 import { renderSudoers } from '../vip/sudoers.ts';
 import { remoteCampaign, type Campaign } from './campaign.ts';
-import { guardStarted, guardWatchArgv, postgresUser, readPid, spawnGuard, waitFor } from './lab.ts';
+import { freeOrphanedSharedMemory, guardStarted, guardWatchArgv, postgresUser, readPid, spawnGuard, waitFor } from './lab.ts';
 import { PG_REPLICATION_SETTINGS } from './layout.ts';
 import { labService } from './vip-standin.ts';
 import {
@@ -462,6 +462,8 @@ export const setLink = (o: VipLabOptions, h: HostName, state: 'up' | 'down') => 
 export async function reboot(o: VipLabOptions, h: RcName): Promise<void> {
   const pid = readPid(hostPaths(o.dir, h).pgpoolPid);
   if (pid) killGroup(pid);
+  // A reboot clears System V shared memory; the crash left the killed pgpool's segment behind.
+  await freeOrphanedSharedMemory();
   await shell.run(['ip', '-n', ns(o, h), 'addr', 'del', `${vipAddr(o)}/24`, 'dev', 'eth0'], { timeoutMs: 5000 });
   await setLink(o, h, 'up');
   await bootFence(o, h);
@@ -545,5 +547,8 @@ export async function vipLabDown(o: VipLabOptions, say: Say, opts: { purge: bool
   const mine = new Set(['sw', ...HOSTS].map((h) => ns(o, h as HostName | 'sw')));
   for (const n of await namespaces()) if (mine.has(n)) await shell.run(['ip', 'netns', 'del', n], { timeoutMs: 10_000 });
   rmSync(vipPaths(o.dir).sudoers, { force: true });
+  // The pgpools above were killed, not stopped: their shared memory stays until removed.
+  const freed = await freeOrphanedSharedMemory();
+  if (freed) say(`removed ${freed} shared memory segment(s) of killed pgpools`);
   if (opts.purge) rmSync(o.dir, { recursive: true, force: true });
 }
