@@ -51,7 +51,11 @@ function testFiles(dir) {
 }
 
 async function ava() {
-  if (files.length) return avaRun(files, []);
+  if (files.length) {
+    await avaRun(files, []);
+    if (files.some((f) => f.includes('/e2e/'))) await reap(files.join(' '));
+    return;
+  }
   const all = testFiles('test').sort();
   const missing = E2E_ORDER.filter((f) => !all.includes(f));
   if (missing.length) throw new Error(`test/run.mjs names test files that do not exist: ${missing.join(', ')}`);
