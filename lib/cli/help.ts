@@ -152,8 +152,8 @@ export const COMMANDS: readonly CommandHelp[] = [
   },
   {
     paths: ['lab vip up'],
-    synopsis: 'lab vip up [--net K] [--dir D]',
-    about: 'the VIP lab: region controllers, witness and client as network namespaces\nin D (default /var/lib/maas-ha-test/vip)',
+    synopsis: 'lab vip up [--net K] [--dir D] [--mode active-passive|active-active]',
+    about: 'the VIP lab: region controllers, witness and client as network namespaces\nin D (default /var/lib/maas-ha-test/vip); --mode is vip.mode of its region controllers',
   },
   { paths: ['lab vip status'], synopsis: 'lab vip status [--dir D]', about: 'the VIP lab: who holds the VIP, which services run where' },
   { paths: ['lab vip down'], synopsis: 'lab vip down [--purge] [--dir D]', about: 'stop the VIP lab; --purge also removes its directory' },

@@ -242,6 +242,8 @@ const service = map({
 });
 
 const vip = map({
+  // docs/maas.md, "Active-passive or active-active"
+  mode: withDefault(oneOf(['active-passive', 'active-active']), 'active-passive'),
   address: required(ipv4),
   prefix_length: withDefault(int(1, 32), 24),
   interface: required(ifname),
@@ -263,7 +265,8 @@ const vip = map({
   ),
   fence: section(
     map({
-      method: withDefault(oneOf(['nftables', 'stop-services', 'none']), 'nftables'),
+      // Default nftables; none in active-active (buildVip).
+      method: optional(oneOf(['nftables', 'stop-services', 'none'])),
       users: withDefault(list(name, 1), ['maas']),
       ports: withDefault(list(port, 1), [5432, 9999]),
       file: withDefault(absPath, '/etc/maas-ha/fence.nft'),
@@ -503,6 +506,12 @@ function crossCheckVip(v: NonNullable<Loose<Raw>['vip']>, w: Walk): void {
       w.problem(`vip.services.list[${i}]`, `restart/stop commands are only used with manager: commands (the ${manager} manager builds its own)`);
     }
   });
+  if (v.mode === 'active-active') {
+    if (s.preset === 'maas-1') w.problem('vip.mode', "active-active needs MAAS 2.x or later: MAAS 1.x's maas-dns and cluster controllers work with the active region only (use active-passive)");
+    if (v.fence?.method !== undefined && v.fence.method !== 'none') {
+      w.problem('vip.fence.method', `${v.fence.method} fences a passive region's services off the database, and active-active has no passive region: leave it out (none)`);
+    }
+  }
   const seen = new Set<string>();
   (v.region_controllers ?? []).forEach((rc, i) => {
     if (rc?.address && rc.address === v.address) w.problem(`vip.region_controllers[${i}].address`, `is the VIP itself (${v.address}); list each host's own address`);
@@ -524,6 +533,8 @@ function buildVip(raw: NonNullable<Raw['vip']>): VipConfig {
   const { slave_dns, services: _services, checks: _checks, ...rest } = raw;
   return {
     ...rest,
+    // Active-active: every region serves, so nothing is fenced (crossCheckVip refuses any other method given).
+    fence: { ...raw.fence, method: raw.fence.method ?? (raw.mode === 'active-active' ? 'none' : 'nftables') },
     services: { ...(preset ? { preset } : {}), manager: manager ?? p?.manager ?? 'systemd', list: services, timeout_ms },
     checks,
     ...(slave_dns ? { slave_dns: buildSlaveDns(slave_dns, raw.address, checks.dns?.port ?? base.dns.port) } : {}),

@@ -178,6 +178,12 @@ export interface ServiceSpec {
 }
 
 export interface VipConfig {
+  /**
+   * active-passive: only the VIP holder runs the region services (the others are fenced or stopped, and a VIP move
+   * restarts them); active-active (MAAS 2.x and later): every region controller serves all the time and a VIP move
+   * restarts nothing (docs/maas.md, "Active-passive or active-active").
+   */
+  mode: 'active-passive' | 'active-active';
   /** pgpool's delegate_IP (IPv4). */
   address: string;
   prefix_length: number;

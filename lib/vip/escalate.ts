@@ -34,7 +34,7 @@ import {
   type PeerOutcome,
   type RegionController,
 } from './host.ts';
-import { runServices, type ServiceResult } from './services.ts';
+import { restartedOnMove, runServices, type ServiceResult } from './services.ts';
 
 // ---- plans (pure)
 
@@ -50,7 +50,7 @@ export function planEscalation(vip: VipConfig, view: HostView): EscalationPlan {
   return {
     peers: view.peers,
     liftFence: vip.fence.method === 'nftables',
-    restart: vip.services.list.filter((s) => !s.needs_vip),
+    restart: restartedOnMove(vip).filter((s) => !s.needs_vip),
   };
 }
 
@@ -68,7 +68,7 @@ export function planAfterVip(vip: VipConfig, view: HostView, unreachable: readon
   const slaves = vip.slave_dns
     ? [...(view.self ? [{ address: view.self.address, local: true }] : []), ...peers.map((p) => ({ address: p.address, local: false }))]
     : [];
-  return { restart: vip.services.list.filter((s) => s.needs_vip), checks, slaves };
+  return { restart: restartedOnMove(vip).filter((s) => s.needs_vip), checks, slaves };
 }
 
 export interface DeEscalationPlan {
@@ -107,13 +107,16 @@ export function describePlan(vip: VipConfig, view: HostView): string {
   const names = (s: ServiceSpec[]) => (s.length ? s.map((x) => x.name).join(', ') : 'nothing');
   return [
     `this host: ${view.self ? `${view.self.name} (${view.self.address})` : 'not one of vip.region_controllers'}; VIP ${vip.address} ${view.holdsVip ? 'is' : 'is not'} on ${vip.interface}`,
+    vip.mode === 'active-active'
+      ? 'mode active-active: every region controller runs its services all the time; a VIP move restarts and fences nothing'
+      : 'mode active-passive: the VIP holder runs the region services; a VIP move restarts them there and fences the one it leaves',
     'escalation (before pgpool adds the VIP):',
     `  remove the VIP from ${e.peers.length ? e.peers.map((p) => `${p.name} (${p.address})`).join(', ') : 'no peer'} if it holds it`,
     `  ${e.liftFence ? 'lift the nftables fence' : 'no fence to lift'}; restart ${names(e.restart)} (${vip.services.manager})`,
     'after the VIP is up (maas-ha arping):',
     `  restart ${names(a.restart)}; check ${a.checks.join(', ') || 'nothing'}${a.slaves.length ? `; retransfer ${vip.slave_dns?.zones.join(', ')} on ${a.slaves.map((s) => s.address).join(', ')}` : ''}`,
     'de-escalation:',
-    `  ${d.fence ? `load the nftables fence (${vip.fence.users.join(', ')} → ports ${vip.fence.ports.join(', ')})` : d.stop.length ? `stop ${names(d.stop)}` : 'nothing (fence.method: none)'}`,
+    `  ${d.fence ? `load the nftables fence (${vip.fence.users.join(', ')} → ports ${vip.fence.ports.join(', ')})` : d.stop.length ? `stop ${names(d.stop)}` : `nothing (${vip.mode === 'active-active' ? 'active-active' : 'fence.method: none'})`}`,
   ].join('\n');
 }
 

@@ -9,6 +9,13 @@ import { asRoot, failure } from './host.ts';
 
 export type ServiceAction = 'restart' | 'stop';
 
+/**
+ * The services a VIP move restarts: every one in active-passive; none in active-active, where each region
+ * controller runs them all the time and those that answer on the VIP are bound to it ahead of time
+ * (docs/maas.md, "Active-passive or active-active").
+ */
+export const restartedOnMove = (vip: VipConfig): ServiceSpec[] => (vip.mode === 'active-active' ? [] : vip.services.list);
+
 export function serviceArgv(vip: VipConfig, svc: ServiceSpec, action: ServiceAction): string[] {
   switch (vip.services.manager) {
     case 'systemd':

@@ -6,7 +6,7 @@
 import type { VipConfig } from '../config/types.ts';
 import { fenceOffArgv, fenceOnArgv, fenceStatusArgv } from './fence.ts';
 import { ipAddArgv, ipDelArgv } from './host.ts';
-import { serviceArgv } from './services.ts';
+import { restartedOnMove, serviceArgv } from './services.ts';
 
 /**
  * One argument (or the command) as sudoers text that matches exactly that string. Two levels read it (sudoers(5),
@@ -38,10 +38,8 @@ export function privilegedCommands(vip: VipConfig): string[][] {
   const strip = (argv: string[]) => (vip.privilege === 'sudo' && argv[0] === vip.binaries.sudo ? argv.slice(2) : argv);
   const cmds: string[][] = [ipAddArgv(vip), ipDelArgv(vip)];
   if (vip.fence.method === 'nftables') cmds.push(strip(fenceOnArgv(vip)), strip(fenceOffArgv(vip)), strip(fenceStatusArgv(vip)));
-  for (const svc of vip.services.list) {
-    cmds.push(strip(serviceArgv(vip, svc, 'restart')));
-    if (vip.fence.method === 'stop-services') cmds.push(strip(serviceArgv(vip, svc, 'stop')));
-  }
+  for (const svc of restartedOnMove(vip)) cmds.push(strip(serviceArgv(vip, svc, 'restart')));
+  if (vip.fence.method === 'stop-services') for (const svc of vip.services.list) cmds.push(strip(serviceArgv(vip, svc, 'stop')));
   const seen = new Set<string>();
   return cmds.filter((c) => {
     const k = JSON.stringify(c);

@@ -39,6 +39,7 @@ export function testConfig(over: Partial<Config> = {}, nodes = 3): Config {
 /** A `vip` section as the loader builds it: two region controllers, MAAS 3.x debs under systemd, nftables fence. */
 export function testVip(over: Partial<import('../../lib/config/types.ts').VipConfig> = {}): import('../../lib/config/types.ts').VipConfig {
   return {
+    mode: 'active-passive',
     address: '10.0.0.100',
     prefix_length: 24,
     interface: 'eth0',

@@ -597,3 +597,17 @@ test('config vip: mistakes → each named with its line:col', (t) => {
     'vip.services.manager: commands needs an explicit list (a preset names units, not commands) (24:44)',
   ]);
 });
+
+test('config vip: active-active → no fence (none by default); refused with MAAS 1.x or a fence given', (t) => {
+  t.is(parseConfig(MINIMAL + VIP, 'm', fakeIo()).vip!.mode, 'active-passive');
+  const aa = parseConfig(`${MINIMAL}${VIP}  mode: active-active\n`, 'm', fakeIo()).vip!;
+  t.like(aa, { mode: 'active-active', fence: { method: 'none' } });
+  t.is(parseConfig(`${MINIMAL}${VIP}  mode: active-active\n  fence: { method: none }\n`, 'm', fakeIo()).vip!.fence.method, 'none');
+  t.deepEqual(problemsOf(`${MINIMAL}${VIP.replace('maas-3-deb', 'maas-1')}  mode: active-active\n`), [
+    "vip.mode: active-active needs MAAS 2.x or later: MAAS 1.x's maas-dns and cluster controllers work with the active region only (use active-passive) (25:9)",
+  ]);
+  t.deepEqual(problemsOf(`${MINIMAL}${VIP}  mode: active-active\n  fence: { method: nftables }\n`), [
+    "vip.fence.method: nftables fences a passive region's services off the database, and active-active has no passive region: leave it out (none) (26:20)",
+  ]);
+  t.deepEqual(problemsOf(`${MINIMAL}${VIP}  mode: both\n`), ['vip.mode: must be one of active-passive, active-active, got "both" (25:9)']);
+});

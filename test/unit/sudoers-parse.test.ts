@@ -103,3 +103,11 @@ test('sudoers: the default (systemd, nftables) drop-in → every rule, as sudo p
   const vip = testVip();
   t.deepEqual(parsedCommands(t, renderSudoers(vip, 'postgres', 'f')).map(matchedArgv), privilegedCommands(vip));
 });
+
+test('sudoers: active-active → only the VIP itself (ip addr add/del): no service restart, no fence', (t) => {
+  const vip = testVip({ mode: 'active-active', fence: { ...testVip().fence, method: 'none' } });
+  t.deepEqual(parsedCommands(t, renderSudoers(vip, 'postgres', 'f')).map(matchedArgv), [
+    ['/usr/sbin/ip', 'addr', 'add', '10.0.0.100/24', 'dev', 'eth0'],
+    ['/usr/sbin/ip', 'addr', 'del', '10.0.0.100/24', 'dev', 'eth0'],
+  ]);
+});

@@ -141,3 +141,15 @@ test('vip peer script: values are positional parameters of a constant script, th
   t.deepEqual(argv.slice(3), ['maas-ha', '10.0.0.100', '10.0.0.100/24', 'eth0', '/usr/sbin/ip', '/usr/bin/sudo', '-n']);
   t.deepEqual(peerRemoveArgv(testVip({ privilege: 'none' })).slice(-1), ['/usr/sbin/ip']);
 });
+
+test('vip plans, active-active: a VIP move restarts and fences nothing; the checks and the secondaries stay', (t) => {
+  const vip = testVip({ mode: 'active-active', fence: { ...testVip().fence, method: 'none' } });
+  const view = hostView(vip, parseIpAddrs(IP_OUT));
+  t.deepEqual(planEscalation(vip, view), { peers: [{ name: 'region2', address: '10.0.0.12' }], liftFence: false, restart: [] });
+  t.like(planAfterVip(vip, view), { restart: [], checks: ['api', 'dns', 'proxy'] });
+  t.is(planAfterVip(vip, view).slaves.length, 2);
+  t.deepEqual(planDeEscalation(vip), { fence: false, stop: [] });
+  t.regex(describePlan(vip, view), /mode active-active: .* restarts and fences nothing/);
+  // The same services in active-passive are restarted on the move.
+  t.is(planEscalation(testVip(), view).restart.length + planAfterVip(testVip(), view).restart.length, testVip().services.list.length);
+});
