@@ -10,7 +10,7 @@
 #                           and, under systemd, install that node's split-brain guard (maas-ha-guard, see below)
 #   ./install.sh --uninstall [--database-host DATADIR]
 #                           remove what install.sh put in place: the bundle, the links on PATH, the guard's units
-#                           (those that run this bundle), the sudoers drop-in and fence ruleset (with the default
+#                           (those that run this bundle), the sudoers drop-in, fence ruleset and sysctl file (default
 #                           prefix only), and the recovery wrappers in each DATADIR named; keep the configuration,
 #                           state_dir, every data directory and the system packages, and say so
 #
@@ -24,6 +24,7 @@ libdir="$prefix/lib/maas-ha"
 bindir="$prefix/bin"
 changed=0
 say() { printf 'install.sh: %s\n' "$*"; }
+sysctl_file=/etc/sysctl.d/60-maas-ha-nonlocal-bind.conf
 sudoers=0
 uninstall=0
 datadirs=()
@@ -76,6 +77,7 @@ if [ "$uninstall" -eq 1 ]; then
       fence="$(timeout 30 "$bindir/maas-ha" config get vip.fence.file --config "$cfg" 2>/dev/null || true)"
     fi
     if [ -f /etc/sudoers.d/maas-ha ]; then rm -f /etc/sudoers.d/maas-ha; gone /etc/sudoers.d/maas-ha; fi
+    if head -n 1 "$sysctl_file" 2>/dev/null | grep -q '^# maas-ha: '; then rm -f -- "$sysctl_file"; gone "$sysctl_file (the running kernel keeps ip_nonlocal_bind until a reboot)"; fi
     if [ -n "$fence" ] && [ -f "$fence" ]; then rm -f -- "$fence"; gone "$fence (the fence ruleset; a fence loaded now stays loaded until: nft delete table inet maas_ha)"; fi
   fi
   # Recovery wrappers: only in the data directories named, and only files maas-ha wrote that run this bundle.
@@ -184,6 +186,16 @@ if [ "$sudoers" -eq 1 ]; then
   if ! cmp -s "$tmp" /etc/sudoers.d/maas-ha; then install -m 440 -o root -g root "$tmp" /etc/sudoers.d/maas-ha; changed=1; say "wrote /etc/sudoers.d/maas-ha"; fi
   out="$("$bindir/maas-ha" vip fence-file --write)"; say "$out"
   case "$out" in wrote*) changed=1 ;; esac
+  # Active-active (vip.mode): the services that answer on the VIP bind it before this host holds it, which the
+  # kernel allows only with ip_nonlocal_bind (docs/maas.md, "Active-passive or active-active").
+  if [ "$(timeout 30 "$bindir/maas-ha" config get vip.mode 2>/dev/null)" = active-active ]; then
+    want="$(printf '# maas-ha: vip.mode active-active binds the VIP before this host holds it.\nnet.ipv4.ip_nonlocal_bind = 1')"
+    if [ "$(cat "$sysctl_file" 2>/dev/null)" != "$want" ]; then
+      printf '%s\n' "$want" > "$sysctl_file.tmp" && chmod 644 "$sysctl_file.tmp" && mv -f "$sysctl_file.tmp" "$sysctl_file"
+      changed=1; say "wrote $sysctl_file"
+    fi
+    timeout 30 sysctl -q -p "$sysctl_file" || { say "could not apply $sysctl_file"; exit 1; }
+  fi
 fi
 
 # ---- production (--database-host DATADIR): pgpool's online recovery runs "$PGDATA/recovery_1st_stage" and
