@@ -173,6 +173,7 @@ export async function labVipCommand(argv: string[], io: CliIo, root: string): Pr
       net: { type: 'int' },
       dir: { type: 'string' },
       purge: { type: 'bool' },
+      mode: { type: 'string' },
       host: { type: 'string' },
       port: { type: 'int' },
       out: { type: 'string' },
@@ -190,6 +191,7 @@ export async function labVipCommand(argv: string[], io: CliIo, root: string): Pr
     hookBinDir: join(root, 'dist', 'bin'),
     watchdogTemplate: join(root, 'pgpool', 'watchdog.conf'),
     pgBinDir: '/usr/lib/postgresql/15/bin',
+    mode: labMode(values.mode),
   };
   const o = positionals[0] === 'up' ? wanted : (lab.readVipLabOptions(dir) ?? wanted);
   const rc = () => {
@@ -238,3 +240,8 @@ export async function labVipCommand(argv: string[], io: CliIo, root: string): Pr
   }
 }
 
+
+function labMode(v: string | undefined): 'active-passive' | 'active-active' {
+  if (v === undefined || v === 'active-passive' || v === 'active-active') return v ?? 'active-passive';
+  throw new UsageError(`--mode: expected active-passive or active-active, got "${v}"`);
+}

@@ -29,6 +29,8 @@ export interface VipLabOptions {
   /** pgpool/watchdog.conf of this checkout or install. */
   watchdogTemplate: string;
   pgBinDir: string;
+  /** vip.mode of every region controller's configuration (default active-passive). */
+  mode?: 'active-passive' | 'active-active';
 }
 
 export type RcName = 'rc1' | 'rc2';
@@ -166,6 +168,7 @@ notify:
   webhooks:
     - { url: "http://${addr(o, 'cl')}:${SINK_PORT}/notify", timeout_ms: 2000 }
 vip:
+  mode: ${o.mode ?? 'active-passive'}
   address: ${vipAddr(o)}
   prefix_length: 24
   interface: eth0
@@ -173,8 +176,7 @@ vip:
 ${RCS.map((rc) => `    - { name: ${rc}, address: ${addr(o, rc)} }`).join('\n')}
   privilege: sudo
   peer_timeout_ms: 2500
-  fence:
-    method: nftables
+  fence:${o.mode === 'active-active' ? '                          # active-active: no fence (method none)' : '\n    method: nftables'}
     users: [${FENCED_USER}]           # the stand-in regiond runs as ${FENCED_USER}; MAAS runs as maas
     ports: [${PG_PORT}, ${PGPOOL_PORT}]
     file: ${hp.fenceFile}

@@ -7,7 +7,7 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createShell } from '../adapters/exec.ts';
 import { loadConfig } from '../config/load.ts';
@@ -177,17 +177,24 @@ export async function vipLabUp(o: VipLabOptions, say: Say): Promise<void> {
 
   await Promise.all(
     RCS.map(async (rc) => {
+      // Active-active: bind9 binds the VIP before its host holds it, as install.sh's sysctl file allows on a host.
+      if (o.mode === 'active-active') await run(inNs(o, rc, ['sysctl', '-q', '-w', 'net.ipv4.ip_nonlocal_bind=1']), `ip_nonlocal_bind on ${rc}`);
       for (const s of ['maas-regiond', 'maas-proxy', 'bind9', 'dns-slave'] as const) await inNsService(o, rc, s, 'start');
       await bootFence(o, rc);
     }),
   );
   await startSink(o);
-  step('stand-in services on both region controllers (regiond, squid, bind9 master + secondary), both fenced as at boot');
+  step(`stand-in services on both region controllers (regiond, squid, bind9 master + secondary), ${o.mode === 'active-active' ? 'both serving (active-active)' : 'both fenced as at boot'}`);
 
-  // All three at once: the election waits on pgpool's fixed timers (docs/lab.md, "Watchdog timings are mostly
-  // fixed"), which then run side by side, and wd_priority makes rc1 the leader (started one after another, the
-  // later members waited for rc1's whole start-up first: some 8 s more).
-  await Promise.all(WATCHDOG_HOSTS.map((h) => startPgpool(o, h)));
+  // rc1 first, the others once rc1's watchdog has left its loading wait: rc1 then stands for leader alone and
+  // the others join it. Started all at once, the member that left loading first won however high rc1's
+  // wd_priority (rc2 in 2 of 7 starts here, by a millisecond); started one after another, the later members
+  // waited for rc1's whole start-up, some 8 s more (docs/lab.md, "Watchdog timings are mostly fixed").
+  const rc1Log = hostPaths(o.dir, 'rc1').pgpoolLog;
+  const from = existsSync(rc1Log) ? statSync(rc1Log).size : 0;
+  await startPgpool(o, 'rc1');
+  await waitFor("rc1's watchdog to leave its loading wait", 30_000, async () => readFileSync(rc1Log).subarray(from).includes('watchdog node state changed from [LOADING]') || undefined, 100);
+  await Promise.all(WATCHDOG_HOSTS.filter((h) => h !== 'rc1').map((h) => startPgpool(o, h)));
   const holder = await waitForHolder(o, 60_000, 'rc1');
   await waitSettled(o, holder);
   step(`pgpool watchdog on rc1, rc2, witness: ${holder} holds VIP ${vipAddr(o)}`);
@@ -296,6 +303,7 @@ async function inNsService(o: VipLabOptions, rc: RcName, s: LabService, action: 
 
 /** What a boot unit would do before pgpool starts (ExecStartPre): a region controller is fenced until it leads. */
 export async function bootFence(o: VipLabOptions, rc: RcName): Promise<void> {
+  if (o.mode === 'active-active') return; // every region serves: nothing to fence
   await run(inNs(o, rc, ['/usr/sbin/nft', '-f', hostPaths(o.dir, rc).fenceFile]), `fence on ${rc}`);
 }
 
@@ -510,7 +518,7 @@ export function notifications(o: VipLabOptions): Record<string, unknown>[] {
 
 export async function vipLabStatus(o: VipLabOptions): Promise<string> {
   const holders = await vipHolders(o);
-  const lines = [`VIP ${vipAddr(o)} on: ${holders.join(', ') || 'nobody'}`];
+  const lines = [`VIP ${vipAddr(o)} (${o.mode ?? 'active-passive'}) on: ${holders.join(', ') || 'nobody'}`];
   for (const h of ['rc1', 'rc2', 'wit'] as const) {
     const pid = readPid(hostPaths(o.dir, h).pgpoolPid);
     const f = h === 'wit' ? '' : (await fenced(o, h)) ? ', fenced' : ', not fenced';

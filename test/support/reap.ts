@@ -12,13 +12,14 @@ import { TEST_LAB_ROOT } from './lab.ts';
 export async function reapTestLabs(): Promise<string[]> {
   const did: string[] = [];
   const say = (line: string) => did.push(line);
-  const keep = Boolean(process.env.MAAS_HA_KEEP_LAB);
+  // MAAS_HA_KEEP_LAB: the files leave their labs up to be looked at; so does this.
+  if (process.env.MAAS_HA_KEEP_LAB) return [];
   for (const name of existsSync(TEST_LAB_ROOT) ? readdirSync(TEST_LAB_ROOT) : []) {
     const dir = join(TEST_LAB_ROOT, name);
     const vip = readVipLabOptions(dir);
     const plain = vip ? undefined : readLabOptions(dir);
-    if (vip) await vipLabDown(vip, say, { purge: !keep });
-    else if (plain) await labDown(plain, say, { purge: !keep });
+    if (vip) await vipLabDown(vip, say, { purge: true });
+    else if (plain) await labDown(plain, say, { purge: true });
   }
   for (const [pid, what] of strays()) {
     try {
