@@ -40,7 +40,7 @@ function step(name, cmd, args) {
  * time, and each test's), the heaviest last. Files not named in E2E_ORDER run before those
  * it names, so a new file can never be left out.
  */
-const E2E_ORDER = ['lab', 'install', 'uninstall', 'guard', 'failover', 'vip', 'soak', 'recovery', 'campaign', 'campaign-compound'].map((f) => `test/e2e/${f}.test.ts`);
+const E2E_ORDER = ['lab', 'install', 'uninstall', 'guard', 'failover', 'vip', 'vip-active-active', 'soak', 'recovery', 'campaign', 'campaign-compound'].map((f) => `test/e2e/${f}.test.ts`);
 
 function testFiles(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
