@@ -39,9 +39,10 @@ test('harness: a pgpool event is expanded as pgpool does — %m = -1 gives "" de
   const env = await pgpoolEnv(t, { nodes: [primary(), standby()] });
   const probe = env.world.install('probe', () => ({}));
   const line = env.expand(`${probe} "%d" "%h" "%m" "%H" "%r" "%R" "%P" "%N" %%`, { node: 0, newMain: -1, oldMain: 0, oldPrimary: 0 });
-  t.is(line, `${probe} "0" "127.0.0.1" "-1" """" """" """" "0" "127.0.0.1" %`);
+  const host = env.node(0).host;
+  t.is(line, `${probe} "0" "${host}" "-1" """" """" """" "0" "${host}" %`);
   const run = await env.runLine(line);
-  t.deepEqual(run.calls[0]?.argv, ['0', '127.0.0.1', '-1', '', '', '', '0', '127.0.0.1', '%']);
+  t.deepEqual(run.calls[0]?.argv, ['0', host, '-1', '', '', '', '0', host, '%']);
 });
 
 test('harness: the hook lines are pgpool/hooks.conf rendered for dist/bin, every placeholder quoted', async (t) => {
@@ -105,14 +106,14 @@ test('harness: recovery mode runs as the pgpool_recovery extension does — cwd 
     primaryPort: String(env.node(0).port),
     remoteNode: 1,
     remotePort: String(env.node(1).port),
-    primaryHost: '127.0.0.1',
+    primaryHost: env.node(0).host,
   });
   t.is(run.exitCode, 0);
   const call = run.calls[0];
   t.is(call?.cwd, dataDir);
   t.is(call?.umask, 0o077);
   t.is(call?.uid, postgresIds().uid);
-  t.deepEqual(call?.argv, [dataDir, 'node1', env.nodeConfig(1).data_directory, String(env.node(0).port), '1', String(env.node(1).port), '127.0.0.1']);
+  t.deepEqual(call?.argv, [dataDir, 'node1', env.nodeConfig(1).data_directory, String(env.node(0).port), '1', String(env.node(1).port), env.node(0).host]);
 });
 
 test('harness: execv mode runs as the watchdog runs if_up_cmd — no shell, $_IP_$ substituted, quotes literal, failed exec counted as success', async (t) => {
@@ -154,7 +155,7 @@ test('fake ssh: refuses an invocation that could prompt or trust a host key on f
 test('fake pcp: the 4.3 pcp_node_info line parses with maas-ha\'s parser; a server ERROR comes with exit 0, as from the real tools', async (t) => {
   const env = await pgpoolEnv(t, { nodes: [primary(), standby({ reach: 'down' })] });
   const pcp = createPcp(env.config.pcp, createShell());
-  t.like(await pcp.nodeInfo(0), { host: '127.0.0.1', port: env.node(0).port, status: 2, role: 'primary', actualRole: 'primary', lastStatusChange: '2026-11-24 21:17:17' });
+  t.like(await pcp.nodeInfo(0), { host: env.node(0).host, port: env.node(0).port, status: 2, role: 'primary', actualRole: 'primary', lastStatusChange: '2026-11-24 21:17:17' });
   t.like(await pcp.nodeInfo(1), { status: 3, statusName: 'down', actualStatus: 'down' });
   t.is(await pcp.nodeCount(), 2);
   const raw = await env.runLine(`${env.binDir}/pcp_node_info -h localhost -p 9898 -U pcpadmin -w -n 7`, { env: { ...SERVICE_ENV, PCPPASSFILE: env.config.pcp.pcppass_file } });

@@ -1,6 +1,6 @@
 // Fake PostgreSQL servers for the fake pgpool environment (test/support/pgpool-env.ts). The hooks are separate
 // processes that talk to PostgreSQL with node-postgres (lib/adapters/pg.ts), so the world they see must be real
-// sockets: each fake node is a small PostgreSQL wire-protocol v3 server on 127.0.0.1 (an ephemeral port), with
+// sockets: each fake node is a small PostgreSQL wire-protocol v3 server on its cluster's loopback address (an ephemeral port), with
 // just enough of the protocol for node-postgres — SSLRequest/GSSENCRequest refused with 'N', a StartupMessage
 // answered with AuthenticationOk, ParameterStatus, BackendKeyData and ReadyForQuery; the simple query protocol
 // ('Q') and the extended one (Parse/Bind/Describe/Execute/Sync, which node-postgres uses whenever a query has
@@ -100,7 +100,20 @@ export const standby = (o: Common & { receive?: string; replay?: string; upstrea
 /** The slot maas-ha names for a node (one rule, lib/recovery/standby-conf.ts). */
 export const slotFor = slotName;
 
-export const FAKE_HOST = '127.0.0.1';
+/**
+ * Each fake cluster listens on a loopback address of its own: 127.(128 + pid / 256).(pid % 256).(a counter), so no
+ * other cluster, in this process or in another test file running beside it, shares it (pids are below 32768
+ * here; the counter wraps after 254 clusters, long after the first is gone). A down node's port is closed: on a
+ * shared 127.0.0.1 the kernel could hand that very port to a node of another world, and a hook here "reaching"
+ * the down node would talk to (and promote) that one; seen with two hook files in parallel. On an address of its
+ * own a closed port stays refused, and a node that comes back up gets its port again.
+ */
+let clusters = 0;
+export function nextFakeHost(pid = process.pid): string {
+  clusters = (clusters % 254) + 1;
+  return `127.${128 + (Math.floor(pid / 256) % 128)}.${pid % 256}.${clusters}`;
+}
+
 export const FAKE_SERVER_VERSION = '15.20 (maas-ha fake-pg)';
 
 // ---- one node ----------------------------------------------------------------------------------------------------
@@ -124,7 +137,9 @@ export class FakeNode {
   stoppedState: string;
   checkpointTimeline: number | undefined;
   port = 0;
-  readonly host = FAKE_HOST;
+  get host(): string {
+    return this.cluster.host;
+  }
   readonly name: string;
   private rules: Rule[] = [];
   private server: Server | undefined;
@@ -217,7 +232,7 @@ export class FakeNode {
     const names = streaming.map((n) => n.applicationName());
     return streaming.map((n, i) => ({
       application_name: names[i]!,
-      client_addr: FAKE_HOST,
+      client_addr: this.cluster.host,
       state: 'streaming',
       sync_state: syncState(this.settings.get('synchronous_standby_names') ?? '', names, names[i]!),
       flush_lsn: formatLsn(n.receive ?? this.lsn),
@@ -324,7 +339,7 @@ export class FakeNode {
     const server = createServer((socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.port, FAKE_HOST, () => resolve());
+      server.listen(this.port, this.host, () => resolve());
     });
     this.port = (server.address() as { port: number }).port;
     this.server = server;
@@ -716,6 +731,8 @@ function cstrings(body: Buffer, n: number): string[] {
 
 export class FakeCluster {
   readonly nodes: FakeNode[] = [];
+  /** The loopback address every node of this cluster listens on (nextFakeHost). */
+  readonly host = nextFakeHost();
   /** Every statement any node received, in arrival order. */
   readonly statements: Statement[] = [];
 

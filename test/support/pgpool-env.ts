@@ -14,7 +14,7 @@
 // test/hook/harness.test.ts checks these claims with a probe executable.
 //
 // The scripted world:
-// - each PostgreSQL node is a FakeNode (test/support/fake-pg.ts) on 127.0.0.1, with a state model;
+// - each PostgreSQL node is a FakeNode (test/support/fake-pg.ts) on its cluster's own loopback address, with a state model;
 // - the ssh client and the pcp tools named by the config are fake executables (test/support/fake-world.ts) that
 //   report every call to this process: the fake ssh refuses to work without BatchMode=yes and
 //   StrictHostKeyChecking=yes against maas-ha's known_hosts, identifies the node by its ssh_host, and answers

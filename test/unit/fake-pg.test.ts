@@ -35,7 +35,7 @@ test('fake-pg: OBSERVE_SQL through the hooks\' adapter → the primary and its s
   t.true(s.inRecovery);
   t.is(formatLsn(s.receiveLsn!), '0/3000100');
   t.is(formatLsn(s.replayLsn!), '0/30000F0');
-  t.deepEqual(s.walReceiver, { status: 'streaming', senderHost: '127.0.0.1', senderPort: c.node(0).port, receivedTli: 3, slotName: slotFor(1) });
+  t.deepEqual(s.walReceiver, { status: 'streaming', senderHost: c.node(0).host, senderPort: c.node(0).port, receivedTli: 3, slotName: slotFor(1) });
 });
 
 test('fake-pg: a parameterised query (extended protocol) → params recorded, pg_promote changes the node', async (t) => {
@@ -112,7 +112,7 @@ test('fake-pg: rules → hang makes the query time out; close drops the connecti
 test('fake-pg: ALTER SYSTEM + pg_reload_conf repoints a standby → it streams from the new primary, which lists it', async (t) => {
   const c = await cluster(t, primary({ reach: 'down' }), primary({ timeline: 2 }), standby({ upstream: 0 }));
   t.is(c.node(2).walReceiver(), null, 'its upstream is down: no wal receiver');
-  await adapter.query(c.node(2), `ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=${c.node(1).port} user=replicator application_name=node2'`);
+  await adapter.query(c.node(2), `ALTER SYSTEM SET primary_conninfo = 'host=${c.node(1).host} port=${c.node(1).port} user=replicator application_name=node2'`);
   t.is(c.node(2).walReceiver(), null, 'ALTER SYSTEM alone changes nothing until a reload');
   await adapter.query(c.node(2), 'SELECT pg_reload_conf()');
   t.like(c.node(2).walReceiver(), { status: 'streaming', sender_port: c.node(1).port, received_tli: 2 });
