@@ -79,7 +79,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     paths: ['recover'],
     synopsis: 'recover NODE [--dry-run] [--force] [--initial] [--method rewind|basebackup] [--direct] [--json]',
     about:
-      'rebuild NODE as a standby of the primary (pg_rewind, else a base backup\nbeside its data directory); through pgpool (pcp_recovery_node) when it answers;\na standby that already streams but pgpool has down is only attached',
+      'rebuild NODE as a standby of the primary (pg_rewind, else a base backup\nbeside its data directory); through pgpool (pcp_recovery_node) when it answers;\na standby that already streams but pgpool has down is only attached.\n--json: the last line is one object; a refusal carries reason: is-primary, second-primary,\nhealthy-standby, already-initialised, maintenance or not-possible',
     config: true,
   },
   {

@@ -61,7 +61,7 @@ export async function recoverCommand(argv: string[], io: RecoverIo, selfUrl: str
     measure: values['dry-run'] ?? false,
   });
   if (d.kind === 'refuse') {
-    if (values.json) io.out(JSON.stringify({ ok: false, node: node.id, refused: d.why }));
+    if (values.json) io.out(JSON.stringify({ ok: false, node: node.id, refused: d.why, reason: d.reason }));
     io.err(`maas-ha recover: ${d.why}`);
     return 1;
   }

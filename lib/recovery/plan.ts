@@ -231,8 +231,15 @@ export function describePlannedMethod(plan: Extract<RebuildPlan, { kind: 'rebuil
   return plan.method === 'basebackup' ? `${describeMethod('basebackup')} (about ${formatBytes(plan.copyBytes ?? 0)})` : describeMethod(plan.method);
 }
 
+/**
+ * Why a rebuild is refused, for callers that act on it (`recover --json` reports it): the node is the primary, it
+ * runs as a second primary (--force rebuilds it), it is a healthy standby (nothing to do), --initial found the
+ * cluster already there, or it cannot be done as things stand (the disk, the method, the primary's layout).
+ */
+export type RefusalReason = 'is-primary' | 'second-primary' | 'healthy-standby' | 'already-initialised' | 'maintenance' | 'not-possible';
+
 export type RebuildPlan =
-  | { kind: 'refuse'; why: string }
+  | { kind: 'refuse'; why: string; reason: RefusalReason }
   | {
       kind: 'rebuild';
       /** `resume`: an earlier attempt left a complete copy beside an absent data directory; only the swap is left.
@@ -290,26 +297,29 @@ export function whyOnlyStart(disk: TargetDisk, obs: NodeObservation, p: PrimaryF
 /** Pure: what to do with the node, or why not. */
 export function planRebuild(f: RebuildFacts, o: RebuildOptions): RebuildPlan {
   const { node, primary, primaryFacts: p, disk, observation: obs } = f;
-  const refuse = (why: string): RebuildPlan => ({ kind: 'refuse', why });
+  const refuse = (why: string, reason: RefusalReason = 'not-possible'): RebuildPlan => ({ kind: 'refuse', why, reason });
   const dataDir = node.data_directory;
-  if (node.id === primary.id) return refuse(`node ${node.id} is the primary: there is nothing to rebuild it from`);
+  if (node.id === primary.id) return refuse(`node ${node.id} is the primary: there is nothing to rebuild it from`, 'is-primary');
 
   if (isWritable(obs) && !o.force) {
     return refuse(
       `node ${node.id} runs as a second primary (timeline ${obs.timeline}): rebuilding it discards what was written to it since the fork; ` +
         `stop it first, or use --force`,
+      'second-primary',
     );
   }
   if (streamsFrom(obs, primary, p.timeline) && !o.force) {
     return refuse(
       `node ${node.id} is a healthy standby: it streams timeline ${p.timeline} from node ${primary.id}; ` +
         `if pgpool shows it down, attach it (pcp_attach_node -n ${node.id}); use --force to rebuild it anyway`,
+      'healthy-standby',
     );
   }
   if (o.initial && disk.control?.systemIdentifier === p.systemIdentifier) {
     return refuse(
       `--initial: node ${node.id}'s data directory ${dataDir} already holds this cluster (system identifier ${p.systemIdentifier}); ` +
         `run maas-ha recover ${node.id} without --initial`,
+      'already-initialised',
     );
   }
   const stop = disk.running || obs.reachable;

@@ -14,7 +14,7 @@ import { observeAll, streamsFrom } from '../observe.ts';
 import { shScript } from '../pgctl.ts';
 import { isAttached } from '../pgpool/pcp-output.ts';
 import { ATTACH_WAIT_MS, attachAndWait, waitPgpoolNode } from '../pgpool/wait.ts';
-import { describeMethod, describePlan, planRebuild, type RebuildFacts, type RebuildOptions, type RebuildPlan } from './plan.ts';
+import { describeMethod, describePlan, planRebuild, type RebuildFacts, type RebuildOptions, type RebuildPlan, type RefusalReason } from './plan.ts';
 import { pollBasebackup, type ProgressSample } from './progress.ts';
 import { gatherFacts, observeDisk, pickPrimary, prepareStandby, startPrepared, unfence, waitStreaming } from './rebuild.ts';
 import { LOG_REASON_SCRIPT } from './scripts.ts';
@@ -42,7 +42,7 @@ export interface PgpoolView {
 export type RecoverVia = 'pcp' | 'direct';
 
 export type RecoverDecision =
-  | { kind: 'refuse'; node: NodeConfig; why: string }
+  | { kind: 'refuse'; node: NodeConfig; why: string; reason: RefusalReason }
   /** A standby that already streams the primary's timeline, which pgpool has down (a host back from a crash whose
    *  PostgreSQL started as a standby, say): nothing to rebuild, pgpool only has to take it back. */
   | { kind: 'attach'; node: NodeConfig; primary: NodeConfig; timeline: number; why: string; startedMs: number }
@@ -70,7 +70,7 @@ export async function planRecover(deps: Deps, input: RecoverInput): Promise<Reco
   const startedMs = deps.clock.now();
   // A node under planned work is the operator's until `maas-ha maintenance off`, which runs this use case itself.
   const mark = deps.state.maintenance().find((m) => m.node === node.id);
-  if (mark) return { kind: 'refuse', node, why: `node ${node.id} is in maintenance (${describeMark(mark)}): maas-ha maintenance off ${node.id} brings it back` };
+  if (mark) return { kind: 'refuse', node, why: `node ${node.id} is in maintenance (${describeMark(mark)}): maas-ha maintenance off ${node.id} brings it back`, reason: 'maintenance' };
   // What pgpool thinks (when it answers) and what PostgreSQL says.
   const pgpool = input.direct ? undefined : await pgpoolView(deps);
   const obs = await observeAll(deps, 3000);
@@ -85,7 +85,7 @@ export async function planRecover(deps: Deps, input: RecoverInput): Promise<Reco
     return { kind: 'attach', node, primary, timeline, why, startedMs };
   }
   const plan = planRebuild(facts, { method: input.method, force: input.force, initial: input.initial, basebackup: true, now: new Date(deps.clock.now()) });
-  if (plan.kind === 'refuse') return { kind: 'refuse', node, why: plan.why };
+  if (plan.kind === 'refuse') return { kind: 'refuse', node, why: plan.why, reason: plan.reason };
   // pgpool runs its own choice of method; a forced method is carried out here and attached through pcp after.
   const via: RecoverVia = info && input.method === 'auto' ? 'pcp' : 'direct';
   const steps = describePlan(facts, plan, config.recovery.keep_old_data_dirs);

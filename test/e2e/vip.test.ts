@@ -38,6 +38,7 @@ import {
   waitSettled,
 } from '../../lib/lab/vip.ts';
 import { assertInvariants } from '../support/campaign.ts';
+import { recoverJson } from '../support/lab.ts';
 import { FENCED_USER, hostPaths, type HostName, type RcName, type VipLabOptions } from '../../lib/lab/vip-layout.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -115,8 +116,8 @@ async function redundant(on: RcName, primary: number): Promise<void> {
  * caller's redundancy check still has to pass.
  */
 async function recover(t: { log(...v: unknown[]): void }, on: RcName, node: number): Promise<void> {
-  const r = await maasHaOn(o, on, ['recover', String(node)]);
-  if (r.exitCode === 1 && new RegExp(`node ${node} is a healthy standby: it streams timeline \\d+ from node \\d+`).test(r.stderr)) {
+  const r = await maasHaOn(o, on, ['recover', String(node), '--json']);
+  if (r.exitCode === 1 && recoverJson(r.stdout)?.reason === 'healthy-standby') {
     t.log(`maas-ha recover ${node} on ${on}: nothing to do: ${r.stderr.trim()}`);
     return;
   }

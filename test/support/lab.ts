@@ -15,6 +15,7 @@ import { LAB_PGPOOL_PORT, labNodes, labPaths, pgpoolHost, type LabNode, type Lab
 import type { Deps } from '../../lib/model/ports.ts';
 import { gatherStatus, type ClusterStatus } from '../../lib/status.ts';
 import { logRecords, type LogRecord } from '../../lib/log-render.ts';
+import type { RefusalReason } from '../../lib/recovery/plan.ts';
 
 export { waitFor };
 
@@ -291,4 +292,25 @@ export function snapshot(dir: string): string[] {
   };
   walk(dir);
   return out.sort();
+}
+
+/** The one JSON object `maas-ha recover --json` prints last: an outcome, or a refusal with its typed reason. */
+export interface RecoverJson {
+  ok: boolean;
+  node: number;
+  reason?: RefusalReason;
+  refused?: string;
+  error?: string;
+  method?: string;
+}
+
+/** Parses recover --json's last line; undefined when there is none (the command died before it could say). */
+export function recoverJson(stdout: string): RecoverJson | undefined {
+  const last = stdout.trim().split('\n').at(-1);
+  if (!last?.startsWith('{')) return undefined;
+  try {
+    return JSON.parse(last) as RecoverJson;
+  } catch {
+    return undefined;
+  }
 }

@@ -16,6 +16,7 @@ import {
   clusterStatus,
   healLab,
   logMark,
+  recoverJson,
   redundant,
   serverLogHookRecords,
   serverLogMark,
@@ -111,18 +112,19 @@ export function campaignLab(req: LabRequest) {
       for (const r of broken) {
         const mark = logMark(lab);
         trace(`maas-ha recover ${r.id}`);
-        let cli = await maasHa('recover', String(r.id));
+        let cli = await maasHa('recover', String(r.id), '--json');
         trace(`maas-ha recover ${r.id}: exit ${cli.code}`);
-        if (cli.code !== 0 && /is a healthy standby/.test(cli.stderr)) {
+        const refused = cli.code !== 0 ? recoverJson(cli.stdout)?.reason : undefined;
+        if (refused === 'healthy-standby') {
           // It healed between the status and the recover (follow_primary rejoined it, or it caught up): nothing to
           // rebuild. The next round asks the status again; a node it still calls broken is then a real disagreement.
           t.log(`maas-ha recover ${r.id}: ${cli.stderr.trim()} → left as it is`);
           ran.push({ node: r.id, cli });
           continue;
         }
-        if (cli.code !== 0 && /runs as a second primary/.test(cli.stderr)) {
+        if (refused === 'second-primary') {
           t.log(`maas-ha recover ${r.id}: ${cli.stderr.trim()} → again with --force`);
-          cli = await maasHa('recover', String(r.id), '--force');
+          cli = await maasHa('recover', String(r.id), '--force', '--json');
         }
         ran.push({ node: r.id, cli });
         if (cli.code !== 0) throw new Error(`maas-ha recover ${r.id} failed (exit ${cli.code}):\n${cli.stdout}${cli.stderr}`);

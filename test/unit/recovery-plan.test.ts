@@ -14,6 +14,7 @@ import {
   resolveTarget,
   utcStamp,
   type PrimaryFacts,
+  type RefusalReason,
   type RebuildFacts,
   type RebuildMethod,
   type RebuildOptions,
@@ -61,7 +62,7 @@ const facts = (disk: Partial<TargetDisk> = {}, observation: NodeObservation = do
 const NOW = new Date('2026-01-02T03:04:05.678Z');
 const opts = (o: Partial<RebuildOptions> = {}): RebuildOptions => ({ method: 'auto', force: false, initial: false, basebackup: true, now: NOW, ...o });
 
-type Expect = { kind: 'refuse'; why: RegExp } | { kind: 'rebuild'; method: 'rewind' | 'basebackup' | 'resume'; stop?: boolean; fallback?: boolean; oldDir?: string | undefined; removeStaleNew?: boolean };
+type Expect = { kind: 'refuse'; why: RegExp; reason?: RefusalReason } | { kind: 'rebuild'; method: 'rewind' | 'basebackup' | 'resume'; stop?: boolean; fallback?: boolean; oldDir?: string | undefined; removeStaleNew?: boolean };
 
 const table: [string, RebuildFacts, RebuildOptions, Expect][] = [
   ['crashed former primary of this cluster → rewind, base backup as the fallback', facts(), opts(), { kind: 'rebuild', method: 'rewind', stop: false, fallback: true, oldDir: undefined }],
@@ -78,14 +79,14 @@ const table: [string, RebuildFacts, RebuildOptions, Expect][] = [
   ['rewind needed, base backup not allowed (follow) → rewind without fallback', facts(), opts({ basebackup: false }), { kind: 'rebuild', method: 'rewind', fallback: false }],
   ['base backup needed but not allowed → refused, naming the setting', facts({ empty: true, pgVersion: undefined, control: undefined }), opts({ basebackup: false, basebackupOffBecause: 'recovery.follow_basebackup is off' }), { kind: 'refuse', why: /needs a base backup .*recovery\.follow_basebackup is off/ }],
   ['running postmaster (not answering) → stopped first', facts({ running: true }), opts(), { kind: 'rebuild', method: 'rewind', stop: true }],
-  ['the primary itself → refused', { ...facts(), node: primary }, opts({ force: true }), { kind: 'refuse', why: /node 1 is the primary/ }],
-  ['healthy streaming standby → refused, pointing at pcp_attach_node', facts({}, runningStandby(primary.hostname, 3)), opts(), { kind: 'refuse', why: /healthy standby.*pcp_attach_node -n 2.*--force/ }],
+  ['the primary itself → refused', { ...facts(), node: primary }, opts({ force: true }), { kind: 'refuse', why: /node 1 is the primary/, reason: 'is-primary' }],
+  ['healthy streaming standby → refused, pointing at pcp_attach_node', facts({}, runningStandby(primary.hostname, 3)), opts(), { kind: 'refuse', why: /healthy standby.*pcp_attach_node -n 2.*--force/, reason: 'healthy-standby' }],
   ['healthy standby with --force → rebuilt, stopped first', facts({ running: true }, runningStandby(primary.hostname, 3)), opts({ force: true }), { kind: 'rebuild', method: 'rewind', stop: true }],
   ['standby on the old timeline → not healthy: rebuilt', facts({ running: true }, runningStandby(primary.hostname, 2)), opts(), { kind: 'rebuild', method: 'rewind', stop: true }],
   ['standby of another host → not healthy: rebuilt', facts({ running: true }, runningStandby('10.9.9.9', 3)), opts(), { kind: 'rebuild', method: 'rewind', stop: true }],
-  ['running second primary → refused without --force', facts({ running: true }, runningPrimary), opts(), { kind: 'refuse', why: /runs as a second primary.*--force/ }],
+  ['running second primary → refused without --force', facts({ running: true }, runningPrimary), opts(), { kind: 'refuse', why: /runs as a second primary.*--force/, reason: 'second-primary' }],
   ['running second primary with --force → stopped, rewound', facts({ running: true }, runningPrimary), opts({ force: true }), { kind: 'rebuild', method: 'rewind', stop: true }],
-  ['--initial on a member of this cluster → refused', facts(), opts({ initial: true }), { kind: 'refuse', why: /--initial: .*already holds this cluster/ }],
+  ['--initial on a member of this cluster → refused', facts(), opts({ initial: true }), { kind: 'refuse', why: /--initial: .*already holds this cluster/, reason: 'already-initialised' }],
   ['--initial on a fresh Debian cluster (foreign) → base backup, foreign cluster kept', facts({ control: { ...formerMember.control!, systemIdentifier: '99', state: 'shut down' } }), opts({ initial: true }), { kind: 'rebuild', method: 'basebackup', oldDir: `${DATA}.maas-ha-old-20260102T030405Z` }],
   ['complete copy left beside a missing data directory → resume the swap', facts({ datadirExists: false, pgVersion: undefined, control: undefined, newExists: true, newComplete: true }), opts(), { kind: 'rebuild', method: 'resume' }],
   ['unfinished copy of an earlier attempt → removed first', facts({ newExists: true }), opts({ method: 'basebackup' }), { kind: 'rebuild', method: 'basebackup', removeStaleNew: true }],
@@ -100,7 +101,11 @@ for (const [title, f, o, want] of table) {
   test(`rebuild plan: ${title}`, (t) => {
     const plan = planRebuild(f, o);
     t.is(plan.kind, want.kind, plan.kind === 'refuse' ? plan.why : plan.why);
-    if (plan.kind === 'refuse' && want.kind === 'refuse') t.regex(plan.why, want.why);
+    if (plan.kind === 'refuse' && want.kind === 'refuse') {
+      t.regex(plan.why, want.why);
+      // What callers act on: a typed reason, never the prose (disk, method and layout refusals: not-possible).
+      t.is(plan.reason, want.reason ?? 'not-possible', title);
+    }
     if (plan.kind === 'rebuild' && want.kind === 'rebuild') {
       t.is(plan.method, want.method, plan.why);
       for (const k of ['stop', 'fallback', 'oldDir', 'removeStaleNew'] as const) if (k in want) t.is(plan[k], want[k], k);
@@ -118,7 +123,7 @@ test('rebuild plan: every plan says where the old data goes, never that it is de
   const order = steps.findIndex((s) => /swap:/.test(s)) < steps.findIndex((s) => /^ *\d+\. start node 2/.test(s));
   t.true(order, 'the swap comes before the start, the pruning after it');
   t.deepEqual(steps.filter((s) => /^\s+\d+\. /.test(s)).map((s) => Number(/(\d+)\./.exec(s)![1])), [1, 2, 3, 4, 5, 6]);
-  t.deepEqual(describePlan(f, { kind: 'refuse', why: 'because' }, 1), ['refused: because']);
+  t.deepEqual(describePlan(f, { kind: 'refuse', why: 'because', reason: 'not-possible' }, 1), ['refused: because']);
 });
 
 test('old data directories: named by UTC time so they sort; pruning keeps the newest N and only ours', (t) => {
@@ -197,7 +202,7 @@ const crashedStandby = (over: Partial<TargetDisk> = {}): RebuildFacts => ({
   primaryFacts: primaryAt,
 });
 
-type StartExpect = { kind: 'refuse'; why: RegExp } | { kind: 'rebuild'; method: RebuildMethod; stop?: boolean; fallback?: boolean };
+type StartExpect = { kind: 'refuse'; why: RegExp; reason?: RefusalReason } | { kind: 'rebuild'; method: RebuildMethod; stop?: boolean; fallback?: boolean };
 
 const startTable: [string, RebuildFacts, RebuildOptions, StartExpect][] = [
   ['crashed standby on the primary\'s timeline, behind it → only a start, no pg_rewind, no copy', crashedStandby(), opts(), { kind: 'rebuild', method: 'start', stop: false, fallback: false }],
@@ -221,7 +226,11 @@ for (const [title, f, o, want] of startTable) {
   test(`rebuild plan: ${title}`, (t) => {
     const plan = planRebuild(f, o);
     t.is(plan.kind, want.kind, plan.why);
-    if (plan.kind === 'refuse' && want.kind === 'refuse') t.regex(plan.why, want.why);
+    if (plan.kind === 'refuse' && want.kind === 'refuse') {
+      t.regex(plan.why, want.why);
+      // What callers act on: a typed reason, never the prose (disk, method and layout refusals: not-possible).
+      t.is(plan.reason, want.reason ?? 'not-possible', title);
+    }
     if (plan.kind === 'rebuild' && want.kind === 'rebuild') {
       t.is(plan.method, want.method, plan.why);
       for (const k of ['stop', 'fallback'] as const) if (want[k] !== undefined) t.is(plan[k], want[k] as boolean, k);
