@@ -94,7 +94,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     about: 'health checks through the VIP: MAAS API, DNS (SOA of the MAAS zone), proxy',
     config: true,
   },
-  { paths: ['vip plan'], synopsis: 'vip plan', about: 'what escalation, the after-VIP part and de-escalation would do on this host', config: true },
+  { paths: ['vip plan'], synopsis: 'vip plan [--json]', about: 'what escalation, the after-VIP part and de-escalation would do on this host', config: true },
   {
     paths: ['vip fence on', 'vip fence off', 'vip fence status'],
     synopsis: 'vip fence on|off [--dry-run] | status [--json]',
@@ -155,7 +155,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     synopsis: 'lab vip up [--net K] [--dir D] [--mode active-passive|active-active]',
     about: 'the VIP lab: region controllers, witness and client as network namespaces\nin D (default /var/lib/maas-ha-test/vip); --mode is vip.mode of its region controllers',
   },
-  { paths: ['lab vip status'], synopsis: 'lab vip status [--dir D]', about: 'the VIP lab: who holds the VIP, which services run where' },
+  { paths: ['lab vip status'], synopsis: 'lab vip status [--json] [--dir D]', about: 'the VIP lab: who holds the VIP, which services run where' },
   { paths: ['lab vip down'], synopsis: 'lab vip down [--purge] [--dir D]', about: 'stop the VIP lab; --purge also removes its directory' },
   {
     paths: ['lab vip service'],

@@ -18,7 +18,7 @@ import type { Config, VipConfig } from '../config/types.ts';
 import { ConfigError, OperationError, UsageError } from '../errors.ts';
 import { runHook } from '../hook.ts';
 import { runChecks } from '../vip/checks.ts';
-import { describePlan, observeHost, runArping, runIpDown, runIpUp } from '../vip/escalate.ts';
+import { describePlan, observeHost, runArping, runIpDown, runIpUp, vipPlanReport } from '../vip/escalate.ts';
 import { fenceOffArgv, fenceOnArgv, fenceRuleset, fenceStatusArgv, interpretFenceOff, interpretFenceStatus } from '../vip/fence.ts';
 import { failure } from '../vip/host.ts';
 import { renderSudoers } from '../vip/sudoers.ts';
@@ -99,7 +99,8 @@ export async function vipCommand(argv: string[], io: CliIo): Promise<number> {
       return checks.every((c) => c.ok) && secondaries.every((f) => f.ok) ? 0 : 1;
     }
     case 'plan': {
-      io.out(describePlan(vip, await observeHost({ shell }, vip)));
+      const report = vipPlanReport(vip, await observeHost({ shell }, vip));
+      io.out(values.json ? JSON.stringify(report, null, 2) : describePlan(report));
       return 0;
     }
     case 'fence': {
@@ -178,6 +179,7 @@ export async function labVipCommand(argv: string[], io: CliIo, root: string): Pr
       port: { type: 'int' },
       out: { type: 'string' },
       'max-ms': { type: 'int' },
+      json: { type: 'bool' },
     },
     { positionals: 3 },
   );
@@ -201,11 +203,13 @@ export async function labVipCommand(argv: string[], io: CliIo, root: string): Pr
   switch (positionals[0]) {
     case 'up':
       await lab.vipLabUp(o, (l) => io.out(l));
-      io.out(await lab.vipLabStatus(o));
+      io.out(lab.describeVipLabStatus(await lab.vipLabStatus(o)));
       return 0;
-    case 'status':
-      io.out(await lab.vipLabStatus(o));
+    case 'status': {
+      const s = await lab.vipLabStatus(o);
+      io.out(values.json ? JSON.stringify(s, null, 2) : lab.describeVipLabStatus(s));
       return 0;
+    }
     case 'down':
       await lab.vipLabDown(o, (l) => io.out(l), { purge: values.purge ?? false });
       return 0;

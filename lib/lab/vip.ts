@@ -516,15 +516,27 @@ export function notifications(o: VipLabOptions): Record<string, unknown>[] {
   return readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-export async function vipLabStatus(o: VipLabOptions): Promise<string> {
-  const holders = await vipHolders(o);
-  const lines = [`VIP ${vipAddr(o)} (${o.mode ?? 'active-passive'}) on: ${holders.join(', ') || 'nobody'}`];
+/** What `maas-ha lab vip status` reports: who holds the VIP, and each host's pgpool and fence. */
+export interface VipLabStatus {
+  vip: string;
+  mode: NonNullable<VipLabOptions['mode']>;
+  holders: string[];
+  hosts: { host: 'rc1' | 'rc2' | 'wit'; address: string; pgpool_pid: number | null; fenced: boolean | null }[];
+}
+
+export async function vipLabStatus(o: VipLabOptions): Promise<VipLabStatus> {
+  const hosts: VipLabStatus['hosts'] = [];
   for (const h of ['rc1', 'rc2', 'wit'] as const) {
-    const pid = readPid(hostPaths(o.dir, h).pgpoolPid);
-    const f = h === 'wit' ? '' : (await fenced(o, h)) ? ', fenced' : ', not fenced';
-    lines.push(`  ${h} ${addr(o, h)}: pgpool ${pid ? `running (pid ${pid})` : 'stopped'}${f}`);
+    hosts.push({ host: h, address: addr(o, h), pgpool_pid: readPid(hostPaths(o.dir, h).pgpoolPid) ?? null, fenced: h === 'wit' ? null : await fenced(o, h) });
   }
-  return lines.join('\n');
+  return { vip: vipAddr(o), mode: o.mode ?? 'active-passive', holders: await vipHolders(o), hosts };
+}
+
+export function describeVipLabStatus(s: VipLabStatus): string {
+  return [
+    `VIP ${s.vip} (${s.mode}) on: ${s.holders.join(', ') || 'nobody'}`,
+    ...s.hosts.map((h) => `  ${h.host} ${h.address}: pgpool ${h.pgpool_pid ? `running (pid ${h.pgpool_pid})` : 'stopped'}${h.fenced === null ? '' : h.fenced ? ', fenced' : ', not fenced'}`),
+  ].join('\n');
 }
 
 export async function vipLabDown(o: VipLabOptions, say: Say, opts: { purge: boolean }): Promise<void> {

@@ -100,23 +100,58 @@ export function unreachablePeers(journal: readonly Record<string, unknown>[]): s
   return Array.isArray(last?.unreachable) ? last.unreachable.filter((a): a is string => typeof a === 'string') : [];
 }
 
-export function describePlan(vip: VipConfig, view: HostView): string {
+/** What `maas-ha vip plan` reports: every phase's plan on this host, as data (`--json`) and as text below. */
+export interface VipPlanReport {
+  host: { name: string; address: string } | null;
+  vip: string;
+  interface: string;
+  holds_vip: boolean;
+  mode: VipConfig['mode'];
+  manager: VipConfig['services']['manager'];
+  escalation: { remove_vip_from: { name: string; address: string }[]; lift_fence: boolean; restart: string[] };
+  after_vip: { restart: string[]; checks: CheckName[]; retransfer: { zones: string[]; on: string[] } | null };
+  de_escalation: { fence: { users: string[]; ports: number[] } | null; stop: string[] };
+}
+
+export function vipPlanReport(vip: VipConfig, view: HostView): VipPlanReport {
   const e = planEscalation(vip, view);
   const a = planAfterVip(vip, view);
   const d = planDeEscalation(vip);
-  const names = (s: ServiceSpec[]) => (s.length ? s.map((x) => x.name).join(', ') : 'nothing');
+  const names = (s: ServiceSpec[]) => s.map((x) => x.name);
+  return {
+    host: view.self ? { name: view.self.name, address: view.self.address } : null,
+    vip: vip.address,
+    interface: vip.interface,
+    holds_vip: view.holdsVip,
+    mode: vip.mode,
+    manager: vip.services.manager,
+    escalation: { remove_vip_from: e.peers.map((p) => ({ name: p.name, address: p.address })), lift_fence: e.liftFence, restart: names(e.restart) },
+    after_vip: {
+      restart: names(a.restart),
+      checks: a.checks,
+      retransfer: a.slaves.length && vip.slave_dns ? { zones: [...vip.slave_dns.zones], on: a.slaves.map((s) => s.address) } : null,
+    },
+    de_escalation: { fence: d.fence ? { users: [...vip.fence.users], ports: [...vip.fence.ports] } : null, stop: names(d.stop) },
+  };
+}
+
+export function describePlan(r: VipPlanReport): string {
+  const names = (s: string[]) => (s.length ? s.join(', ') : 'nothing');
+  const e = r.escalation;
+  const a = r.after_vip;
+  const d = r.de_escalation;
   return [
-    `this host: ${view.self ? `${view.self.name} (${view.self.address})` : 'not one of vip.region_controllers'}; VIP ${vip.address} ${view.holdsVip ? 'is' : 'is not'} on ${vip.interface}`,
-    vip.mode === 'active-active'
+    `this host: ${r.host ? `${r.host.name} (${r.host.address})` : 'not one of vip.region_controllers'}; VIP ${r.vip} ${r.holds_vip ? 'is' : 'is not'} on ${r.interface}`,
+    r.mode === 'active-active'
       ? 'mode active-active: every region controller runs its services all the time; a VIP move restarts and fences nothing'
       : 'mode active-passive: the VIP holder runs the region services; a VIP move restarts them there and fences the one it leaves',
     'escalation (before pgpool adds the VIP):',
-    `  remove the VIP from ${e.peers.length ? e.peers.map((p) => `${p.name} (${p.address})`).join(', ') : 'no peer'} if it holds it`,
-    `  ${e.liftFence ? 'lift the nftables fence' : 'no fence to lift'}; restart ${names(e.restart)} (${vip.services.manager})`,
+    `  remove the VIP from ${e.remove_vip_from.length ? e.remove_vip_from.map((p) => `${p.name} (${p.address})`).join(', ') : 'no peer'} if it holds it`,
+    `  ${e.lift_fence ? 'lift the nftables fence' : 'no fence to lift'}; restart ${names(e.restart)} (${r.manager})`,
     'after the VIP is up (maas-ha arping):',
-    `  restart ${names(a.restart)}; check ${a.checks.join(', ') || 'nothing'}${a.slaves.length ? `; retransfer ${vip.slave_dns?.zones.join(', ')} on ${a.slaves.map((s) => s.address).join(', ')}` : ''}`,
+    `  restart ${names(a.restart)}; check ${a.checks.join(', ') || 'nothing'}${a.retransfer ? `; retransfer ${a.retransfer.zones.join(', ')} on ${a.retransfer.on.join(', ')}` : ''}`,
     'de-escalation:',
-    `  ${d.fence ? `load the nftables fence (${vip.fence.users.join(', ')} → ports ${vip.fence.ports.join(', ')})` : d.stop.length ? `stop ${names(d.stop)}` : `nothing (${vip.mode === 'active-active' ? 'active-active' : 'fence.method: none'})`}`,
+    `  ${d.fence ? `load the nftables fence (${d.fence.users.join(', ')} → ports ${d.fence.ports.join(', ')})` : d.stop.length ? `stop ${names(d.stop)}` : `nothing (${r.mode === 'active-active' ? 'active-active' : 'fence.method: none'})`}`,
   ].join('\n');
 }
 

@@ -4,7 +4,7 @@
 import test from 'ava';
 import type { VipConfig } from '../../lib/config/types.ts';
 import type { RunResult } from '../../lib/model/ports.ts';
-import { arpingMode, describePlan, planAfterVip, planDeEscalation, planEscalation, unreachablePeers } from '../../lib/vip/escalate.ts';
+import { arpingMode, describePlan, planAfterVip, planDeEscalation, planEscalation, unreachablePeers, vipPlanReport } from '../../lib/vip/escalate.ts';
 import { hostView, interpretIpAdd, interpretIpDel, interpretPeerRemove, parseIpAddrs, peerRemoveArgv } from '../../lib/vip/host.ts';
 import { interpretFenceOff, interpretFenceStatus } from '../../lib/vip/fence.ts';
 import { PRESETS } from '../../lib/config/presets.ts';
@@ -98,11 +98,23 @@ test('vip plan: arping does the whole escalation unless an escalation ran within
 });
 
 test('vip plan: describePlan says what each part would do, in words', (t) => {
-  const text = describePlan(testVip(), hostView(testVip(), parseIpAddrs(IP_OUT)));
+  const text = describePlan(vipPlanReport(testVip(), hostView(testVip(), parseIpAddrs(IP_OUT))));
   t.regex(text, /this host: region1 \(10\.0\.0\.11\); VIP 10\.0\.0\.100 is on eth0/);
   t.regex(text, /remove the VIP from region2 \(10\.0\.0\.12\) if it holds it/);
   t.regex(text, /restart bind9; check api, dns, proxy; retransfer maas on 10\.0\.0\.11, 10\.0\.0\.12/);
   t.regex(text, /load the nftables fence \(maas → ports 5432, 9999\)/);
+});
+
+test('vip plan --json: the same plan as data, every phase, nothing left to parse out of prose', (t) => {
+  const r = vipPlanReport(testVip(), hostView(testVip(), parseIpAddrs(IP_OUT)));
+  t.like(r, { host: { name: 'region1', address: '10.0.0.11' }, vip: '10.0.0.100', interface: 'eth0', holds_vip: true, mode: 'active-passive' });
+  t.deepEqual(r.escalation.remove_vip_from, [{ name: 'region2', address: '10.0.0.12' }]);
+  t.true(r.escalation.lift_fence);
+  t.deepEqual(r.after_vip.restart, ['bind9']);
+  t.deepEqual(r.after_vip.retransfer, { zones: ['maas'], on: ['10.0.0.11', '10.0.0.12'] });
+  t.deepEqual(r.de_escalation, { fence: { users: ['maas'], ports: [5432, 9999] }, stop: [] });
+  // Serialisable as it is (the CLI prints JSON.stringify of it).
+  t.deepEqual(JSON.parse(JSON.stringify(r)), r);
 });
 
 test('vip results: ip add/del that find the address already there (or gone) succeed; anything else fails with its words', (t) => {
@@ -149,7 +161,7 @@ test('vip plans, active-active: a VIP move restarts and fences nothing; the chec
   t.like(planAfterVip(vip, view), { restart: [], checks: ['api', 'dns', 'proxy'] });
   t.is(planAfterVip(vip, view).slaves.length, 2);
   t.deepEqual(planDeEscalation(vip), { fence: false, stop: [] });
-  t.regex(describePlan(vip, view), /mode active-active: .* restarts and fences nothing/);
+  t.regex(describePlan(vipPlanReport(vip, view)), /mode active-active: .* restarts and fences nothing/);
   // The same services in active-passive are restarted on the move.
   t.is(planEscalation(testVip(), view).restart.length + planAfterVip(testVip(), view).restart.length, testVip().services.list.length);
 });
