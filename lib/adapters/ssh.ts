@@ -29,11 +29,25 @@ export function sshArgv(cfg: SshConfig, host: string, remote: readonly string[])
   ];
 }
 
+/** Seconds the remote side may run past the caller's deadline before its bound fires (connect time, clock skew). */
+export const REMOTE_SLACK_S = 2;
+
+/**
+ * The remote side's own bound: coreutils timeout(1) around every remote command, TERM a little after the caller's
+ * deadline and KILL 5 s later, to the command's whole process group. Our ssh giving up does not stop what it
+ * started (without a terminal, sshd sends no hang-up), so without this a hung `sync`, `du` or `sudo` would run on
+ * there. The scripts bound their own steps inside this, with room for their cleanup, so it only catches what they
+ * could not.
+ */
+export function remoteBounded(remote: readonly string[], timeoutMs: number): string[] {
+  return ['timeout', '-k', '5', String(Math.ceil(Math.max(1, timeoutMs) / 1000) + REMOTE_SLACK_S), ...remote];
+}
+
 export function createSsh(cfg: SshConfig, shell: Shell): Ssh {
   return {
     run(host: string, argv: readonly string[], opts: RunOptions): Promise<RunResult> {
       // The runner gives ssh /dev/null as stdin unless input is given: a remote command never waits on it.
-      return shell.run(sshArgv(cfg, host, argv), opts);
+      return shell.run(sshArgv(cfg, host, remoteBounded(argv, opts.timeoutMs)), opts);
     },
   };
 }

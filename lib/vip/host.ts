@@ -108,10 +108,12 @@ export function peerRemoveArgv(vip: VipConfig): string[] {
 
 export type PeerOutcome = { peer: string; outcome: 'removed' | 'absent' | 'unreachable' | 'failed'; detail: string; durationMs: number };
 
-/** ssh exits 255 for its own failures (no route, timeout, host key); a timeout of ours means the same. */
+/** ssh exits 255 for its own failures (no route, timeout, host key); a timeout of ours, or the peer's own bound
+ *  (timeout(1) exits 124, or 137 after its KILL), means the same: nobody could say whether it holds the VIP. */
 export function interpretPeerRemove(peer: string, r: RunResult): PeerOutcome {
   const word = r.stdout.trim().split('\n').pop() ?? '';
   const base = { peer, durationMs: r.durationMs };
+  if (r.exitCode === 124 || r.exitCode === 137) return { ...base, outcome: 'unreachable', detail: `its side did not finish within its bound (timeout exit ${r.exitCode})` };
   if (r.timedOut || r.exitCode === 255) return { ...base, outcome: 'unreachable', detail: r.timedOut ? `no answer within ${r.durationMs} ms` : r.stderr.trim().split('\n').pop() ?? 'ssh failed' };
   if (r.exitCode === 0 && (word === 'removed' || word === 'absent')) return { ...base, outcome: word, detail: word === 'removed' ? 'it still held the VIP' : 'it did not hold the VIP' };
   return { ...base, outcome: 'failed', detail: failure(r) };

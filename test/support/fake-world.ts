@@ -298,8 +298,11 @@ export interface SshInvocation {
   host: string;
   /** The remote command string, as the remote login shell would receive it. */
   command: string;
-  /** That command split into words the way the remote sh would (for the quoting lib/shquote.ts produces). */
+  /** That command split into words the way the remote sh would (for the quoting lib/shquote.ts produces), without
+   *  the remote bound in front of it. */
   remoteArgv: string[];
+  /** The remote side's own bound (`timeout -k K S …`, lib/adapters/ssh.ts remoteBounded) in seconds, if any. */
+  remoteBoundS?: number;
 }
 
 export function parseSshArgv(argv: string[]): SshInvocation | { error: string } {
@@ -324,9 +327,11 @@ export function parseSshArgv(argv: string[]): SshInvocation | { error: string } 
   const host = argv[i];
   if (host === undefined) return { error: 'no destination' };
   const command = argv.slice(i + 1).join(' ');
-  const remoteArgv = splitShWords(command);
-  if (!Array.isArray(remoteArgv)) return remoteArgv;
-  return { options, flags, host, command, remoteArgv };
+  const words = splitShWords(command);
+  if (!Array.isArray(words)) return words;
+  const bounded = words[0] === 'timeout' && words[1] === '-k' && /^\d+$/.test(words[2] ?? '') && /^\d+$/.test(words[3] ?? '');
+  if (!bounded) return { options, flags, host, command, remoteArgv: words };
+  return { options, flags, host, command, remoteArgv: words.slice(4), remoteBoundS: Number(words[3]) };
 }
 
 /** POSIX sh word splitting for plain words and '…' quoting (with '\'' for a quote): what lib/shquote.ts emits. */

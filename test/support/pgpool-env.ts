@@ -462,6 +462,8 @@ export class PgpoolEnv {
       o.StrictHostKeyChecking === 'yes' ? undefined : 'StrictHostKeyChecking=yes',
       o.UserKnownHostsFile === this.config.ssh.known_hosts_file ? undefined : `UserKnownHostsFile=${this.config.ssh.known_hosts_file}`,
       o.ConnectTimeout ? undefined : 'ConnectTimeout',
+      // Every external command has a timeout on the remote side too (lib/adapters/ssh.ts remoteBounded).
+      inv.remoteBoundS ? undefined : 'a bound for the remote side (timeout -k K S ...)',
     ].filter(Boolean);
     if (missing.length) return { stderr: `fake ssh: refused, the hook did not pass ${missing.join(', ')}\n`, exitCode: 255 };
     if (d.node === undefined) return { stderr: `ssh: Could not resolve hostname ${inv.host}: Name or service not known\n`, exitCode: 255 };

@@ -126,12 +126,14 @@ test('vip results: ip add/del that find the address already there (or gone) succ
   t.false(interpretIpDel(result({ exitCode: 1, stderr: 'RTNETLINK answers: Operation not permitted\n' })).ok);
 });
 
-test('vip results: peer removal → removed, absent, unreachable (ssh 255 or our timeout), failed', (t) => {
+test('vip results: peer removal → removed, absent, unreachable (ssh 255, our timeout or the peer\'s own bound), failed', (t) => {
   const cases: [Partial<RunResult>, 'removed' | 'absent' | 'unreachable' | 'failed'][] = [
     [{ stdout: 'removed\n' }, 'removed'],
     [{ stdout: 'absent\n' }, 'absent'],
     [{ exitCode: 255, stderr: 'ssh: connect to host 10.0.0.12 port 22: No route to host\n' }, 'unreachable'],
     [{ exitCode: null, timedOut: true, signal: 'SIGKILL' }, 'unreachable'],
+    [{ exitCode: 124 }, 'unreachable'],
+    [{ exitCode: 137 }, 'unreachable'],
     [{ exitCode: 1, stderr: 'sudo: a password is required\n' }, 'failed'],
     [{ exitCode: 0, stdout: 'something else\n' }, 'failed'],
   ];
