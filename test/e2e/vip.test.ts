@@ -8,7 +8,7 @@
 // inside the client namespace): no acknowledged row lost, one writable primary at a time (an isolated one demoted
 // within 5 s of the heal), no row acknowledged by an old primary, and full redundancy back with `maas-ha recover`.
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Allowance, Campaign, CampaignReport } from '../../lib/lab/campaign.ts';
@@ -66,6 +66,17 @@ function records(h: HostName): Rec[] {
 const closing = (h: HostName, hook: string) => records(h).filter((r) => r.hook === hook && r.step === 'done');
 /** The closing lines of `hook` on `h` once there is one: the hook may still run when the client's checks pass. */
 const closed = (h: HostName, hook: string) => waitFor(`${hook} on ${h} to finish`, 30_000, async () => (closing(h, hook).length ? closing(h, hook) : undefined), 200);
+/**
+ * `hook` on `h` finished ok. When it did not, the message carries what that hook logged at warn or error level
+ * since the mark (the step, its outcome and its words), so a failure in CI says which step failed and why.
+ */
+async function closedOk(t: ExecutionContext, h: HostName, hook: string): Promise<void> {
+  const done = await closed(h, hook);
+  const why = records(h)
+    .filter((r) => r.hook === hook && (r.level === 'warn' || r.level === 'error' || r.step === 'done'))
+    .map((r) => `${r.step ?? '-'} ${r.outcome ?? ''}: ${r.msg}`);
+  t.deepEqual(done.map((r) => r.outcome), ['ok'], `${hook} on ${h}:\n${why.join('\n')}`);
+}
 /** maas-ha error records and pgpool FATAL/PANIC lines after the mark, minus what a scenario expects. */
 function unexpected(expected: RegExp[] = []): string[] {
   return (['rc1', 'rc2', 'wit'] as const).flatMap((h) =>
@@ -190,11 +201,11 @@ test.serial('graceful stop of the leader: the VIP moves to rc2, escalation resta
   t.false(await canReachPostgres(o, 'rc1', FENCED_USER));
   t.false(await fenced(o, 'rc2'));
   t.true(await canReachPostgres(o, 'rc2', FENCED_USER));
-  t.deepEqual((await closed('rc1', 'de_escalation')).map((r) => r.outcome), ['ok']);
-  t.deepEqual((await closed('rc2', 'escalation')).map((r) => r.outcome), ['ok']);
+  await closedOk(t, 'rc1', 'de_escalation');
+  await closedOk(t, 'rc2', 'escalation');
   const restarted = records('rc2').filter((r) => r.hook === 'escalation' && r.step === 'service' && r.outcome === 'ok').map((r) => r.service);
   t.deepEqual(restarted.sort(), ['maas-proxy', 'maas-regiond']);
-  t.deepEqual((await closed('rc2', 'arping')).map((r) => r.outcome), ['ok']);
+  await closedOk(t, 'rc2', 'arping');
   t.deepEqual(unexpected(), []);
   // rc1 comes back as a standby, fenced from boot; no pre-emption (docs/lab.md, "No pre-emption").
   mark();
@@ -217,11 +228,11 @@ test.serial('crash of the leader with the standby on it (pgpool, PostgreSQL, lin
     // No de-escalation ran on rc2; the new leader could not reach it to remove its stale VIP, and says so.
     const peer = records('rc1').find((r) => r.hook === 'escalation' && r.step === 'peer');
     t.is(peer?.peer_outcome, 'unreachable');
-    t.deepEqual((await closed('rc1', 'escalation')).map((r) => r.outcome), ['ok']);
-    t.deepEqual((await closed('rc1', 'arping')).map((r) => r.outcome), ['ok']);
+    await closedOk(t, 'rc1', 'escalation');
+    await closedOk(t, 'rc1', 'arping');
     // The standby died with its host: the new leader's failover hook relaxed synchronous replication, so the
     // primary on rc1 goes on committing through the VIP.
-    t.deepEqual((await closed('rc1', 'failover')).map((r) => r.outcome), ['ok']);
+    await closedOk(t, 'rc1', 'failover');
     await writesBy(c, crashedAt, 0);
     t.deepEqual(unexpected(), []);
     // Back from the crash as a reboot: the stale VIP is gone, the fence is up before pgpool starts; its
@@ -249,9 +260,9 @@ test.serial('isolation of the leader holding the primary: rc1 loses quorum and g
     t.is(await waitForHolder(o, MOVE_MS, 'rc2'), 'rc2');
     await waitForClientChecks(o, 'rc2', 30_000);
     t.true(await fenced(o, 'rc1'));
-    t.deepEqual((await closed('rc1', 'de_escalation')).map((r) => r.outcome), ['ok']);
-    t.deepEqual((await closed('rc1', 'ip_down')).map((r) => r.outcome), ['ok']);
-    t.deepEqual((await closed('rc2', 'escalation')).map((r) => r.outcome), ['ok']);
+    await closedOk(t, 'rc1', 'de_escalation');
+    await closedOk(t, 'rc1', 'ip_down');
+    await closedOk(t, 'rc2', 'escalation');
     // The database: rc2's pgpool and the witness agree the primary is gone; the new leader's failover hook promotes
     // rc2 and, unable to reach rc1 over ssh, leaves its fence pending. The isolated rc1 keeps running as a primary
     // no client can reach (its synchronous standby is gone, so it acknowledges nothing).
@@ -317,7 +328,7 @@ test.serial('the leader pgpool and the primary crash at once, on different hosts
     const failover = await closed('rc2', 'failover');
     t.deepEqual(failover.map((r) => r.outcome), ['ok']);
     t.regex(failover[0]!.msg, /promoted node 0/);
-    t.deepEqual((await closed('rc2', 'escalation')).map((r) => r.outcome), ['ok']);
+    await closedOk(t, 'rc2', 'escalation');
     await writesBy(c, at, 0);
     t.deepEqual(unexpected(), []);
     // rc1's pgpool comes back as its unit would (fenced first) and joins as a standby; rc2's PostgreSQL rejoins
