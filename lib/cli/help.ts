@@ -163,6 +163,12 @@ export const COMMANDS: readonly CommandHelp[] = [
     about: "a region service's stand-in inside the VIP lab (what systemctl is there)",
     internal: true,
   },
+  {
+    paths: ['lab vip rackd'],
+    synopsis: 'lab vip rackd start|stop|restart|run [--dir D]',
+    about: "the VIP lab's cluster (rack) controller stand-in in the client namespace (what systemctl is there)",
+    internal: true,
+  },
   { paths: ['lab vip serve-api'], synopsis: 'lab vip serve-api --host rc1|rc2 [--port P]', about: "the VIP lab's stand-in MAAS API", internal: true },
   {
     paths: ['lab vip campaign'],

@@ -220,6 +220,15 @@ export async function labVipCommand(argv: string[], io: CliIo, root: string): Pr
       io.out(await standin.labService(o, rc(), name as never, action));
       return 0;
     }
+    case 'rackd': {
+      // The cluster controller's rack stand-in (lib/lab/vip-standin.ts): run is the process itself, the others
+      // what systemctl is for it.
+      const action = positionals[1];
+      if (action === 'run') return standin.runRackd(o);
+      if (action !== 'start' && action !== 'stop' && action !== 'restart') throw new UsageError(`rackd: expected start, stop, restart or run, got "${action ?? ''}"`);
+      io.out(await standin.labRackd(o, action));
+      return 0;
+    }
     case 'serve-api':
       standin.serveApi(rc(), values.port ?? layout.API_PORT);
       await new Promise(() => {});

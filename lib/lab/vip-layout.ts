@@ -6,7 +6,10 @@
 // transferring the zone from the VIP and forwarding the rest to it), squid as maas-proxy, and a small HTTP service
 // answering the MAAS API version endpoint in place of regiond. A witness namespace runs a third watchdog member
 // and nothing else, so a lone region controller cannot keep the VIP in a partition. A client namespace runs the
-// checks and a webhook sink that records maas-ha's notifications.
+// checks and a webhook sink that records maas-ha's notifications, and stands in for a cluster (rack) controller:
+// its resolver lists both region controllers' secondary DNS servers, and a rack stand-in reads its MAAS identity
+// files and asks the region for its event loops through maas_url (clusterPaths). The secondary's named.conf and
+// the primary's transfer and notify statements are what `maas-ha render dns` renders.
 //
 //   mhv<K>-rc1 198.18.<K>.11 ─┐
 //   mhv<K>-rc2 198.18.<K>.12 ─┼─ br0 in mhv<K>-sw      VIP 198.18.<K>.100 (only ever on rc1 or rc2)
@@ -18,6 +21,7 @@
 // its own socket directories.
 
 import { join } from 'node:path';
+import { renderMasterSnippet, renderSecondaryConf } from '../maas/slave-dns.ts';
 import { PGPOOL_FAILOVER_SETTINGS, PGPOOL_LOG_SETTINGS, sshdPolicy } from './layout.ts';
 
 export interface VipLabOptions {
@@ -85,6 +89,54 @@ export function vipPaths(dir: string) {
     /** The sudoers drop-in of the lab (both region controllers' exact commands). */
     sudoers: `/etc/sudoers.d/mhv-${dir.replace(/[^A-Za-z0-9]/g, '_').replace(/^_+/, '')}`,
   };
+}
+
+/** The MAAS flavour of the lab's rack stand-in (its identity files' layout: lib/maas/layout.ts). */
+export const CLUSTER_FLAVOUR = 'maas-3-deb' as const;
+
+/**
+ * The cluster (rack) controller stand-in inside the client namespace: its MAAS files under `root` (as under / on a
+ * real one), its maas-ha configuration (for `maas-ha rack`), the rack stand-in's pid, log and last status, and the
+ * resolver file `ip netns exec` mounts over /etc/resolv.conf in that namespace (iproute2's /etc/netns convention).
+ */
+export function clusterPaths(o: Pick<VipLabOptions, 'dir' | 'net'>) {
+  const cl = join(o.dir, 'cl');
+  return {
+    root: join(cl, 'rack'),
+    config: join(cl, 'maas-ha.yaml'),
+    rackdPid: join(cl, 'rackd.pid'),
+    rackdLog: join(cl, 'rackd.log'),
+    rackdStatus: join(cl, 'rackd.status.json'),
+    netnsEtc: `/etc/netns/${ns(o, 'cl')}`,
+    resolvConf: `/etc/netns/${ns(o, 'cl')}/resolv.conf`,
+  };
+}
+
+/** The cluster controller lists every region controller's secondary DNS, the first one tried for a second. */
+export function clusterResolvConf(o: Pick<VipLabOptions, 'net'>): string {
+  return [
+    '# VIP lab: the cluster controller stand-in asks every region controller\'s secondary DNS (maas-ha render dhcp).',
+    ...RCS.map((rc) => `nameserver ${addr(o, rc)}`),
+    'options timeout:1 attempts:1',
+    '',
+  ].join('\n');
+}
+
+/**
+ * maas-ha.yaml of the cluster controller stand-in: a region controller's (for the VIP and its addresses, which
+ * `rack check` compares maas_url with) plus a maas section whose rack service is the lab's rack stand-in.
+ */
+export function clusterConfigYaml(o: VipLabOptions, rcYaml: string): string {
+  const c = clusterPaths(o);
+  return `${rcYaml}
+maas:
+  flavour: ${CLUSTER_FLAVOUR}
+  root: ${c.root}
+  rack:
+    manager: commands               # the lab has no systemd: the rack stand-in restarted by the lab
+    restart: [${join(vipPaths(o.dir).bin, 'maas-ha')}, lab, vip, rackd, restart, --dir, ${o.dir}]
+    reconnect_timeout_ms: 20000
+`;
 }
 
 export function hostPaths(dir: string, h: HostName) {
@@ -277,20 +329,23 @@ export function labPgpoolConf(o: VipLabOptions, h: HostName, watchdogLines: stri
 
 export function namedMasterConf(o: VipLabOptions, h: RcName): string {
   const d = hostPaths(o.dir, h).svc('bind9');
-  return `// maas-dns stand-in of ${h}: authoritative for "maas", on the VIP only (bind binds each address separately).
+  // Listening, transfers and NOTIFY as `maas-ha render dns` tells the operator to set them on the MAAS DNS.
+  const snippet = renderMasterSnippet(
+    { address: vipAddr(o), region_controllers: RCS.map((rc) => ({ name: rc, address: addr(o, rc) })) },
+    { primary: { address: vipAddr(o), port: 53 } },
+    CLUSTER_FLAVOUR,
+  );
+  return `// maas-dns stand-in of ${h}: authoritative for "maas", on the VIP (bind binds each address separately).
 include "${d}/rndc.key";
 controls { inet 127.0.0.1 port ${MASTER_RNDC_PORT} allow { 127.0.0.1; } keys { "${RNDC_KEY_NAME}"; }; };
 options {
   directory "${d}";
   pid-file "${d}/named.pid";
   session-keyfile "${d}/session.key";
-  listen-on port 53 { ${vipAddr(o)}; };
   listen-on-v6 { none; };
   recursion no;
   dnssec-validation no;
-  notify no;
-  allow-transfer { 198.18.${o.net}.0/24; };
-};
+${snippet}};
 zone "maas" { type master; file "${d}/maas.zone"; };
 `;
 }
@@ -305,25 +360,28 @@ region IN TXT "${h}"
 `;
 }
 
+/** The secondary DNS of `h`: exactly what `maas-ha render dns` renders for a region controller. */
 export function namedSlaveConf(o: VipLabOptions, h: RcName): string {
   const d = hostPaths(o.dir, h).svc('dns-slave');
-  return `// Secondary DNS of ${h}: the MAAS zone from the master on the VIP; everything else forwarded to it.
-include "${d}/rndc.key";
-controls { inet ${addr(o, h)} port ${SLAVE_RNDC_PORT} allow { 198.18.${o.net}.0/24; } keys { "${RNDC_KEY_NAME}"; }; };
-options {
-  directory "${d}";
-  pid-file "${d}/named.pid";
-  session-keyfile "${d}/session.key";
-  listen-on port 53 { ${addr(o, h)}; };
-  listen-on-v6 { none; };
-  recursion yes;
-  allow-recursion { any; };
-  forwarders { ${vipAddr(o)}; };
-  forward only;
-  dnssec-validation no;
-};
-zone "maas" { type slave; masters { ${vipAddr(o)}; }; file "${d}/maas.db"; };
-`;
+  return renderSecondaryConf({
+    slave: {
+      port: SLAVE_RNDC_PORT,
+      // named drops CAP_DAC_OVERRIDE even as root: it reads a root-owned copy of the key the hooks' rndc uses.
+      key_file: join(d, 'rndc.key'),
+      key_name: RNDC_KEY_NAME,
+      zones: ['maas'],
+      timeout_ms: 2000,
+      primary: { address: vipAddr(o), port: 53 },
+      forwarders: { addresses: [vipAddr(o)], port: 53, mode: 'only' },
+      allow_query: ['any'],
+      conf_file: join(d, 'named.conf'),
+      directory: d,
+    },
+    self: { name: h, address: addr(o, h) },
+    regionControllers: RCS.map((rc) => ({ name: rc, address: addr(o, rc) })),
+    vipAddress: vipAddr(o),
+    zones: ['maas'],
+  });
 }
 
 export function squidConf(o: VipLabOptions, h: RcName): string {

@@ -1,24 +1,29 @@
 // Stand-ins for what MAAS itself would run, for the VIP lab only (MAAS is not installable here): an HTTP service
-// answering the region API's version endpoint in place of regiond, a webhook sink in the client namespace that
+// answering the region API's version endpoint (and /MAAS/rpc/, what a rack asks first) in place of regiond, a
+// rack controller stand-in in the client namespace (runRackd), a webhook sink in the client namespace that
 // records maas-ha's notifications as JSON lines, and the lab's "service manager": start/stop/restart of the
 // stand-in regiond, squid (maas-proxy) and the two bind9 instances, with pid files, run as root through the
 // sudoers drop-in exactly like `systemctl restart maas-regiond` would be in production.
 
 import { spawn } from 'node:child_process';
-import { appendFileSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createShell } from '../adapters/exec.ts';
 import { createNet } from '../adapters/net.ts';
-import { OperationError } from '../errors.ts';
+import { OperationError, messageOf } from '../errors.ts';
+import { defaultMaas, rackLayout } from '../maas/layout.ts';
+import { judgeRpcAnswer, parseIdentity, rpcUrl, type IdentityTexts } from '../maas/rack.ts';
 import { readPid, waitFor } from './lab.ts';
 import {
   API_PORT,
+  CLUSTER_FLAVOUR,
   FENCED_USER,
   MASTER_RNDC_PORT,
   PROXY_PORT,
   SLAVE_RNDC_PORT,
   addr,
+  clusterPaths,
   hostPaths,
   vipPaths,
   type LabService,
@@ -29,9 +34,15 @@ import {
 /** The MAAS API version endpoint, answered with which region controller served it (the tests read that). */
 export function serveApi(host: string, port: number): void {
   const server = createServer((req, res) => {
-    if (req.method === 'GET' && req.url?.split('?')[0] === '/MAAS/api/2.0/version/') {
+    const path = req.url?.split('?')[0];
+    if (req.method === 'GET' && path === '/MAAS/api/2.0/version/') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ capabilities: ['networks-management', 'static-ipaddresses'], version: '3.4.0', subversion: `lab stand-in on ${host}` }));
+    } else if (req.method === 'GET' && path === '/MAAS/rpc/') {
+      // What a rack controller asks first: the region's event loops and where they listen (one, on the address
+      // the question arrived on).
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ eventloops: { [`${host}:pid=${process.pid}`]: [[req.socket.localAddress, 5250]] } }));
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found\n');
@@ -129,4 +140,102 @@ export async function labService(o: VipLabOptions, h: RcName, s: LabService, act
   if (action === 'stop' || action === 'restart') await stop(o, h, s);
   if (action === 'start' || action === 'restart') await start(o, h, s);
   return `${s} on ${h}: ${action} done`;
+}
+
+// ---- the cluster (rack) controller stand-in, in the client namespace
+
+/** What the rack stand-in saw last: whether the region its maas_url names answered with event loops. */
+export interface RackdStatus {
+  pid: number;
+  at: string;
+  url: string | null;
+  connected: boolean;
+  detail: string;
+  /** false on its last record: it gave up (no identity) and exits. */
+  running: boolean;
+}
+
+export function readRackdStatus(o: Pick<VipLabOptions, 'dir' | 'net'>): RackdStatus | undefined {
+  const f = clusterPaths(o).rackdStatus;
+  try {
+    return JSON.parse(readFileSync(f, 'utf8')) as RackdStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The rack stand-in (`maas-ha lab vip rackd run`): reads its identity files as rackd does at start (maas_url from
+ * rackd.conf, the shared secret) and asks `<maas_url>/rpc/` for the region's event loops every 200 ms, recording
+ * each answer in its status file. Without a maas_url or a secret it records why and exits 1, as rackd will not
+ * run without them.
+ */
+export async function runRackd(o: Pick<VipLabOptions, 'dir' | 'net'>): Promise<number> {
+  const c = clusterPaths(o);
+  const texts: IdentityTexts = {};
+  for (const f of rackLayout(defaultMaas({ flavour: CLUSTER_FLAVOUR, root: c.root })).files) texts[f.kind] = existsSync(f.path) ? readFileSync(f.path, 'utf8') : undefined;
+  const id = parseIdentity(texts);
+  const url = id.maasUrls?.[0] ?? null;
+  const record = (connected: boolean, detail: string, running = true) => {
+    const tmp = `${c.rackdStatus}.${process.pid}`;
+    writeFileSync(tmp, `${JSON.stringify({ pid: process.pid, at: new Date().toISOString(), url, connected, detail, running } satisfies RackdStatus)}\n`);
+    renameSync(tmp, c.rackdStatus);
+  };
+  if (!url || id.secret !== 'present') {
+    record(false, !url ? 'no maas_url in rackd.conf' : `the shared secret is ${id.secret}`, false);
+    return 1;
+  }
+  let stopping = false;
+  process.on('SIGTERM', () => {
+    stopping = true;
+  });
+  const net = createNet();
+  while (!stopping) {
+    try {
+      const r = await net.httpGet(rpcUrl(url), 1000);
+      const j = judgeRpcAnswer(r.status, r.body);
+      record(j.ok, j.detail);
+    } catch (err) {
+      record(false, messageOf(err));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return 0;
+}
+
+async function stopRackd(o: Pick<VipLabOptions, 'dir' | 'net'>): Promise<void> {
+  const file = clusterPaths(o).rackdPid;
+  const pid = readPid(file);
+  if (pid) {
+    process.kill(pid, 'SIGTERM');
+    try {
+      await waitFor('the rack stand-in to stop', 10_000, async () => (readPid(file) === pid ? undefined : true), 50);
+    } catch {
+      process.kill(pid, 'SIGKILL');
+    }
+  }
+  rmSync(file, { force: true });
+}
+
+/**
+ * What `systemctl restart maas-rackd` is in the lab (`maas-ha lab vip rackd start|stop|restart`): the stand-in
+ * (re)started in the background; done once it recorded its first answer, failed when it exited (no identity).
+ */
+export async function labRackd(o: VipLabOptions, action: 'start' | 'stop' | 'restart'): Promise<string> {
+  const c = clusterPaths(o);
+  if (action === 'stop' || action === 'restart') await stopRackd(o);
+  if (action === 'stop') return 'rack stand-in stopped';
+  mkdirSync(dirname(c.rackdPid), { recursive: true });
+  daemon([join(vipPaths(o.dir).bin, 'maas-ha'), 'lab', 'vip', 'rackd', 'run', '--dir', o.dir], c.rackdLog, c.rackdPid);
+  const pid = readPid(c.rackdPid);
+  const s = await waitFor('the rack stand-in to record its first answer', 10_000, async () => {
+    const st = readRackdStatus(o);
+    if (st?.pid === pid) return st;
+    return readPid(c.rackdPid) === pid ? undefined : { pid: pid ?? 0, at: '', url: null, connected: false, detail: 'exited before it recorded anything', running: false };
+  }, 50);
+  if (!s.running || readPid(c.rackdPid) !== pid) {
+    rmSync(c.rackdPid, { force: true });
+    throw new OperationError(`the rack stand-in did not start: ${s.detail}`);
+  }
+  return `rack stand-in running (pid ${pid}): ${s.connected ? 'connected' : 'not connected'} to ${s.url}: ${s.detail}`;
 }

@@ -24,8 +24,11 @@ import { remoteCampaign, type Campaign } from './campaign.ts';
 import { freeOrphanedSharedMemory, guardStarted, guardWatchArgv, postgresUser, readPid, spawnGuard, waitFor } from './lab.ts';
 import { PG_REPLICATION_SETTINGS } from './layout.ts';
 import { labService } from './vip-standin.ts';
+import type { SoaFinding } from '../maas/slave-dns.ts';
 import {
+  API_PORT,
   HOSTS,
+  MASTER_RNDC_PORT,
   PCP_PORT,
   PG_HBA_VIP,
   PG_PORT,
@@ -34,6 +37,9 @@ import {
   SINK_PORT,
   WATCHDOG_HOSTS,
   addr,
+  clusterConfigYaml,
+  clusterPaths,
+  clusterResolvConf,
   hostPaths,
   labPgpoolConf,
   labRcConfigYaml,
@@ -163,8 +169,24 @@ export async function vipLabUp(o: VipLabOptions, say: Say): Promise<void> {
     for (const s of ['bind9', 'dns-slave'] as const) writeFileSync(join(hp.svc(s), 'rndc.key'), readFileSync(p.rndcKey), { mode: 0o600 });
     writeFileSync(join(hp.svc('maas-proxy'), 'squid.conf'), squidConf(o, rc));
   }
+  // The cluster controller stand-in (client namespace): its configuration, its resolver, and the identity MAAS
+  // gives a rack controller when it registers (maas_url on the VIP, the shared secret, its id).
+  const c = clusterPaths(o);
+  mkdirSync(c.root, { recursive: true, mode: 0o755 });
+  writeFileSync(c.config, clusterConfigYaml(o, labRcConfigYaml(o, 'rc1')), { mode: 0o644 });
+  loadConfig(c.config);
+  for (const [f, text, mode] of [
+    ['etc/maas/rackd.conf', `maas_url: http://${vipAddr(o)}:${API_PORT}/MAAS\n`, 0o644],
+    ['var/lib/maas/secret', `${randomBytes(16).toString('hex')}\n`, 0o600],
+    ['var/lib/maas/maas_id', `${randomBytes(3).toString('hex')}\n`, 0o644],
+  ] as const) {
+    mkdirSync(dirname(join(c.root, f)), { recursive: true, mode: 0o755 });
+    writeFileSync(join(c.root, f), text, { mode });
+  }
+  mkdirSync(c.netnsEtc, { recursive: true, mode: 0o755 });
+  writeFileSync(c.resolvConf, clusterResolvConf(o), { mode: 0o644 });
   await installSudoers(o);
-  step(`configs, sudoers drop-in ${p.sudoers} (visudo -cf ok), fence rulesets`);
+  step(`configs, sudoers drop-in ${p.sudoers} (visudo -cf ok), fence rulesets; the cluster controller's identity and resolver (${c.resolvConf})`);
 
   for (const rc of RCS) {
     const hp = hostPaths(o.dir, rc);
@@ -214,7 +236,8 @@ export async function vipLabUp(o: VipLabOptions, say: Say): Promise<void> {
     return n.some((x) => x.hook === 'escalation') && n.some((x) => x.hook === 'arping') ? true : undefined;
   }, 200);
   await waitForClientChecks(o, holder, 60_000);
-  step(`lab up: the client reaches the region API, DNS and proxy through the VIP (${holder})`);
+  await run(inNs(o, 'cl', [join(p.bin, 'maas-ha'), 'lab', 'vip', 'rackd', 'start', '--dir', o.dir]), 'the rack stand-in on the client');
+  step(`lab up: the client reaches the region API, DNS and proxy through the VIP (${holder}); its rack stand-in runs`);
 }
 
 async function installSudoers(o: VipLabOptions): Promise<void> {
@@ -392,17 +415,53 @@ export interface ClientCheck {
   detail: string;
 }
 
-/** `maas-ha vip check --json` from the client namespace, through the VIP. */
-export async function clientChecks(o: VipLabOptions, timeoutMs = 2000): Promise<ClientCheck[]> {
+/** `maas-ha vip check --json` from the client namespace: the checks through the VIP, and each secondary's SOA. */
+export async function clientVipCheck(o: VipLabOptions, timeoutMs = 2000): Promise<{ checks: ClientCheck[]; secondaries: SoaFinding[] }> {
   const r = await shell.run(
     inNs(o, 'cl', [join(vipPaths(o.dir).bin, 'maas-ha'), 'vip', 'check', '--json', '--timeout-ms', String(timeoutMs), '--config', hostPaths(o.dir, 'rc1').config]),
     { timeoutMs: timeoutMs + 10_000 },
   );
   try {
-    return (JSON.parse(r.stdout) as { checks: ClientCheck[] }).checks;
+    const j = JSON.parse(r.stdout) as { checks: ClientCheck[]; secondaries?: SoaFinding[] };
+    return { checks: j.checks, secondaries: j.secondaries ?? [] };
   } catch {
     throw new OperationError(`maas-ha vip check from the client: ${r.stderr.trim() || r.stdout.trim() || `exit ${r.exitCode}`}`);
   }
+}
+
+export async function clientChecks(o: VipLabOptions, timeoutMs = 2000): Promise<ClientCheck[]> {
+  return (await clientVipCheck(o, timeoutMs)).checks;
+}
+
+// ---- the cluster controller stand-in (client namespace)
+
+/** What the cluster controller's resolver makes of a name (glibc, /etc/resolv.conf listing both secondaries). */
+export async function clusterResolve(o: VipLabOptions, name: string): Promise<string[]> {
+  const r = await shell.run(inNs(o, 'cl', ['getent', 'ahostsv4', name]), { timeoutMs: 10_000 });
+  return [...new Set(r.stdout.split('\n').map((l) => l.split(/\s+/)[0]).filter((a): a is string => !!a))];
+}
+
+/** One secondary's own answer (no recursion, one try of a second), asked from the client namespace. */
+export async function askSecondary(o: VipLabOptions, rc: RcName, name: string, type: 'A' | 'TXT'): Promise<string[]> {
+  const r = await shell.run(inNs(o, 'cl', ['dig', '+short', '+norecurse', '+time=1', '+tries=1', `@${addr(o, rc)}`, name, type]), { timeoutMs: 5000 });
+  return r.exitCode === 0 ? r.stdout.split('\n').map((l) => l.trim().replace(/^"(.*)"$/, '$1')).filter(Boolean) : [];
+}
+
+/**
+ * A record added to the MAAS zone on `rc`'s primary (the bind9 stand-in), as MAAS does when a machine gets an
+ * address: the zone file with the record and the serial one higher, then `rndc reload`; the primary's NOTIFY
+ * then brings it to the secondaries.
+ */
+export async function addZoneRecord(o: VipLabOptions, rc: RcName, name: string, address: string): Promise<number> {
+  const d = hostPaths(o.dir, rc).svc('bind9');
+  const file = join(d, 'maas.zone');
+  const text = readFileSync(file, 'utf8');
+  const m = /SOA \S+ \S+ \( (\d+) /.exec(text);
+  if (!m) throw new OperationError(`${file}: no SOA serial`);
+  const serial = Number(m[1]) + 1;
+  writeFileSync(file, `${text.replace(m[0], m[0].replace(m[1]!, String(serial)))}${name} IN A ${address}\n`);
+  await run(inNs(o, rc, ['/usr/sbin/rndc', '-s', '127.0.0.1', '-p', String(MASTER_RNDC_PORT), '-k', join(d, 'rndc.key'), 'reload', 'maas']), `rndc reload maas on ${rc}`);
+  return serial;
 }
 
 /** Until every check passes from the client and the API says `holder` served it. */
@@ -572,6 +631,8 @@ export async function vipLabDown(o: VipLabOptions, say: Say, opts: { purge: bool
     await stopPid(hp.sshdPid, `sshd on ${rc}`, 'SIGTERM');
   }
   await stopPid(vipPaths(o.dir).sinkPid, 'webhook sink', 'SIGTERM');
+  await stopPid(clusterPaths(o).rackdPid, 'the rack stand-in', 'SIGTERM');
+  rmSync(clusterPaths(o).netnsEtc, { recursive: true, force: true });
   const mine = new Set(['sw', ...HOSTS].map((h) => ns(o, h as HostName | 'sw')));
   for (const n of await namespaces()) if (mine.has(n)) await shell.run(['ip', 'netns', 'del', n], { timeoutMs: 10_000 });
   rmSync(vipPaths(o.dir).sudoers, { force: true });

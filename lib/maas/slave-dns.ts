@@ -83,7 +83,7 @@ export const MASTER_OPTIONS_FILE: Record<MaasFlavour, string> = {
  * transfers to and NOTIFY of every secondary, and listening only on the VIP (and loopback), so that the secondary
  * can own port 53 of the node's own address (MAAS writes no listen-on: it would take every address).
  */
-export function renderMasterSnippet(vip: Pick<VipConfig, 'address' | 'region_controllers'>, slave: SlaveDnsConfig, flavour: MaasFlavour): string {
+export function renderMasterSnippet(vip: Pick<VipConfig, 'address' | 'region_controllers'>, slave: Pick<SlaveDnsConfig, 'primary'>, flavour: MaasFlavour): string {
   const secondaries = vip.region_controllers.map((r) => r.address);
   return [
     `// maas-ha: for the MAAS DNS on every region controller, inside the options { } block of ${MASTER_OPTIONS_FILE[flavour]}`,

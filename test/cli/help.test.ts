@@ -90,6 +90,7 @@ const LINES: [string, string[]][] = [
   // Without help these serve (or write and probe) until stopped.
   ['lab vip campaign', ['lab', 'vip', 'campaign', '--max-ms', '1000', '--help']],
   ['lab vip serve-api', ['lab', 'vip', 'serve-api', '--host', 'rc1', '--help']],
+  ['lab vip rackd', ['lab', 'vip', 'rackd', 'run', '--help']],
   ['lab vip serve-sink', ['lab', 'vip', 'serve-sink', '--out', '/nonexistent/sink', '-h']],
   ['help', ['help', '--help']],
   ['version', ['version', '--help']],

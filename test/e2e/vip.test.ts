@@ -7,17 +7,26 @@
 // watchdog fault and a database fault meet run under the fault campaign's writer and probe (lib/lab/campaign.ts,
 // inside the client namespace): no acknowledged row lost, one writable primary at a time (an isolated one demoted
 // within 5 s of the heal), no row acknowledged by an old primary, and full redundancy back with `maas-ha recover`.
+//
+// The client namespace is also the cluster (rack) controller: its resolver lists both region controllers'
+// secondary DNS servers, and its rack stand-in asks the region for its event loops through the VIP.
 
 import test, { type ExecutionContext } from 'ava';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Allowance, Campaign, CampaignReport } from '../../lib/lab/campaign.ts';
 import { waitFor } from '../../lib/lab/lab.ts';
 import { logRecords, type LogRecord } from '../../lib/log-render.ts';
+import { createShell } from '../../lib/adapters/exec.ts';
+import { readRackdStatus } from '../../lib/lab/vip-standin.ts';
 import {
+  addZoneRecord,
+  askSecondary,
   breakService,
   canReachPostgres,
   clientChecks,
+  clientVipCheck,
+  clusterResolve,
   crash,
   fenced,
   killPgpool,
@@ -39,7 +48,7 @@ import {
 } from '../../lib/lab/vip.ts';
 import { assertInvariants } from '../support/campaign.ts';
 import { recoverJson } from '../support/lab.ts';
-import { FENCED_USER, hostPaths, type HostName, type RcName, type VipLabOptions } from '../../lib/lab/vip-layout.ts';
+import { FENCED_USER, RCS, addr, clusterPaths, hostPaths, ns, vipAddr, vipPaths, type HostName, type RcName, type VipLabOptions } from '../../lib/lab/vip-layout.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const o: VipLabOptions = {
@@ -214,6 +223,64 @@ test.serial('graceful stop of the leader: the VIP moves to rc2, escalation resta
   t.true(await fenced(o, 'rc1'));
 });
 
+test.serial('the cluster controller\'s DNS: both secondaries carry the new holder\'s zone after the move, its resolver answers, a record added on the active side reaches both', async (t) => {
+  t.deepEqual(await clusterResolve(o, 'api.maas'), [vipAddr(o)]);
+  // The arping hook of the new holder (rc2) had both secondaries transfer its zone again, whatever the serials.
+  for (const rc of RCS) t.deepEqual(await askSecondary(o, rc, 'region.maas', 'TXT'), ['rc2'], `${rc}'s secondary`);
+  const { secondaries } = await clientVipCheck(o);
+  t.deepEqual(secondaries.map((f) => [f.server.split(' ')[0], f.ok]), RCS.map((rc) => [rc, true]), JSON.stringify(secondaries));
+  // A machine gets an address: the record lands on the active primary and its NOTIFY brings it to both secondaries.
+  const address = `198.18.${o.net}.77`;
+  await addZoneRecord(o, 'rc2', 'machine-1', address);
+  for (const rc of RCS) {
+    await waitFor(`machine-1.maas on ${rc}'s secondary`, 15_000, async () => (await askSecondary(o, rc, 'machine-1.maas', 'A')).includes(address) || undefined, 200);
+  }
+  t.deepEqual(await clusterResolve(o, 'machine-1.maas'), [address]);
+});
+
+test.serial('the cluster controller\'s identity: backup, wiped, restored, and its rack reaches the region through the VIP again; rack check catches a maas_url on a node', async (t) => {
+  const c = clusterPaths(o);
+  const inCl = (args: string[]) => createShell().run(['ip', 'netns', 'exec', ns(o, 'cl'), join(vipPaths(o.dir).bin, 'maas-ha'), ...args], { timeoutMs: 60_000 });
+  const rack = (...args: string[]) => inCl(['rack', ...args, '--config', c.config]);
+  const files = ['etc/maas/rackd.conf', 'var/lib/maas/secret', 'var/lib/maas/maas_id'].map((f) => join(c.root, f));
+  const url = `http://${vipAddr(o)}:5240/MAAS`;
+  t.like(readRackdStatus(o), { connected: true, url });
+  const before = files.map((f) => readFileSync(f, 'utf8'));
+  t.is((await rack('check')).exitCode, 0);
+
+  const archive = join(o.dir, 'cl', 'rack-backup.tar');
+  const backup = await rack('backup', '--out', archive);
+  t.is(backup.exitCode, 0, backup.stderr);
+  t.is(statSync(archive).mode & 0o777, 0o600);
+  t.false(`${backup.stdout}${backup.stderr}`.includes(before[1]!.trim()), 'the secret is never printed');
+
+  // The host is rebuilt: no identity, and the rack will not start without one.
+  for (const f of files) rmSync(f);
+  const broken = await inCl(['lab', 'vip', 'rackd', 'restart', '--dir', o.dir]);
+  t.not(broken.exitCode, 0);
+  t.like(readRackdStatus(o), { connected: false, detail: 'no maas_url in rackd.conf' });
+  t.is((await rack('check')).exitCode, 1);
+
+  const dry = await rack('restore', archive, '--dry-run');
+  t.is(dry.exitCode, 0, dry.stderr);
+  t.false(files.some((f) => existsSync(f)), '--dry-run writes nothing');
+  const restored = await rack('restore', archive);
+  t.is(restored.exitCode, 0, `${restored.stdout}${restored.stderr}`);
+  t.regex(restored.stdout, /rack restored: GET .*\/MAAS\/rpc\/: 1 region event loop/);
+  t.deepEqual(files.map((f) => readFileSync(f, 'utf8')), before);
+  t.is(statSync(files[1]!).mode & 0o777, 0o600);
+  t.like(readRackdStatus(o), { connected: true, url });
+  t.is((await rack('check', '--backup', archive)).exitCode, 0);
+
+  // A maas_url on one region controller's own address: the rack would lose the region with that node.
+  writeFileSync(files[0]!, `maas_url: http://${addr(o, 'rc1')}:5240/MAAS\n`);
+  const wrong = await rack('check');
+  t.is(wrong.exitCode, 1);
+  t.true(wrong.stdout.includes(addr(o, 'rc1')) && wrong.stdout.includes(vipAddr(o)), wrong.stdout);
+  t.is((await rack('restore', archive)).exitCode, 0);
+  t.is((await rack('check')).exitCode, 0);
+});
+
 test.serial('crash of the leader with the standby on it (pgpool, PostgreSQL, link): the VIP moves to rc1, writes go on, rc2 comes back fenced and recovered', async (t) => {
   await redundant('rc1', 0);
   mark();
@@ -223,6 +290,8 @@ test.serial('crash of the leader with the standby on it (pgpool, PostgreSQL, lin
     await crash(o, 'rc2');
     await waitFor('rc1 holding the VIP', MOVE_MS, async () => (await vipHolders(o)).includes('rc1') || undefined, 100);
     await waitForClientChecks(o, 'rc1', 30_000);
+    // The cluster controller keeps resolving MAAS names with rc2's host gone.
+    t.deepEqual(await clusterResolve(o, 'api.maas'), [vipAddr(o)]);
     t.false(await fenced(o, 'rc1'));
     t.true(await canReachPostgres(o, 'rc1', FENCED_USER));
     // No de-escalation ran on rc2; the new leader could not reach it to remove its stale VIP, and says so.
@@ -259,6 +328,8 @@ test.serial('isolation of the leader holding the primary: rc1 loses quorum and g
     await waitFor('rc1 giving up the VIP', MOVE_MS, async () => !(await vipHolders(o)).includes('rc1') || undefined, 100);
     t.is(await waitForHolder(o, MOVE_MS, 'rc2'), 'rc2');
     await waitForClientChecks(o, 'rc2', 30_000);
+    // The cluster controller's resolver: rc1's secondary (listed first) does not answer, rc2's does.
+    t.deepEqual(await clusterResolve(o, 'api.maas'), [vipAddr(o)]);
     t.true(await fenced(o, 'rc1'));
     await closedOk(t, 'rc1', 'de_escalation');
     await closedOk(t, 'rc1', 'ip_down');
