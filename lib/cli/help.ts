@@ -37,7 +37,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     config: true,
   },
   { paths: ['plan failover'], synopsis: 'plan failover [--failed N] [--json]', about: 'dry run: the whole failover plan if the primary (or node N) were lost now: fence order, split-brain fences, candidate and why, what is skipped', config: true },
-  { paths: ['config check'], synopsis: 'config check', about: 'validate the configuration file, list every problem', config: true },
+  { paths: ['config check'], synopsis: 'config check [--json]', about: 'validate the configuration file, list every problem (--json: as data, exit 2 all the same)', config: true },
   { paths: ['config get'], synopsis: 'config get KEY', about: 'one value of the validated file (e.g. state_dir)', config: true },
   { paths: ['config render-pgpool'], synopsis: 'config render-pgpool [--bindir D]', about: "the pgpool.conf lines that wire maas-ha's hooks" },
   { paths: ['log'], synopsis: 'log [FILE]', about: 'render maas-ha JSON log lines (from FILE or stdin) for people' },

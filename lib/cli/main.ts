@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_CONFIG_PATH, configPath, loadConfig, nodeIo, parseConfig } from '../config/load.ts';
+import type { Config } from '../config/types.ts';
 import { checkedPath, writeChecked } from '../config/checked.ts';
 import { createLog, newRunId } from '../adapters/log.ts';
 import { createDeps } from '../wiring.ts';
@@ -229,16 +230,30 @@ async function plan(argv: string[], io: CliIo): Promise<number> {
 }
 
 function configCmd(argv: string[], io: CliIo, selfUrl: string): number {
-  const { values, positionals } = flags(argv, { bindir: { type: 'string' } }, 2);
+  const { values, positionals } = flags(argv, { bindir: { type: 'string' }, json: { type: 'boolean' } }, 2);
+  if (values.json && positionals[0] !== 'check') throw new UsageError('--json: only config check reports');
   switch (positionals[0]) {
     case 'check': {
       const path = configPath(values.config, process.env);
-      const text = readConfigText(path);
-      // One read: the copy pairs exactly the text that was validated with its result.
-      const config = parseConfig(text, path, nodeIo);
-      io.out(`${config.source}: ok (${config.nodes.length} nodes: ${config.nodes.map((n) => `${n.id}=${n.hostname}:${n.port}`).join(', ')})`);
+      let text: string;
+      let config: Config;
+      try {
+        text = readConfigText(path);
+        // One read: the copy pairs exactly the text that was validated with its result.
+        config = parseConfig(text, path, nodeIo);
+      } catch (err) {
+        // --json: the same problems as data (one per line of the text report), the same exit code (2).
+        if (values.json && err instanceof ConfigError) io.out(JSON.stringify({ ok: false, source: err.source, problems: err.problems }, null, 2));
+        throw err;
+      }
       // The copy hooks start from without loading the YAML parser (lib/config/checked.ts).
       const why = writeChecked(path, text, config);
+      if (values.json) {
+        const nodes = config.nodes.map((n) => ({ id: n.id, name: n.name, hostname: n.hostname, port: n.port }));
+        io.out(JSON.stringify({ ok: true, source: config.source, nodes, checked_copy: why ? null : checkedPath(path), ...(why ? { note: `no checked copy written (${why}): hooks will parse the YAML on every run` } : {}) }, null, 2));
+        return 0;
+      }
+      io.out(`${config.source}: ok (${config.nodes.length} nodes: ${config.nodes.map((n) => `${n.id}=${n.hostname}:${n.port}`).join(', ')})`);
       io.out(why ? `note: no checked copy written (${why}): hooks will parse the YAML on every run` : `checked copy: ${checkedPath(path)}`);
       return 0;
     }

@@ -33,6 +33,10 @@ test('maas-ha config check: five different mistakes → five lines, each with pa
   );
   const r = spawnSync(join(DIST_BIN, 'maas-ha'), ['config', 'check', '--config', file], { encoding: 'utf8', timeout: 20_000 });
   t.is(r.status, 2);
+  // --json: the same five problems as data on stdout, the same exit code.
+  const j = spawnSync(join(DIST_BIN, 'maas-ha'), ['config', 'check', '--json', '--config', file], { encoding: 'utf8', timeout: 20_000 });
+  t.is(j.status, 2);
+  t.deepEqual(JSON.parse(j.stdout), { ok: false, source: file, problems: r.stderr.trim().split('\n').slice(1).map((l) => l.trim()) });
   t.deepEqual(r.stderr.trim().split('\n'), [
     `maas-ha: ${file}: 5 problems:`,
     '  log_levle: unknown key (did you mean log_level?) (2:1)',

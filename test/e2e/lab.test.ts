@@ -60,6 +60,12 @@ test.serial('maas-ha metrics --json (the built CLI): the same gauges as the text
 test.serial('maas-ha config check / config get (the built CLI): the lab configuration is valid; get prints one value', (t) => {
   const cli = (...a: string[]) => execFileSync(join(DIST_BIN, 'maas-ha'), [...a, '--config', lab.paths.config], { encoding: 'utf8', timeout: 20_000 });
   t.regex(cli('config', 'check'), new RegExp(`^${lab.paths.config}: ok \\(3 nodes: 0=127\\.0\\.101\\.11:5432, 1=127\\.0\\.101\\.12:5432, 2=127\\.0\\.101\\.13:5432\\)\nchecked copy: ${lab.paths.config}\\.checked\\.json$`, 'm'));
+  t.deepEqual(JSON.parse(cli('config', 'check', '--json')), {
+    ok: true,
+    source: lab.paths.config,
+    nodes: [0, 1, 2].map((id) => ({ id, name: `pg${id}`, hostname: `127.0.101.${11 + id}`, port: 5432 })),
+    checked_copy: `${lab.paths.config}.checked.json`,
+  });
   t.is(cli('config', 'get', 'state_dir').trim(), lab.paths.state);
   t.is(cli('config', 'get', 'pcp.port').trim(), '9898');
   t.throws(() => cli('config', 'get', 'nodes'), { message: /config get: nodes is not a setting with a single value/ });
