@@ -7,16 +7,10 @@ import { join } from 'node:path';
 import { createShell } from '../../lib/adapters/exec.ts';
 import { createSsh, REMOTE_SLACK_S, remoteBounded } from '../../lib/adapters/ssh.ts';
 import type { RunOptions, RunResult, Shell } from '../../lib/model/ports.ts';
+import { testConfig } from '../support/config.ts';
 import { splitShWords } from '../support/fake-world.ts';
 
-const SSH_CFG = {
-  binary: '/usr/bin/ssh',
-  user: 'postgres',
-  port: 22,
-  identity_file: '/var/lib/postgresql/.ssh/id_maas_ha',
-  known_hosts_file: '/etc/maas-ha/known_hosts',
-  connect_timeout_s: 5,
-};
+const SSH_CFG = testConfig().ssh;
 
 test('ssh: the remote command runs under timeout(1), bounded at the caller\'s deadline plus a little slack', async (t) => {
   const seen: string[][] = [];
