@@ -208,14 +208,15 @@ export async function vipLabUp(o: VipLabOptions, say: Say): Promise<void> {
   await startSink(o);
   step(`stand-in services on both region controllers (regiond, squid, bind9 master + secondary), ${o.mode === 'active-active' ? 'both serving (active-active)' : 'both fenced as at boot'}`);
 
-  // rc1 first, the others once rc1's watchdog is the leader: they can only join it. Started all at once, the
+  // rc1 first, the others once rc1's watchdog is the established leader: they can only join it. Started all at once, the
   // member that left its loading wait first won however high rc1's wd_priority (rc2 in 2 of 7 starts here, by a
   // millisecond); started once rc1 had only left that wait, rc2 still won on a loaded machine (CI, 2026-12-02),
   // rc1 not being leader yet when rc2 left its own (docs/lab.md, "Watchdog timings are mostly fixed").
   const rc1Log = hostPaths(o.dir, 'rc1').pgpoolLog;
   const from = existsSync(rc1Log) ? statSync(rc1Log).size : 0;
   await startPgpool(o, 'rc1');
-  await waitFor("rc1's watchdog to become the leader", 60_000, async () => /watchdog node state changed from \[[^\]]+\] to \[LEADER\]/.test(readFileSync(rc1Log).subarray(from).toString('utf8')) || undefined, 100);
+  // Not the [LEADER] state change: it then announces itself for 5 s, and only "I am the cluster leader node" ends that.
+  await waitFor("rc1's watchdog to become the leader", 60_000, async () => readFileSync(rc1Log).subarray(from).includes('I am the cluster leader node') || undefined, 100);
   await Promise.all(WATCHDOG_HOSTS.filter((h) => h !== 'rc1').map((h) => startPgpool(o, h)));
   const holder = await waitForHolder(o, 60_000, 'rc1').catch((err: unknown) => {
     // Whose election it was, from each member's own log: what a failure here needs to be understood.
