@@ -6,20 +6,13 @@
 
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { waitFor } from '../../lib/lab/lab.ts';
-import { canReachPostgres, clientChecks, crash, fenced, maasHaOn, notifications, vipHolders, vipLabDown, vipLabUp, waitForClientChecks } from '../../lib/lab/vip.ts';
-import { FENCED_USER, hostPaths, LAB_SERVICES, RCS, type RcName, type VipLabOptions } from '../../lib/lab/vip-layout.ts';
+import { vipLabForFile } from '../support/vip-lab.ts';
+import { canReachPostgres, clientChecks, crash, fenced, maasHaOn, notifications, vipHolders, waitForClientChecks } from '../../lib/lab/vip.ts';
+import { FENCED_USER, hostPaths, LAB_SERVICES, RCS, type RcName } from '../../lib/lab/vip-layout.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const o: VipLabOptions = {
-  dir: '/var/lib/maas-ha-test/vip-aa-e2e',
-  net: 123,
-  hookBinDir: join(ROOT, 'dist', 'bin'),
-  watchdogTemplate: join(ROOT, 'pgpool', 'watchdog.conf'),
-  pgBinDir: '/usr/lib/postgresql/15/bin',
-  mode: 'active-active',
-};
+const o = vipLabForFile(test, { dir: '/var/lib/maas-ha-test/vip-aa-e2e', net: 123, mode: 'active-active' });
 
 /** The pid of every stand-in service on `rc`: a restart would change it. */
 const servicePids = (rc: RcName) => Object.fromEntries(LAB_SERVICES.map((s) => [s, readFileSync(join(hostPaths(o.dir, rc).svc(s), 'service.pid'), 'utf8').trim()]));
@@ -31,14 +24,6 @@ interface Note {
   timeline: { event: string; service?: string; check?: string }[];
 }
 const notes = () => notifications(o) as unknown as Note[];
-
-test.before(async () => {
-  if (process.getuid?.() !== 0) throw new Error('the VIP lab needs root (network namespaces, nftables, sshd)');
-  await vipLabUp(o, () => {});
-});
-test.after.always(async () => {
-  if (!process.env.MAAS_HA_KEEP_LAB) await vipLabDown(o, () => {}, { purge: true });
-});
 
 test.serial('active-active: rc1 holds the VIP, both region controllers serve and neither is fenced; the escalation restarted nothing', async (t) => {
   t.deepEqual(await vipHolders(o), ['rc1']);

@@ -13,9 +13,10 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Allowance, Campaign, CampaignReport } from '../../lib/lab/campaign.ts';
 import { waitFor } from '../../lib/lab/lab.ts';
+import { vipLabForFile } from '../support/vip-lab.ts';
 import { logRecords, type LogRecord } from '../../lib/log-render.ts';
 import { createShell } from '../../lib/adapters/exec.ts';
 import { readRackdStatus } from '../../lib/lab/vip-standin.ts';
@@ -38,8 +39,6 @@ import {
   startPgpool,
   stopPgpool,
   vipHolders,
-  vipLabDown,
-  vipLabUp,
   waitForClientChecks,
   waitForHolder,
   bootFence,
@@ -48,16 +47,9 @@ import {
 } from '../../lib/lab/vip.ts';
 import { assertInvariants } from '../support/campaign.ts';
 import { recoverJson } from '../support/lab.ts';
-import { FENCED_USER, RCS, addr, clusterPaths, hostPaths, ns, vipAddr, vipPaths, type HostName, type RcName, type VipLabOptions } from '../../lib/lab/vip-layout.ts';
+import { FENCED_USER, RCS, addr, clusterPaths, hostPaths, ns, vipAddr, vipPaths, type HostName, type RcName } from '../../lib/lab/vip-layout.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const o: VipLabOptions = {
-  dir: '/var/lib/maas-ha-test/vip-e2e',
-  net: 122,
-  hookBinDir: join(ROOT, 'dist', 'bin'),
-  watchdogTemplate: join(ROOT, 'pgpool', 'watchdog.conf'),
-  pgBinDir: '/usr/lib/postgresql/15/bin',
-};
+const o = vipLabForFile(test, { dir: '/var/lib/maas-ha-test/vip-e2e', net: 122 });
 const MOVE_MS = 60_000;
 
 type Rec = LogRecord;
@@ -170,14 +162,6 @@ async function pgpoolBack(h: RcName, leader: RcName): Promise<void> {
   await joined(h);
   await waitSettled(o, leader);
 }
-
-test.before(async () => {
-  if (process.getuid?.() !== 0) throw new Error('the VIP lab needs root (network namespaces, nftables, sshd)');
-  await vipLabUp(o, () => {});
-});
-test.after.always(async () => {
-  if (!process.env.MAAS_HA_KEEP_LAB) await vipLabDown(o, () => {}, { purge: true });
-});
 
 test.serial('both region controllers up: rc1 leads and holds the VIP, its services answer through it, rc2 is fenced', async (t) => {
   t.deepEqual(await vipHolders(o), ['rc1']);
