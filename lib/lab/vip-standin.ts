@@ -87,18 +87,21 @@ function daemon(argv: string[], log: string, pidPath: string): void {
   child.unref();
 }
 
-async function stop(o: VipLabOptions, h: RcName, s: LabService): Promise<void> {
-  const file = pidFile(o, h, s);
+/** Stops the daemon whose pid `file` names (SIGTERM, SIGKILL after 10 s) and removes the file. */
+async function stopDaemon(file: string, what: string): Promise<void> {
   const pid = readPid(file);
-  if (!pid) return;
-  process.kill(pid, 'SIGTERM');
-  try {
-    await waitFor(`${s} on ${h} to stop`, 10_000, async () => (readPid(file) === pid ? undefined : true), 50);
-  } catch {
-    process.kill(pid, 'SIGKILL');
+  if (pid) {
+    process.kill(pid, 'SIGTERM');
+    try {
+      await waitFor(`${what} to stop`, 10_000, async () => (readPid(file) === pid ? undefined : true), 50);
+    } catch {
+      process.kill(pid, 'SIGKILL');
+    }
   }
   rmSync(file, { force: true });
 }
+
+const stop = (o: VipLabOptions, h: RcName, s: LabService) => stopDaemon(pidFile(o, h, s), `${s} on ${h}`);
 
 async function start(o: VipLabOptions, h: RcName, s: LabService): Promise<void> {
   const p = vipPaths(o.dir);
@@ -203,27 +206,13 @@ export async function runRackd(o: Pick<VipLabOptions, 'dir' | 'net'>): Promise<n
   return 0;
 }
 
-async function stopRackd(o: Pick<VipLabOptions, 'dir' | 'net'>): Promise<void> {
-  const file = clusterPaths(o).rackdPid;
-  const pid = readPid(file);
-  if (pid) {
-    process.kill(pid, 'SIGTERM');
-    try {
-      await waitFor('the rack stand-in to stop', 10_000, async () => (readPid(file) === pid ? undefined : true), 50);
-    } catch {
-      process.kill(pid, 'SIGKILL');
-    }
-  }
-  rmSync(file, { force: true });
-}
-
 /**
  * What `systemctl restart maas-rackd` is in the lab (`maas-ha lab vip rackd start|stop|restart`): the stand-in
  * (re)started in the background; done once it recorded its first answer, failed when it exited (no identity).
  */
 export async function labRackd(o: VipLabOptions, action: 'start' | 'stop' | 'restart'): Promise<string> {
   const c = clusterPaths(o);
-  if (action === 'stop' || action === 'restart') await stopRackd(o);
+  if (action === 'stop' || action === 'restart') await stopDaemon(c.rackdPid, 'the rack stand-in');
   if (action === 'stop') return 'rack stand-in stopped';
   mkdirSync(dirname(c.rackdPid), { recursive: true });
   daemon([join(vipPaths(o.dir).bin, 'maas-ha'), 'lab', 'vip', 'rackd', 'run', '--dir', o.dir], c.rackdLog, c.rackdPid);
