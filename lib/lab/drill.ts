@@ -15,7 +15,8 @@ import { formatLsn } from '../model/lsn.ts';
 import { observeAll } from '../observe.ts';
 import { gatherStatus } from '../status.ts';
 import { logRecords, type LogRecord } from '../log-render.ts';
-import { labDown, labUp, readPid, type Say } from './lab.ts';
+import { readPid } from '../adapters/pid-file.ts';
+import { labDown, labUp, type Say } from './lab.ts';
 import { LAB_PGPOOL_PORT, labNodes, labPaths, pgpoolHost, type LabOptions } from './layout.ts';
 
 export interface DrillResult {

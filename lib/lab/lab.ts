@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createShell } from '../adapters/exec.ts';
+import { alive, readPid, stopByPidFile } from '../adapters/pid-file.ts';
 import { OperationError } from '../errors.ts';
 import { checked, type RunResult } from '../model/ports.ts';
 import { renderHookLines } from '../pgpool/conf.ts';
@@ -82,13 +83,6 @@ function writeOwned(path: string, text: string, pg: PgUser | undefined, mode: nu
   if (pg) chownSync(path, pg.uid, pg.gid);
 }
 
-export function readPid(path: string): number | undefined {
-  if (!existsSync(path)) return undefined;
-  // pgpool's pid file ends with a NUL byte (docs/lab.md, "pgpool's pid file ends with a NUL byte"); PostgreSQL's has the pid on its first line.
-  const pid = Number(readFileSync(path, 'utf8').replace(/\0/g, '').split('\n')[0]?.trim());
-  return Number.isInteger(pid) && pid > 1 && alive(pid) ? pid : undefined;
-}
-
 /**
  * Removes the System V shared memory that SIGKILLed pgpools left behind: pgpool keeps its state in a private
  * (key 0) segment of about 130 MB that only its own exit removes, so every kill -9 of a pgpool leaks one until
@@ -104,15 +98,6 @@ export async function freeOrphanedSharedMemory(): Promise<number> {
   const orphans = rows.filter(([key, , , , cpid, , nattch, uid]) => key === 0 && nattch === 0 && uid === pg.uid && cpid !== undefined && !alive(cpid));
   for (const [, shmid] of orphans) await run(['ipcrm', '-m', String(shmid)], `ipcrm -m ${shmid}`, 5000);
   return orphans.length;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 100): Promise<T> {
@@ -447,28 +432,13 @@ export async function labGuard(o: LabOptions, id: number, action: 'stop' | 'star
     await guardStarted(guard, spawnGuard(guard, pg));
     return;
   }
-  const pid = readPid(g.pid);
-  if (!pid) return;
-  process.kill(pid, 'SIGTERM');
-  try {
-    await waitFor(`the guard of ${n.name} (pid ${pid}) to exit`, 15_000, async () => (readPid(g.pid) === pid ? undefined : true));
-  } catch {
-    process.kill(pid, 'SIGKILL');
-  }
+  await stopByPidFile(g.pid, { signal: 'SIGTERM', graceMs: 15_000 });
 }
 
 export async function labDown(o: LabOptions, say: Say, opts: { purge: boolean }): Promise<void> {
   const p = labPaths(o.dir);
   const stopByPid = async (pidFile: string, what: string, signal: NodeJS.Signals) => {
-    const pid = readPid(pidFile);
-    if (!pid) return;
-    process.kill(pid, signal);
-    try {
-      await waitFor(`${what} (pid ${pid}) to exit`, 15_000, async () => (readPid(pidFile) === pid ? undefined : true));
-    } catch {
-      process.kill(pid, 'SIGKILL');
-    }
-    say(`stopped ${what}`);
+    if ((await stopByPidFile(pidFile, { signal, graceMs: 15_000 })) !== 'not-running') say(`stopped ${what}`);
   };
   await stopByPid(p.pgpoolPid, 'pgpool', 'SIGINT');
   // The guards before their nodes: a guard must not see its cluster going down node by node.

@@ -20,7 +20,8 @@ import { judgePrimaries, observeAll } from '../observe.ts';
 import { executeRecover, planRecover } from '../recovery/recover.ts';
 import { gatherStatus } from '../status.ts';
 import { campaignTarget, startCampaign, violations, type Campaign, type CampaignReport } from './campaign.ts';
-import { labDown, labIsUp, labUp, readPid, waitFor, type Say } from './lab.ts';
+import { readPid } from '../adapters/pid-file.ts';
+import { labDown, labIsUp, labUp, waitFor, type Say } from './lab.ts';
 import { labNodes, labPaths, type LabOptions } from './layout.ts';
 
 /** From the kill until a new primary is promoted and a write sent after the kill is acknowledged. */

@@ -14,7 +14,8 @@ import { createNet } from '../adapters/net.ts';
 import { OperationError, messageOf } from '../errors.ts';
 import { defaultMaas, rackLayout } from '../maas/layout.ts';
 import { judgeRpcAnswer, parseIdentity, rpcUrl, type IdentityTexts } from '../maas/rack.ts';
-import { readPid, waitFor } from './lab.ts';
+import { readPid, stopByPidFile } from '../adapters/pid-file.ts';
+import { waitFor } from './lab.ts';
 import {
   API_PORT,
   CLUSTER_FLAVOUR,
@@ -87,21 +88,9 @@ function daemon(argv: string[], log: string, pidPath: string): void {
   child.unref();
 }
 
-/** Stops the daemon whose pid `file` names (SIGTERM, SIGKILL after 10 s) and removes the file. */
-async function stopDaemon(file: string, what: string): Promise<void> {
-  const pid = readPid(file);
-  if (pid) {
-    process.kill(pid, 'SIGTERM');
-    try {
-      await waitFor(`${what} to stop`, 10_000, async () => (readPid(file) === pid ? undefined : true), 50);
-    } catch {
-      process.kill(pid, 'SIGKILL');
-    }
-  }
-  rmSync(file, { force: true });
-}
-
-const stop = (o: VipLabOptions, h: RcName, s: LabService) => stopDaemon(pidFile(o, h, s), `${s} on ${h}`);
+/** SIGTERM, SIGKILL after 10 s; the stand-ins leave their pid file behind, so it is removed here. */
+const stopDaemon = (file: string) => stopByPidFile(file, { signal: 'SIGTERM', graceMs: 10_000, everyMs: 50, removeFile: true });
+const stop = (o: VipLabOptions, h: RcName, s: LabService) => stopDaemon(pidFile(o, h, s));
 
 async function start(o: VipLabOptions, h: RcName, s: LabService): Promise<void> {
   const p = vipPaths(o.dir);
@@ -212,7 +201,7 @@ export async function runRackd(o: Pick<VipLabOptions, 'dir' | 'net'>): Promise<n
  */
 export async function labRackd(o: VipLabOptions, action: 'start' | 'stop' | 'restart'): Promise<string> {
   const c = clusterPaths(o);
-  if (action === 'stop' || action === 'restart') await stopDaemon(c.rackdPid, 'the rack stand-in');
+  if (action === 'stop' || action === 'restart') await stopDaemon(c.rackdPid);
   if (action === 'stop') return 'rack stand-in stopped';
   mkdirSync(dirname(c.rackdPid), { recursive: true });
   daemon([join(vipPaths(o.dir).bin, 'maas-ha'), 'lab', 'vip', 'rackd', 'run', '--dir', o.dir], c.rackdLog, c.rackdPid);

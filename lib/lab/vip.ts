@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createShell } from '../adapters/exec.ts';
+import { killGroup, readPid, stopByPidFile } from '../adapters/pid-file.ts';
 import { loadConfig } from '../config/load.ts';
 import { writeChecked } from '../config/checked.ts';
 import { OperationError } from '../errors.ts';
@@ -21,7 +22,7 @@ import { recoveryWrappers } from '../recovery/wrappers.ts';
 import { fenceRuleset } from '../vip/fence.ts';
 import { renderSudoers } from '../vip/sudoers.ts';
 import { remoteCampaign, type Campaign } from './campaign.ts';
-import { freeOrphanedSharedMemory, guardStarted, guardWatchArgv, postgresUser, readPid, spawnGuard, waitFor } from './lab.ts';
+import { freeOrphanedSharedMemory, guardStarted, guardWatchArgv, postgresUser, spawnGuard, waitFor } from './lab.ts';
 import { PG_REPLICATION_SETTINGS } from './layout.ts';
 import { labService } from './vip-standin.ts';
 import type { SoaFinding } from '../maas/slave-dns.ts';
@@ -483,26 +484,7 @@ export async function waitForClientChecks(o: VipLabOptions, holder: RcName, time
 /** SIGINT: pgpool's fast shutdown, which runs the de-escalation when this node holds the VIP. */
 export async function stopPgpool(o: VipLabOptions, h: HostName): Promise<void> {
   const file = hostPaths(o.dir, h).pgpoolPid;
-  const pid = readPid(file);
-  if (!pid) return;
-  process.kill(pid, 'SIGINT');
-  try {
-    await waitFor(`pgpool on ${h} to exit`, 30_000, async () => (readPid(file) === pid ? undefined : true), 100);
-  } catch {
-    killGroup(pid);
-  }
-}
-
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  await stopByPidFile(file, { signal: 'SIGINT', graceMs: 30_000, group: true });
 }
 
 /**
@@ -608,16 +590,8 @@ export function describeVipLabStatus(s: VipLabStatus): string {
 }
 
 export async function vipLabDown(o: VipLabOptions, say: Say, opts: { purge: boolean }): Promise<void> {
-  const stopPid = async (file: string, what: string, sig: NodeJS.Signals) => {
-    const pid = readPid(file);
-    if (!pid) return;
-    try {
-      process.kill(pid, sig);
-      await waitFor(`${what} to exit`, 10_000, async () => (readPid(file) === pid ? undefined : true), 100);
-    } catch {
-      killGroup(pid);
-    }
-    say(`stopped ${what}`);
+  const stopPid = async (file: string, what: string, signal: NodeJS.Signals) => {
+    if ((await stopByPidFile(file, { signal, graceMs: 10_000, group: true })) !== 'not-running') say(`stopped ${what}`);
   };
   for (const h of ['wit', 'rc2', 'rc1'] as const) {
     const pid = readPid(hostPaths(o.dir, h).pgpoolPid);
