@@ -56,7 +56,7 @@ export async function runHook<A>(
   if (wantsHelp(argv)) {
     // A person at a terminal, not pgpool (no placeholder expands to -h): no config, no lock, no log line. The
     // texts load only here, so a hook's normal start does not pay for them.
-    const { hookHelp } = await import('./cli/help.ts');
+    const { hookHelp } = await import('./hook-help.ts');
     process.stdout.write(`${hookHelp(hook)}\n`);
     process.exitCode = 0;
     return;

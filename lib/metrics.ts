@@ -11,20 +11,12 @@ import type { Config } from './config/types.ts';
 import { messageOf } from './errors.ts';
 import type { HistoryEvent } from './history.ts';
 import type { Deps, FencedMarker, MaintenanceMark, PcpNodeInfo } from './model/ports.ts';
+import type { MetricFamily, Sample } from './model/metrics.ts';
 import { observeAll, type NodeObservation } from './observe.ts';
 import { buildStatus, type ClusterStatus } from './status.ts';
 import { observeHost } from './vip/escalate.ts';
 
-export interface Sample {
-  labels: Record<string, string>;
-  value: number;
-}
-
-export interface MetricFamily {
-  name: string;
-  help: string;
-  samples: Sample[];
-}
+export type { MetricFamily, Sample } from './model/metrics.ts';
 
 export interface MetricFacts {
   config: Config;

@@ -4,7 +4,7 @@
 // loads this file (lib/cli/metrics.ts, imported when the command runs): no hook bundle carries prom-client.
 
 import { Gauge, Registry } from 'prom-client';
-import type { MetricFamily } from '../metrics.ts';
+import type { MetricFamily } from '../model/metrics.ts';
 
 /** The families as exposition text; `common` labels (the cluster's name) go on every sample. */
 export async function renderExposition(families: readonly MetricFamily[], common: Record<string, string> = {}): Promise<string> {

@@ -35,24 +35,10 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
+import type { DryRunOutcome, SafeFiles, SafeWriteOptions, WriteOutcome } from '../model/ports.ts';
 
-export type WriteOutcome = 'written' | 'unchanged';
-/** With `dryRun`: every check passed and the file differs ('would-write'), or it is as wanted; nothing written. */
-export type DryRunOutcome = 'would-write' | 'unchanged';
+export type { DryRunOutcome, SafeFiles, SafeWriteOptions, WriteOutcome };
 
-export interface SafeWriteOptions {
-  /** The file's permission bits (e.g. 0o600). */
-  mode: number;
-  /**
-   * Who must own the file. Absent: whoever owns the directory. In a directory another user owns, the file can only
-   * be that user's, so a different owner is refused there.
-   */
-  owner?: { uid: number; gid: number };
-  /** Refuse unless the directory is one only root can change (a file root later trusts, like the fence ruleset). */
-  rootDirectory?: boolean;
-  /** Every check and the comparison a write makes, then stop before the temporary file: says what a write would do. */
-  dryRun?: boolean;
-}
 
 export class SafeWriteError extends Error {
   override name = 'SafeWriteError';
@@ -222,10 +208,6 @@ export function makeRootDirectory(dir: string, mode = 0o755): void {
 }
 
 /** The file functions use cases receive (lib/recovery/wrappers.ts), so their tests can fake them. */
-export interface SafeFiles {
-  isFile(path: string): boolean;
-  write(path: string, text: string, opts: SafeWriteOptions): WriteOutcome;
-}
 
 export const hostFiles: SafeFiles = {
   isFile: (path) => statSync(path, { throwIfNoEntry: false })?.isFile() ?? false,

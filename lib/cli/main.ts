@@ -1,13 +1,14 @@
 // The CLI's dispatch: one function per command, each parsing its own flags strictly (an unknown flag is an error
 // that names it) and returning an exit code. Output goes through `out` so tests can capture it. `--help`/`-h`
-// anywhere on the line is answered here, before any command sees its argv (lib/cli/help.ts has every usage).
+// anywhere on the line is answered here, before any command sees its argv (lib/cli/help.ts has every command's usage, lib/hook-help.ts the hooks').
 
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_CONFIG_PATH, configPath, loadConfig, nodeIo, parseConfig } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
-import { checkedPath, writeChecked } from '../config/checked.ts';
+import { checkedPath } from '../config/checked.ts';
+import { writeChecked } from '../adapters/checked-copy.ts';
 import { createLog, newRunId } from '../adapters/log.ts';
 import { createDeps } from '../wiring.ts';
 import { ConfigError, UsageError, exitCodeOf, messageOf } from '../errors.ts';

@@ -8,7 +8,7 @@
 
 import { dirname, join, resolve, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createShell } from '../adapters/exec.ts';
+import { hostFiles } from '../adapters/safe-write.ts';
 import { createLog, newRunId } from '../adapters/log.ts';
 import { configPath, loadConfig } from '../config/load.ts';
 import type { NodeConfig } from '../config/types.ts';
@@ -159,7 +159,7 @@ async function installScripts(argv: string[], io: RecoverIo, selfUrl: string): P
   const here = dirname(fileURLToPath(selfUrl));
   // Bundled: dist/bin/maas-ha.mjs; under tsx: hooks/maas-ha.ts (then the bundle is in ../dist/bin).
   const binDir = values.bindir ?? (basename(here) === 'hooks' ? join(here, '..', 'dist', 'bin') : here);
-  const done = await installWrappers(createShell(), dataDir, { configPath: cfg, binDir: resolve(binDir), nodePath: process.execPath });
+  const done = await installWrappers(dataDir, { configPath: cfg, binDir: resolve(binDir), nodePath: process.execPath }, hostFiles);
   for (const d of done) io.out(`${dataDir}/${d.name}: ${d.outcome}`);
   return 0;
 }

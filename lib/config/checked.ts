@@ -13,7 +13,6 @@
 // the copy can make a hook faster, never different.
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { writeFileSafely } from '../adapters/safe-write.ts';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,37 +51,13 @@ export function sourceDigest(root: string): string {
   return h.digest('hex').slice(0, 16);
 }
 
-interface CheckedCopy {
+export interface CheckedCopy {
   build: string;
   text: string;
   config: Config;
 }
 
 export const checkedPath = (configFile: string) => `${configFile}.checked.json`;
-
-/**
- * Writes the checked copy next to the configuration file; returns why it could not, or undefined. The copy holds the
- * whole YAML text (a webhook `url` included), so it is never more readable than the YAML and never by others: mode
- * 0600, plus read for the YAML's group when that group (not root's) may read the YAML, so the hooks' user can read
- * both (root:postgres 0640). Root writes it (install.sh, `maas-ha config check`) through
- * lib/adapters/safe-write.ts: as root, owned by root, in a directory only root can change; as the directory's owner
- * in one someone else owns. No link planted next to the YAML is followed, and an existing copy with other
- * permissions is replaced, not reused.
- */
-export function writeChecked(configFile: string, text: string, config: Config): string | undefined {
-  const file = resolve(checkedPath(configFile));
-  const content = `${JSON.stringify({ build: configBuild(), text, config } satisfies CheckedCopy)}\n`;
-  try {
-    const yaml = statSync(configFile);
-    const groupRead = yaml.gid !== 0 ? yaml.mode & 0o040 : 0;
-    const rootDir = process.geteuid?.() === 0 && statSync(dirname(file)).uid === 0;
-    // An identical copy (content, mode, owner) is left alone: running the installer twice changes nothing.
-    writeFileSafely(file, content, { mode: 0o600 | groupRead, ...(rootDir ? { owner: { uid: 0, gid: yaml.gid } } : {}) });
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
 
 /** Where a note about an ignored copy goes by default: one JSON line on stderr, like the hooks' log lines. */
 const stderrNote = (msg: string) => process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), step: 'config', msg })}\n`);

@@ -1,7 +1,7 @@
 // Which standby to promote when the primary is lost: decided by data, not by pgpool's node id. pgpool's %m is
 // merely the lowest live node id (docs/pgpool-hooks.md, "Placeholders"), so promoting it can lose WAL that another
 // standby has.
-// Pure: table-tested in test/unit/choose.test.ts.
+// Pure: table-tested in test/unit/failover/choose.test.ts.
 
 import type { Config } from '../config/types.ts';
 import { formatLsn, type Lsn } from '../model/lsn.ts';

@@ -1,7 +1,7 @@
 // The failover decision, whole and pure: from what was observed (the old primary's port, every other node, this
 // event's journal, maas-ha's fencing markers) to what the failover hook does, in order. The hook executes it
 // (./failover.ts) and `maas-ha plan failover` prints it, so the operator sees the very decision a failover
-// would take now. Table-tested in test/unit/failover-plan.test.ts.
+// would take now. Table-tested in test/unit/failover/plan.test.ts.
 //
 // What it decides, and from what:
 // - fence order: promote first only when the old primary's port *refused* a TCP connect (the host answered and no

@@ -1,4 +1,4 @@
-// What the guard on a database host decides, from what it saw: pure, table-tested (test/unit/guard-plan.test.ts).
+// What the guard on a database host decides, from what it saw: pure, table-tested (test/unit/guard/plan.test.ts).
 //
 // The guard exists because maas-ha's fence is `pg_ctl stop` over ssh: it does not survive the old primary's host
 // rebooting (PostgreSQL autostarts without standby.signal, as a primary), nor a partition that hid the old

@@ -1,5 +1,5 @@
 // The systemd units that run the guard on a production database host, rendered here (pure, unit-tested in
-// test/unit/guard-units.test.ts) and written by `install.sh --database-host DATADIR` when the host runs systemd.
+// test/unit/guard/units.test.ts) and written by `install.sh --database-host DATADIR` when the host runs systemd.
 //
 // Two pieces:
 //   - a drop-in for this node's postgresql@<version>-<cluster>.service with ExecStartPre=`maas-ha-guard

@@ -12,7 +12,7 @@ import { OperationError } from '../errors.ts';
 import { checked, type RunResult } from '../model/ports.ts';
 import { renderHookLines } from '../pgpool/conf.ts';
 import { loadConfig, nodeIo, parseConfig } from '../config/load.ts';
-import { writeChecked } from '../config/checked.ts';
+import { writeChecked } from '../adapters/checked-copy.ts';
 import { desiredSynchronousNames } from '../failover/sync.ts';
 import { recoveryWrappers } from '../recovery/wrappers.ts';
 import {

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { createShell } from '../adapters/exec.ts';
 import { killGroup, readPid, stopByPidFile } from '../adapters/pid-file.ts';
 import { loadConfig } from '../config/load.ts';
-import { writeChecked } from '../config/checked.ts';
+import { writeChecked } from '../adapters/checked-copy.ts';
 import { OperationError } from '../errors.ts';
 import { checked, type RunResult } from '../model/ports.ts';
 import { desiredSynchronousNames } from '../failover/sync.ts';

@@ -1,5 +1,5 @@
 // The effect seam. Use cases receive a `Deps` value and never import zx, pg, got, pino or node:fs themselves,
-// so a unit test builds a fake world from plain objects with no module mocks (e.g. test/unit/sync.test.ts); the hook
+// so a unit test builds a fake world from plain objects with no module mocks (e.g. test/unit/failover/sync.test.ts); the hook
 // tests keep the real adapters and fake what they talk to (test/support/fake-world.ts, test/support/fake-pg.ts).
 // docs/architecture.md, "The Deps seam".
 
@@ -213,4 +213,30 @@ export interface Deps {
   clock: Clock;
   /** VIP health checks (lib/vip); optional so that fakes for other use cases need not build one. */
   net?: Net;
+}
+
+// ---- files written with care (lib/adapters/safe-write.ts)
+
+export type WriteOutcome = 'written' | 'unchanged';
+/** With `dryRun`: every check passed and the file differs ('would-write'), or it is as wanted; nothing written. */
+export type DryRunOutcome = 'would-write' | 'unchanged';
+
+export interface SafeWriteOptions {
+  /** The file's permission bits (e.g. 0o600). */
+  mode: number;
+  /**
+   * Who must own the file. Absent: whoever owns the directory. In a directory another user owns, the file can only
+   * be that user's, so a different owner is refused there.
+   */
+  owner?: { uid: number; gid: number };
+  /** Refuse unless the directory is one only root can change (a file root later trusts, like the fence ruleset). */
+  rootDirectory?: boolean;
+  /** Every check and the comparison a write makes, then stop before the temporary file: says what a write would do. */
+  dryRun?: boolean;
+}
+
+/** Where a use case writes a file that must not be written through a planted link (lib/adapters/safe-write.ts's hostFiles). */
+export interface SafeFiles {
+  isFile(path: string): boolean;
+  write(path: string, text: string, opts: SafeWriteOptions): WriteOutcome;
 }

@@ -1,6 +1,6 @@
 // How to turn a node back into a standby of the current primary, decided from what was observed: pg_rewind in
 // place when its data directory is a rewindable former member, else a base backup built *beside* the old data
-// directory and swapped in by rename once complete. Pure and table-tested (test/unit/recovery-plan.test.ts); the
+// directory and swapped in by rename once complete. Pure and table-tested (test/unit/recovery/plan.test.ts); the
 // executor is ./rebuild.ts. Online recovery (pgpool's recovery_1st_stage), `maas-ha recover` and follow-primary's
 // fallback all plan here, so they take the same decision from the same facts.
 //

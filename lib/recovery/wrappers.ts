@@ -9,9 +9,8 @@
 // environment, and a postmaster started over ssh (pg_ctl, pg_ctlcluster) has the ssh session's, without
 // MAAS_HA_CONFIG and with a PATH that may not reach node.
 
-import { hostFiles, type SafeFiles } from '../adapters/safe-write.ts';
 import { messageOf, OperationError, UsageError } from '../errors.ts';
-import type { Shell } from '../model/ports.ts';
+import type { SafeFiles } from '../model/ports.ts';
 import { shQuote } from '../shquote.ts';
 
 /** File name in the data directory (fixed by pgpool, or recovery_1st_stage_command) → bundled executable. */
@@ -55,13 +54,11 @@ export function recoveryWrappers(o: WrapperOptions): { name: keyof typeof RECOVE
  * "written" or "unchanged", so re-running the installer changes nothing. Root runs this (install.sh), and the data
  * directory is postgres's: the writes go through lib/adapters/safe-write.ts, which writes there as the directory's
  * owner, never as root (a link postgres planted at any name must not make root overwrite a file of its choosing).
- * `shell` is no longer used (the write needs no shell); kept so callers need not change.
  */
 export async function installWrappers(
-  _shell: Shell,
   dataDir: string,
   o: WrapperOptions,
-  files: SafeFiles = hostFiles,
+  files: SafeFiles,
 ): Promise<{ name: string; outcome: 'written' | 'unchanged' }[]> {
   const dir = dataDir.replace(/\/+$/, '') || '/';
   if (!files.isFile(`${dir}/PG_VERSION`)) {

@@ -8,7 +8,7 @@
 // (bind9), refresh the secondary DNS servers and prove through the VIP that the API, DNS and proxy answer. On the
 // way out, fence the node (or stop its services) so a passive region cannot write to the database.
 //
-// Each part plans from what it observed (pure, table-tested in test/unit/vip-plan.test.ts), then runs the plan;
+// Each part plans from what it observed (pure, table-tested in test/unit/vip/escalate.test.ts), then runs the plan;
 // every command is bounded; pgpool only logs our exit codes, so each run ends in one sentence, and failures also
 // in a notification.
 

@@ -1,4 +1,4 @@
-// One contender for the state-dir lock, as a separate process (test/unit/state-lock.test.ts forks several): the
+// One contender for the state-dir lock, as a separate process (test/unit/adapters/state-lock.test.ts forks several): the
 // lock must exclude processes, which one event loop cannot show. Plain JavaScript importing lib/adapters/state.ts
 // as the test bundled it (argv[2]), so a child starts in a fraction of the time a TypeScript loader would take.
 //   lock-child.mjs <state.mjs> <dir> <name> contend <rounds> <log>   per round: lock, append "enter <pid>", yield, append "exit <pid>", release
