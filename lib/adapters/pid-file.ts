@@ -1,7 +1,7 @@
 // Daemons known by a pid file (the labs' pgpools, PostgreSQL postmasters, guards, sshds and stand-ins): read the
 // pid, tell whether it lives, stop it with a bounded wait. One place, so every stop in the labs escalates the same way.
 
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 
 /** Whether a process with this pid exists (EPERM: it does, but is not ours to signal). */
 export function alive(pid: number): boolean {
@@ -19,8 +19,14 @@ export function alive(pid: number): boolean {
  * first line.
  */
 export function readPid(path: string): number | undefined {
-  if (!existsSync(path)) return undefined;
-  const pid = Number(readFileSync(path, 'utf8').replace(/\0/g, '').split('\n')[0]?.trim());
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    // No file, or it went between two looks: a daemon removes its own pid file as it exits.
+    return undefined;
+  }
+  const pid = Number(text.replace(/\0/g, '').split('\n')[0]?.trim());
   return Number.isInteger(pid) && pid > 1 && alive(pid) ? pid : undefined;
 }
 

@@ -46,3 +46,18 @@ test('pid file: no file, garbage or a NUL-terminated pid (pgpool writes one)', a
   writeFileSync(join(dir, 'pgpool.pid'), `${process.pid}\0`);
   t.is(readPid(join(dir, 'pgpool.pid')), process.pid);
 });
+
+test('pid file: a daemon that removes its own pid file as it exits (sshd does) → stopped, no error from the vanished file', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'maas-ha-pid-'));
+  const file = join(dir, 'sshd.pid');
+  const ready = join(dir, 'trap-set');
+  const child = spawn('sh', ['-c', `trap 'rm -f ${file}; exit 0' TERM; : > ${ready}; while :; do sleep 0.05; done`], { stdio: 'ignore' });
+  writeFileSync(file, `${child.pid}\n`);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(ready) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  t.is(await stopByPidFile(file, { signal: 'SIGTERM', graceMs: 10_000, everyMs: 1 }), 'stopped');
+  await exited;
+  t.false(existsSync(file));
+  t.is(readPid(file), undefined);
+});
