@@ -2,12 +2,31 @@
 // Host keys are checked strictly against maas-ha's own known_hosts file: no trust on first use, no prompts
 // (BatchMode), and a connect timeout so a dead host costs seconds, not TCP's minutes. The remote command is
 // one string that the remote sh parses again, so it is built only by shJoin (lib/shquote.ts).
+//
+// One login per host per process: a rebuild runs seven or eight commands on the target's host, and each login
+// costs about 0.3 s on the machines this was measured on (key exchange, sshd's re-exec, PAM), more than most of
+// the commands. So the first command to a host opens a master connection (OpenSSH's ControlMaster) and every
+// later one runs as a session over it. The master's socket is in a directory only this process's user can enter,
+// made fresh per process; the master exits by itself CONTROL_PERSIST_S seconds after its last session, so nothing
+// outlives a hook by more than that. A master that cannot be opened because the host does not answer is the
+// answer a direct login would have given (nothing ran there); any other trouble with the master (a refused
+// session, an sshd with multiplexing off) falls back to a login of the command's own, and a failed session drops
+// the master, so a host that went silent costs the next command a fresh connect timeout, not a stale connection.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { SshConfig } from '../config/types.ts';
 import type { RunOptions, RunResult, Shell, Ssh } from '../model/ports.ts';
 import { shJoin } from '../shquote.ts';
 
-export function sshArgv(cfg: SshConfig, host: string, remote: readonly string[]): string[] {
+/** Seconds a master connection stays after its last session. */
+export const CONTROL_PERSIST_S = 5;
+
+/** What a master's login may take beyond the TCP connect (ConnectTimeout covers only that): key exchange, auth, a busy host. */
+export const LOGIN_SLACK_MS = 10_000;
+
+function sshOptions(cfg: SshConfig): string[] {
   return [
     cfg.binary,
     '-o', 'BatchMode=yes',
@@ -23,11 +42,22 @@ export function sshArgv(cfg: SshConfig, host: string, remote: readonly string[])
     '-i', cfg.identity_file,
     '-p', String(cfg.port),
     '-l', cfg.user,
-    '--',
-    host,
-    shJoin(remote),
   ];
 }
+
+/** A login of its own; with `controlPath`, a session over that master connection instead (no master made here). */
+export function sshArgv(cfg: SshConfig, host: string, remote: readonly string[], controlPath?: string): string[] {
+  const mux = controlPath ? ['-o', 'ControlMaster=no', '-o', `ControlPath=${controlPath}`] : [];
+  return [...sshOptions(cfg), ...mux, '--', host, shJoin(remote)];
+}
+
+/** The master connection: no command (-N), in the background once logged in (-f), gone CONTROL_PERSIST_S after its last session. */
+export function masterArgv(cfg: SshConfig, host: string, controlPath: string): string[] {
+  return [...sshOptions(cfg), '-o', 'ControlMaster=yes', '-o', `ControlPath=${controlPath}`, '-o', `ControlPersist=${CONTROL_PERSIST_S}`, '-N', '-f', '--', host];
+}
+
+/** What an OpenSSH client says when the master cannot carry a session (then the command logs in on its own). */
+const MUX_TROUBLE = /mux_client|control socket|ControlSocket|Session open refused|administratively prohibited|multiplex/i;
 
 /** Seconds the remote side may run past the caller's deadline before its bound fires (connect time, clock skew). */
 export const REMOTE_SLACK_S = 2;
@@ -43,11 +73,58 @@ export function remoteBounded(remote: readonly string[], timeoutMs: number): str
   return ['timeout', '-k', '5', String(Math.ceil(Math.max(1, timeoutMs) / 1000) + REMOTE_SLACK_S), ...remote];
 }
 
-export function createSsh(cfg: SshConfig, shell: Shell): Ssh {
+export interface SshOptions {
+  /** One master connection per host (default true); false: every command logs in on its own. */
+  reuse?: boolean;
+}
+
+export function createSsh(cfg: SshConfig, shell: Shell, o: SshOptions = {}): Ssh {
+  // The runner gives ssh /dev/null as stdin unless input is given: a remote command never waits on it.
+  const direct = (host: string, argv: readonly string[], opts: RunOptions) => shell.run(sshArgv(cfg, host, remoteBounded(argv, opts.timeoutMs)), opts);
+  if (o.reuse === false) return { run: direct };
+
+  let dir: string | undefined;
+  let made = 0;
+  /** host → the master's socket, or the failed attempt's result (dropped once seen, so the next command tries again). */
+  const masters = new Map<string, Promise<string | RunResult>>();
+  const socketDir = () => {
+    if (!dir) {
+      // mkdtemp: a new directory with an unguessable name, mode 0700, owned by whoever runs this.
+      const made = mkdtempSync(join(tmpdir(), 'maas-ha-ssh-'));
+      process.once('exit', () => rmSync(made, { recursive: true, force: true }));
+      dir = made;
+    }
+    return dir;
+  };
+  const master = (host: string, timeoutMs: number): Promise<string | RunResult> => {
+    let m = masters.get(host);
+    if (!m) {
+      const path = join(socketDir(), `m${made++}`);
+      // The master's own bound: a connect timeout and the login, never more than the command that asked has.
+      const bound = Math.min(timeoutMs, cfg.connect_timeout_s * 1000 + LOGIN_SLACK_MS);
+      m = shell.run(masterArgv(cfg, host, path), { timeoutMs: Math.max(1000, bound) }).then((r) => (r.exitCode === 0 && !r.timedOut ? path : r));
+      masters.set(host, m);
+    }
+    return m;
+  };
   return {
-    run(host: string, argv: readonly string[], opts: RunOptions): Promise<RunResult> {
-      // The runner gives ssh /dev/null as stdin unless input is given: a remote command never waits on it.
-      return shell.run(sshArgv(cfg, host, remoteBounded(argv, opts.timeoutMs)), opts);
+    async run(host: string, argv: readonly string[], opts: RunOptions): Promise<RunResult> {
+      const started = Date.now();
+      const m = await master(host, opts.timeoutMs);
+      const remote = remoteBounded(argv, opts.timeoutMs);
+      if (typeof m !== 'string') {
+        if (masters.get(host) !== undefined) masters.delete(host);
+        // The host did not let us in: that is what this command's own login would have met, and nothing ran there.
+        if (m.timedOut || m.exitCode === 255) return { ...m, argv: sshArgv(cfg, host, remote) };
+        return direct(host, argv, opts);
+      }
+      const left = opts.timeoutMs - (Date.now() - started);
+      if (left <= 0) return { argv: sshArgv(cfg, host, remote, m), exitCode: null, signal: 'SIGKILL', stdout: '', stderr: '', durationMs: Date.now() - started, timedOut: true };
+      const r = await shell.run(sshArgv(cfg, host, remote, m), { ...opts, timeoutMs: left });
+      if (r.exitCode === 255 || r.timedOut) masters.delete(host);
+      // The master could not carry it, and nothing ran: the command logs in on its own.
+      if (r.exitCode === 255 && MUX_TROUBLE.test(r.stderr) && !r.stdout) return direct(host, argv, { ...opts, timeoutMs: Math.max(1000, opts.timeoutMs - (Date.now() - started)) });
+      return r;
     },
   };
 }

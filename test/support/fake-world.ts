@@ -303,7 +303,12 @@ export interface SshInvocation {
   remoteArgv: string[];
   /** The remote side's own bound (`timeout -k K S …`, lib/adapters/ssh.ts remoteBounded) in seconds, if any. */
   remoteBoundS?: number;
+  /** A master connection (ControlMaster=yes, -N: no command), which later commands reuse through its ControlPath. */
+  master: boolean;
 }
+
+/** OpenSSH client flags that take no value (the ones maas-ha may pass). */
+const SSH_BOOLEAN_FLAGS = new Set(['-N', '-f', '-n', '-q', '-T']);
 
 export function parseSshArgv(argv: string[]): SshInvocation | { error: string } {
   const options: Record<string, string> = {};
@@ -316,6 +321,10 @@ export function parseSshArgv(argv: string[]): SshInvocation | { error: string } 
       break;
     }
     if (!a.startsWith('-')) break;
+    if (SSH_BOOLEAN_FLAGS.has(a)) {
+      flags[a] = '';
+      continue;
+    }
     const v = argv[++i];
     if (v === undefined) return { error: `option requires an argument -- ${a.slice(1)}` };
     if (a === '-o') {
@@ -327,11 +336,13 @@ export function parseSshArgv(argv: string[]): SshInvocation | { error: string } 
   const host = argv[i];
   if (host === undefined) return { error: 'no destination' };
   const command = argv.slice(i + 1).join(' ');
+  const master = options.ControlMaster === 'yes' && '-N' in flags;
+  if (master && command) return { error: 'a master connection (-N) with a command' };
   const words = splitShWords(command);
   if (!Array.isArray(words)) return words;
   const bounded = words[0] === 'timeout' && words[1] === '-k' && /^\d+$/.test(words[2] ?? '') && /^\d+$/.test(words[3] ?? '');
-  if (!bounded) return { options, flags, host, command, remoteArgv: words };
-  return { options, flags, host, command, remoteArgv: words.slice(4), remoteBoundS: Number(words[3]) };
+  if (!bounded) return { options, flags, host, command, remoteArgv: words, master };
+  return { options, flags, host, command, remoteArgv: words.slice(4), remoteBoundS: Number(words[3]), master };
 }
 
 /** POSIX sh word splitting for plain words and '…' quoting (with '\'' for a quote): what lib/shquote.ts emits. */

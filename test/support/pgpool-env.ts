@@ -438,16 +438,16 @@ export class PgpoolEnv {
 
   // ---- the fake ssh: the database hosts ------------------------------------------------------------------------
 
-  /** ssh calls of a run, parsed, with the node each went to and what the remote command is. */
+  /** ssh commands of a run, parsed, with the node each went to and what the remote command is (master connections left out). */
   sshCommands(run: HookRun): SshCommand[] {
-    return run.calls.filter((c) => c.tool === 'ssh').map((c) => this.describeSsh(c));
+    return run.calls.filter((c) => c.tool === 'ssh').map((c) => this.describeSsh(c)).filter((c) => c.kind !== 'master');
   }
 
   describeSsh(call: ExecCall): SshCommand {
     const inv = parseSshArgv(call.argv);
     if ('error' in inv) return { node: undefined, kind: 'invalid', error: inv.error };
     const node = this.config.nodes.find((n) => n.ssh_host === inv.host);
-    return { ...inv, node: node?.id, kind: node ? classifyRemote(inv.remoteArgv, node) : 'unknown-host' };
+    return { ...inv, node: node?.id, kind: !node ? 'unknown-host' : inv.master ? 'master' : classifyRemote(inv.remoteArgv, node) };
   }
 
   private async ssh(call: ExecCall): Promise<ExecAnswer> {
@@ -462,14 +462,18 @@ export class PgpoolEnv {
       o.StrictHostKeyChecking === 'yes' ? undefined : 'StrictHostKeyChecking=yes',
       o.UserKnownHostsFile === this.config.ssh.known_hosts_file ? undefined : `UserKnownHostsFile=${this.config.ssh.known_hosts_file}`,
       o.ConnectTimeout ? undefined : 'ConnectTimeout',
-      // Every external command has a timeout on the remote side too (lib/adapters/ssh.ts remoteBounded).
-      inv.remoteBoundS ? undefined : 'a bound for the remote side (timeout -k K S ...)',
+      // Every external command has a timeout on the remote side too (lib/adapters/ssh.ts remoteBounded); a master
+      // connection runs no command, but must not outlive its last session by more than a few seconds.
+      inv.master ? (/^\d+$/.test(o.ControlPersist ?? '') ? undefined : 'ControlPersist=SECONDS') : inv.remoteBoundS ? undefined : 'a bound for the remote side (timeout -k K S ...)',
+      inv.master && !('-f' in inv.flags) ? '-f (a master in the background)' : undefined,
     ].filter(Boolean);
     if (missing.length) return { stderr: `fake ssh: refused, the hook did not pass ${missing.join(', ')}\n`, exitCode: 255 };
     if (d.node === undefined) return { stderr: `ssh: Could not resolve hostname ${inv.host}: Name or service not known\n`, exitCode: 255 };
     const node = this.node(d.node);
     if (node.ssh === 'unreachable') return { stderr: `ssh: connect to host ${inv.host} port ${this.config.ssh.port}: No route to host\n`, exitCode: 255 };
     if (node.ssh === 'hang') return { hang: true };
+    // The master logged in and went to the background; the sessions that follow are answered as commands of their own.
+    if (inv.master) return { exitCode: 0 };
     const running = node.reach !== 'down';
     switch (d.kind) {
       case 'stop': {
@@ -524,7 +528,7 @@ export class PgpoolEnv {
 /** Size of a shutdown checkpoint WAL record in PostgreSQL 15 (what a clean stop adds after the last commit). */
 const SHUTDOWN_CHECKPOINT_BYTES = 0x70n;
 
-export type SshKind = 'stop' | 'controldata' | 'promote' | 'start' | 'start-standby' | 'other' | 'unknown-host' | 'invalid';
+export type SshKind = 'master' | 'stop' | 'controldata' | 'promote' | 'start' | 'start-standby' | 'other' | 'unknown-host' | 'invalid';
 export type SshCommand = (Partial<SshInvocation> & { node: number | undefined; kind: SshKind; error?: string });
 
 /** What a remote command of lib/pgctl.ts does on `node`. */
