@@ -90,9 +90,9 @@ export function createSsh(cfg: SshConfig, shell: Shell, o: SshOptions = {}): Ssh
   const socketDir = () => {
     if (!dir) {
       // mkdtemp: a new directory with an unguessable name, mode 0700, owned by whoever runs this.
-      const made = mkdtempSync(join(tmpdir(), 'maas-ha-ssh-'));
-      process.once('exit', () => rmSync(made, { recursive: true, force: true }));
-      dir = made;
+      const fresh = mkdtempSync(join(tmpdir(), 'maas-ha-ssh-'));
+      process.once('exit', () => rmSync(fresh, { recursive: true, force: true }));
+      dir = fresh;
     }
     return dir;
   };
@@ -110,20 +110,24 @@ export function createSsh(cfg: SshConfig, shell: Shell, o: SshOptions = {}): Ssh
   return {
     async run(host: string, argv: readonly string[], opts: RunOptions): Promise<RunResult> {
       const started = Date.now();
-      const m = await master(host, opts.timeoutMs);
+      const pending = master(host, opts.timeoutMs);
+      const m = await pending;
+      // Forget this master (only this one: another command may have opened a newer one meanwhile).
+      const drop = () => masters.get(host) === pending && masters.delete(host);
       const remote = remoteBounded(argv, opts.timeoutMs);
+      const alone = () => direct(host, argv, { ...opts, timeoutMs: Math.max(1000, opts.timeoutMs - (Date.now() - started)) });
       if (typeof m !== 'string') {
-        if (masters.get(host) !== undefined) masters.delete(host);
+        drop();
         // The host did not let us in: that is what this command's own login would have met, and nothing ran there.
         if (m.timedOut || m.exitCode === 255) return { ...m, argv: sshArgv(cfg, host, remote) };
-        return direct(host, argv, opts);
+        return alone();
       }
       const left = opts.timeoutMs - (Date.now() - started);
       if (left <= 0) return { argv: sshArgv(cfg, host, remote, m), exitCode: null, signal: 'SIGKILL', stdout: '', stderr: '', durationMs: Date.now() - started, timedOut: true };
       const r = await shell.run(sshArgv(cfg, host, remote, m), { ...opts, timeoutMs: left });
-      if (r.exitCode === 255 || r.timedOut) masters.delete(host);
+      if (r.exitCode === 255 || r.timedOut) drop();
       // The master could not carry it, and nothing ran: the command logs in on its own.
-      if (r.exitCode === 255 && MUX_TROUBLE.test(r.stderr) && !r.stdout) return direct(host, argv, { ...opts, timeoutMs: Math.max(1000, opts.timeoutMs - (Date.now() - started)) });
+      if (r.exitCode === 255 && MUX_TROUBLE.test(r.stderr) && !r.stdout) return alone();
       return r;
     },
   };
