@@ -234,6 +234,27 @@ pcp:
 export const PGPOOL_LOG_SETTINGS = ["log_destination = 'stderr'", "log_line_prefix = '%m: %a pid %p: '", "log_min_messages = 'warning'"];
 
 /**
+ * Where a lab pgpool listens and keeps its files, the same way in both labs: streaming replication mode, its
+ * client and pcp ports, and every socket, the pid file and the status file under one run directory of its own
+ * (two pgpools on one machine must share none of them), logs on stderr.
+ */
+export function pgpoolPlacement(o: { listen: string; port: number; pcpPort: number; run: string; pidFile: string }): string[] {
+  return [
+    "backend_clustering_mode = 'streaming_replication'",
+    `listen_addresses = '${o.listen}'`,
+    `port = ${o.port}`,
+    `socket_dir = '${o.run}'`,
+    `pcp_listen_addresses = '${o.listen}'`,
+    `pcp_port = ${o.pcpPort}`,
+    `pcp_socket_dir = '${o.run}'`,
+    `wd_ipc_socket_dir = '${o.run}'`,
+    `pid_file_name = '${o.pidFile}'`,
+    `logdir = '${o.run}'`,
+    ...PGPOOL_LOG_SETTINGS,
+  ];
+}
+
+/**
  * How every lab pgpool detects a lost backend, finds the primary and runs online recovery: the same lines in the
  * plain lab and on every member of the VIP lab.
  */
@@ -293,17 +314,7 @@ export function pgpoolConf(o: LabOptions, hookLines: string): string {
   ]);
   return [
     '# pgpool-II 4.3 configuration of the maas-ha lab (written by `maas-ha lab up`).',
-    "backend_clustering_mode = 'streaming_replication'",
-    `listen_addresses = '${pgpoolHost(o)}'`,
-    `port = ${LAB_PGPOOL_PORT}`,
-    `socket_dir = '${p.pgpoolRun}'`,
-    `pcp_listen_addresses = '${pgpoolHost(o)}'`,
-    `pcp_port = ${LAB_PCP_PORT}`,
-    `pcp_socket_dir = '${p.pgpoolRun}'`,
-    `wd_ipc_socket_dir = '${p.pgpoolRun}'`,
-    `pid_file_name = '${p.pgpoolPid}'`,
-    `logdir = '${p.pgpoolRun}'`,
-    ...PGPOOL_LOG_SETTINGS,
+    ...pgpoolPlacement({ listen: pgpoolHost(o), port: LAB_PGPOOL_PORT, pcpPort: LAB_PCP_PORT, run: p.pgpoolRun, pidFile: p.pgpoolPid }),
     'enable_pool_hba = off',
     // An empty file, not '': with '' pgpool warns on every health check and forwards the warning to clients.
     `pool_passwd = '${p.poolPasswd}'`,

@@ -22,7 +22,7 @@
 
 import { join } from 'node:path';
 import { renderMasterSnippet, renderSecondaryConf } from '../maas/slave-dns.ts';
-import { PGPOOL_FAILOVER_SETTINGS, PGPOOL_LOG_SETTINGS, sshdPolicy } from './layout.ts';
+import { PGPOOL_FAILOVER_SETTINGS, pgpoolPlacement, sshdPolicy } from './layout.ts';
 
 export interface VipLabOptions {
   dir: string;
@@ -279,17 +279,7 @@ export function labPgpoolConf(o: VipLabOptions, h: HostName, watchdogLines: stri
   ]);
   return [
     `# pgpool-II 4.3 of ${h} in the maas-ha VIP lab (written by \`maas-ha lab vip up\`).`,
-    "backend_clustering_mode = 'streaming_replication'",
-    "listen_addresses = '*'",
-    `port = ${PGPOOL_PORT}`,
-    `socket_dir = '${hp.run}'`,
-    "pcp_listen_addresses = '*'",
-    `pcp_port = ${PCP_PORT}`,
-    `pcp_socket_dir = '${hp.run}'`,
-    `wd_ipc_socket_dir = '${hp.run}'`,
-    `pid_file_name = '${hp.pgpoolPid}'`,
-    `logdir = '${hp.run}'`,
-    ...PGPOOL_LOG_SETTINGS,
+    ...pgpoolPlacement({ listen: '*', port: PGPOOL_PORT, pcpPort: PCP_PORT, run: hp.run, pidFile: hp.pgpoolPid }),
     'enable_pool_hba = off',
     `pool_passwd = '${hp.poolPasswd}'`,
     'num_init_children = 4',
