@@ -96,10 +96,17 @@ export function createSsh(cfg: SshConfig, shell: Shell, o: SshOptions = {}): Ssh
     }
     return dir;
   };
-  const master = (host: string, timeoutMs: number): Promise<string | RunResult> => {
+  const master = (host: string, timeoutMs: number): Promise<string | RunResult | undefined> => {
     let m = masters.get(host);
     if (!m) {
-      const path = join(socketDir(), `m${made++}`);
+      let where: string;
+      try {
+        where = socketDir();
+      } catch {
+        // No private directory for the sockets (TMPDIR unwritable): every command logs in on its own.
+        return Promise.resolve(undefined);
+      }
+      const path = join(where, `m${made++}`);
       // The master's own bound: a connect timeout and the login, never more than the command that asked has.
       const bound = Math.min(timeoutMs, cfg.connect_timeout_s * 1000 + LOGIN_SLACK_MS);
       m = shell.run(masterArgv(cfg, host, path), { timeoutMs: Math.max(1000, bound) }).then((r) => (r.exitCode === 0 && !r.timedOut ? path : r));
@@ -112,6 +119,7 @@ export function createSsh(cfg: SshConfig, shell: Shell, o: SshOptions = {}): Ssh
       const started = Date.now();
       const pending = master(host, opts.timeoutMs);
       const m = await pending;
+      if (m === undefined) return direct(host, argv, opts);
       // Forget this master (only this one: another command may have opened a newer one meanwhile).
       const drop = () => masters.get(host) === pending && masters.delete(host);
       const remote = remoteBounded(argv, opts.timeoutMs);

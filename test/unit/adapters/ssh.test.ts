@@ -127,3 +127,18 @@ test('ssh: reuse off → every command a login of its own, no master', async (t)
   t.is(w.calls.length, 2);
   t.false(w.calls.some((c) => c.argv.some((a) => a.startsWith('Control'))));
 });
+
+test.serial('ssh: no private directory for the sockets (TMPDIR unwritable) → every command logs in on its own, nothing thrown', async (t) => {
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = '/nonexistent/maas-ha-test';
+  try {
+    const w = sshWorld();
+    const r = await createSsh(SSH_CFG, w.shell).run('db0', ['true'], { timeoutMs: 5000 });
+    t.is(r.exitCode, 0);
+    t.is(w.calls.length, 1);
+    t.false(w.calls[0]!.argv.some((a) => a.startsWith('Control')));
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  }
+});
