@@ -16,8 +16,6 @@ import { observeAll, type NodeObservation } from './observe.ts';
 import { buildStatus, type ClusterStatus } from './status.ts';
 import { observeHost } from './vip/escalate.ts';
 
-export type { MetricFamily, Sample } from './model/metrics.ts';
-
 export interface MetricFacts {
   config: Config;
   observations: NodeObservation[];

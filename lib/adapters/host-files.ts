@@ -5,7 +5,8 @@
 
 import { chmodSync, chownSync, closeSync, fsyncSync, statSync, lstatSync, mkdirSync, openSync, constants, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { writeFileSafely, type SafeWriteOptions, type WriteOutcome } from './safe-write.ts';
+import type { SafeWriteOptions, WriteOutcome } from '../model/ports.ts';
+import { writeFileSafely } from './safe-write.ts';
 
 export interface FileFacts {
   text: string;

@@ -30,16 +30,19 @@ export function readPid(path: string): number | undefined {
   return Number.isInteger(pid) && pid > 1 && alive(pid) ? pid : undefined;
 }
 
+/** Sends the signal; false when there is no such process (or group) to receive it. */
+function send(target: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(target, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** SIGKILL of the process group the pid leads (all of a pgpool's children with it), else of the process alone. */
 export function killGroup(pid: number): void {
-  for (const target of [-pid, pid]) {
-    try {
-      process.kill(target, 'SIGKILL');
-      return;
-    } catch {
-      // not a group leader, or gone
-    }
-  }
+  if (!send(-pid, 'SIGKILL')) send(pid, 'SIGKILL');
 }
 
 export interface StopOptions {
@@ -63,24 +66,13 @@ export async function stopByPidFile(file: string, o: StopOptions): Promise<'not-
   const pid = readPid(file);
   let outcome: 'not-running' | 'stopped' | 'killed' = 'not-running';
   if (pid) {
-    outcome = 'stopped';
-    try {
-      process.kill(pid, o.signal);
-    } catch {
-      // ended meanwhile
-    }
+    send(pid, o.signal);
     const deadline = Date.now() + o.graceMs;
     while (readPid(file) === pid && Date.now() < deadline) await new Promise((r) => setTimeout(r, o.everyMs ?? 100));
-    if (readPid(file) === pid) {
+    outcome = readPid(file) === pid ? 'killed' : 'stopped';
+    if (outcome === 'killed') {
       if (o.group) killGroup(pid);
-      else {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // ended meanwhile
-        }
-      }
-      outcome = 'killed';
+      else send(pid, 'SIGKILL');
     }
   }
   if (o.removeFile) rmSync(file, { force: true });

@@ -37,9 +37,6 @@ import {
 import { dirname, basename, join } from 'node:path';
 import type { DryRunOutcome, SafeFiles, SafeWriteOptions, WriteOutcome } from '../model/ports.ts';
 
-export type { DryRunOutcome, SafeFiles, SafeWriteOptions, WriteOutcome };
-
-
 export class SafeWriteError extends Error {
   override name = 'SafeWriteError';
 }
@@ -207,8 +204,7 @@ export function makeRootDirectory(dir: string, mode = 0o755): void {
   }
 }
 
-/** The file functions use cases receive (lib/recovery/wrappers.ts), so their tests can fake them. */
-
+/** This host's files, as the `SafeFiles` port use cases receive (lib/recovery/wrappers.ts), so their tests can fake it. */
 export const hostFiles: SafeFiles = {
   isFile: (path) => statSync(path, { throwIfNoEntry: false })?.isFile() ?? false,
   write: writeFileSafely,

@@ -123,16 +123,17 @@ export function createSsh(cfg: SshConfig, shell: Shell, o: SshOptions = {}): Ssh
       // Forget this master (only this one: another command may have opened a newer one meanwhile).
       const drop = () => masters.get(host) === pending && masters.delete(host);
       const remote = remoteBounded(argv, opts.timeoutMs);
-      const alone = () => direct(host, argv, { ...opts, timeoutMs: Math.max(1000, opts.timeoutMs - (Date.now() - started)) });
+      const left = () => opts.timeoutMs - (Date.now() - started);
+      const alone = () => direct(host, argv, { ...opts, timeoutMs: Math.max(1000, left()) });
       if (typeof m !== 'string') {
         drop();
         // The host did not let us in: that is what this command's own login would have met, and nothing ran there.
         if (m.timedOut || m.exitCode === 255) return { ...m, argv: sshArgv(cfg, host, remote) };
         return alone();
       }
-      const left = opts.timeoutMs - (Date.now() - started);
-      if (left <= 0) return { argv: sshArgv(cfg, host, remote, m), exitCode: null, signal: 'SIGKILL', stdout: '', stderr: '', durationMs: Date.now() - started, timedOut: true };
-      const r = await shell.run(sshArgv(cfg, host, remote, m), { ...opts, timeoutMs: left });
+      const budget = left();
+      if (budget <= 0) return { argv: sshArgv(cfg, host, remote, m), exitCode: null, signal: 'SIGKILL', stdout: '', stderr: '', durationMs: Date.now() - started, timedOut: true };
+      const r = await shell.run(sshArgv(cfg, host, remote, m), { ...opts, timeoutMs: budget });
       if (r.exitCode === 255 || r.timedOut) drop();
       // The master could not carry it, and nothing ran: the command logs in on its own.
       if (r.exitCode === 255 && MUX_TROUBLE.test(r.stderr) && !r.stdout) return alone();

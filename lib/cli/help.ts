@@ -1,9 +1,8 @@
 // The usage texts of the `maas-ha` CLI, in one place: one table, from which `maas-ha --help` and each command's
-// own `--help` are rendered (the hooks' texts are lib/hook-help.ts, so that no hook bundle reaches into the CLI). Help is answered
-// before anything else on the line is looked at (lib/cli/main.ts runCli, lib/hook.ts runHook): `--help` added to
-// any command line must be safe to run, because it once was not (`maas-ha lab up --help` built a lab and purged a
-// stopped one). Pure: no I/O.
-
+// own `--help` are rendered (the hooks' texts are lib/hook-help.ts, so that no hook bundle reaches into the CLI).
+// Help is answered before anything else on the line is looked at (lib/cli/main.ts runCli, lib/hook.ts runHook):
+// `--help` added to any command line must be safe to run, because it once was not (`maas-ha lab up --help` built a
+// lab and purged a stopped one). Pure: no I/O.
 
 export interface CommandHelp {
   /** The command paths this entry documents, words joined by one space (`lab vip down`). */
