@@ -13,12 +13,13 @@ import { checkedPath } from '../../../lib/config/checked.ts';
 import { writeChecked } from '../../../lib/adapters/checked-copy.ts';
 import { nodeIo, parseConfig } from '../../../lib/config/load.ts';
 import { writeFileSafely } from '../../../lib/adapters/safe-write.ts';
-import { ROOT } from '../../support/lab.ts';
+import { DIST_BIN, ROOT } from '../../support/lab.ts';
 
 const NOBODY = 65534;
 const NOGROUP = 65534;
 const SECRET = 'root only: not for nobody\n';
-const HOOK = join(ROOT, 'hooks', 'maas-ha.ts');
+// The built CLI, as install.sh runs it (npm test builds before any test runs; the hook tests use dist/bin too).
+const CLI = join(DIST_BIN, 'maas-ha.mjs');
 
 interface World {
   root: string;
@@ -92,7 +93,7 @@ vip:
 
 /** The real `maas-ha` command line, in a child process (as install.sh runs it): exit code, stdout, stderr. */
 function maasHa(...argv: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, ['--import=tsx', HOOK, ...argv], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [CLI, ...argv], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
