@@ -23,6 +23,12 @@ export interface LabOptions {
    * labs with different nets (and dirs) run side by side, e.g. one per end-to-end test file.
    */
   net: number;
+  /**
+   * Where a pristine `initdb` of this PostgreSQL version is kept between labs (created on first use, owned by
+   * postgres, in a directory only root writes), copied instead of running initdb for every lab: the end-to-end
+   * tests rebuild a lab some thirty times. Unset (the lab CLI): initdb every time.
+   */
+  initdbTemplate?: string;
 }
 
 export const LAB_PGPOOL_PORT = 9999;

@@ -5,7 +5,8 @@
 // of Patroni's acceptance tests that read every log for bugs afterwards.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { createLog, newRunId } from '../../lib/adapters/log.ts';
 import { loadConfig } from '../../lib/config/load.ts';
@@ -25,6 +26,8 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 export const DIST_BIN = join(ROOT, 'dist', 'bin');
 /** Labs of the test suite live here: not under /tmp, whose mode sshd's StrictModes refuses. */
 export const TEST_LAB_ROOT = '/var/lib/maas-ha-test';
+/** One initdb for all the suite's labs (lib/lab/lab.ts copies it); a lab rebuilt for a scenario skips initdb. */
+export const INITDB_TEMPLATE = join(TEST_LAB_ROOT, '.initdb-template-15');
 
 export interface TestLab {
   o: LabOptions;
@@ -55,6 +58,7 @@ export function labOptions(r: LabRequest): LabOptions {
     hookBinDir: DIST_BIN,
     hooksTemplate: join(ROOT, 'pgpool', 'hooks.conf'),
     pgBinDir: '/usr/lib/postgresql/15/bin',
+    initdbTemplate: INITDB_TEMPLATE,
   };
 }
 
@@ -110,10 +114,16 @@ export async function healLab(lab: TestLab, opts: { primary?: number } = {}): Pr
     const s = await clusterStatus(lab);
     if (redundant(s, lab.o.nodes) && s.primary === (opts.primary ?? 0)) return;
   }
-  await labDown(lab.o, quiet, { purge: true });
+  // Stopped, then moved aside and deleted while the new lab comes up (the deletion took about a second).
+  await labDown(lab.o, quiet, { purge: false });
+  const trash = `${lab.o.dir}.trash-${process.pid}-${++trashed}`;
+  renameSync(lab.o.dir, trash);
+  const gone = rm(trash, { recursive: true, force: true });
   await labUp(lab.o, quiet);
+  await gone;
   Object.assign(lab, attach(lab.o));
 }
+let trashed = 0;
 
 /**
  * How often a wait asks for the cluster's status. A status is a connection to every node and a pcp process per
