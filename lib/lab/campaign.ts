@@ -557,6 +557,19 @@ export interface Allowance {
   allowIsolatedPrimary?: { node: number; healedAt: number };
 }
 
+/**
+ * Before a campaign that allows an isolated primary stops: waits until the probe has asked that node once after
+ * the grace (the verdict needs one such sample), at most 10 s past it. A scenario that healed quickly used to stop
+ * inside the grace and be judged "cannot tell whether it was demoted".
+ */
+export async function probePastGrace(c: Campaign, allow: Allowance): Promise<void> {
+  const iso = allow.allowIsolatedPrimary;
+  if (!iso) return;
+  const graceEnd = iso.healedAt + ISOLATED_GRACE_MS;
+  const left = graceEnd + 10_000 - Date.now();
+  await waitFor(`a probe of node ${iso.node} after the grace`, Math.max(left, 0), async () => c.lastSample(iso.node, graceEnd), 100).catch(() => undefined);
+}
+
 /** Every broken invariant of a campaign, as sentences; empty when the scenario was safe. */
 export function violations(report: CampaignReport, allow: Allowance = {}): string[] {
   const at = (t: number) => `+${((t - report.startedAt) / 1000).toFixed(2)} s`;

@@ -45,7 +45,7 @@ import {
   startVipCampaign,
   waitSettled,
 } from '../../lib/lab/vip.ts';
-import { assertInvariants } from '../support/campaign.ts';
+import { assertInvariants, probePastGrace } from '../support/campaign.ts';
 import { recoverJson } from '../support/lab.ts';
 import { FENCED_USER, RCS, addr, clusterPaths, hostPaths, ns, vipAddr, vipPaths, type HostName, type RcName } from '../../lib/lab/vip-layout.ts';
 
@@ -149,6 +149,7 @@ async function underCampaign(t: Parameters<typeof assertInvariants>[0], body: (c
   let report: CampaignReport;
   try {
     allow = (await body(c)) ?? {};
+    await probePastGrace(c, allow);
   } finally {
     report = await c.stop();
   }

@@ -14,7 +14,7 @@ import { LAB_SSH_PORT, type LabNode } from '../../lib/lab/layout.ts';
 import type { TestLab } from './lab.ts';
 
 // What the scenarios use of the shared instruments, so that they import from one place.
-export { startCampaign, summary, violations, type Allowance, type Campaign } from '../../lib/lab/campaign.ts';
+export { probePastGrace, startCampaign, summary, violations, type Allowance, type Campaign } from '../../lib/lab/campaign.ts';
 
 /**
  * The issue's invariants, as one assertion that lists every breach: zero acknowledged rows lost, never two

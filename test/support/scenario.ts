@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterStatus } from '../../lib/status.ts';
-import { assertInvariants, removeBlackHole, startCampaign, summary, violations, type Allowance, type Campaign } from './campaign.ts';
+import { assertInvariants, probePastGrace, removeBlackHole, startCampaign, summary, violations, type Allowance, type Campaign } from './campaign.ts';
 import {
   DIST_BIN,
   NODE_DOWN_NOISE,
@@ -214,6 +214,7 @@ export function campaignLab(req: LabRequest) {
       throw err;
     }
     trace('stopping the campaign');
+    await probePastGrace(c, allow);
     const report = await c.stop();
     trace(summary(report));
     assertInvariants(t, report, allow);
