@@ -11,11 +11,14 @@
 // - hook start-up: a hook's no-op path (maas-ha-failback with synchronous replication off) against `node -e 0`.
 
 import { spawn } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createShell } from '../../lib/adapters/exec.ts';
+import { writeChecked } from '../../lib/adapters/checked-copy.ts';
+import { readChecked } from '../../lib/config/checked.ts';
+import { nodeIo, parseConfig } from '../../lib/config/load.ts';
 import { labDown, labUp, postgresUser, serviceEnv, waitFor } from '../../lib/lab/lab.ts';
 import { readPid } from '../../lib/adapters/pid-file.ts';
 import { resetDrillTable, runDrill, Writer } from '../../lib/lab/drill.ts';
@@ -222,10 +225,18 @@ export default async function failoverBench(ctx: BenchContext): Promise<BenchRes
       redundancy.push(d.redundancy_restored);
       ctx.say(`cycle ${i + 1}: sample-script failover ${sample.at(-1)!.toFixed(3)} s, maas-ha ${d.first_write_ok.toFixed(3)} s, redundancy ${d.redundancy_restored.toFixed(3)} s`);
     }
-    // Start-up: a config with synchronous replication off makes the failback hook's body return at once.
+    // Start-up: a config with synchronous replication off makes the failback hook's body return at once. Written
+    // as a database host has it (root:postgres 0640) with its checked copy, as install.sh and `maas-ha config check`
+    // leave it: the path every production hook start takes (without the copy, a hook loads the YAML parser).
     const p = labPaths(o.dir);
     const offConfig = join(o.dir, 'maas-ha-sync-off.yaml');
-    writeFileSync(offConfig, readFileSync(p.config, 'utf8').replace(/synchronous: \{ mode: any/, 'synchronous: { mode: "off"'));
+    const offText = readFileSync(p.config, 'utf8').replace(/synchronous: \{ mode: any/, 'synchronous: { mode: "off"');
+    writeFileSync(offConfig, offText, { mode: 0o640 });
+    chownSync(offConfig, 0, postgresUser().gid);
+    chmodSync(offConfig, 0o640);
+    const copyFailure = writeChecked(offConfig, offText, parseConfig(offText, offConfig, nodeIo));
+    if (copyFailure) throw new Error(`the checked copy of ${offConfig}: ${copyFailure}`);
+    if (!readChecked(offConfig, offText)) throw new Error(`the checked copy of ${offConfig} is not accepted: the start-up would measure the YAML path`);
     const env = { ...serviceEnv(o, postgresUser()), MAAS_HA_CONFIG: offConfig };
     const failback = [join(p.bin, 'maas-ha-failback'), '--attached-node', '1', '--attached-host', '127.0.0.1', '--attached-port', '5432', '--attached-data-dir', '/x', '--new-main', '0', '--new-main-host', '127.0.0.1', '--new-main-port', '5432', '--new-main-data-dir', '/x', '--old-main', '0', '--old-primary', '0'];
     const n = Math.max(10, ctx.cycles * 4);
@@ -279,7 +290,7 @@ export default async function failoverBench(ctx: BenchContext): Promise<BenchRes
         unit: 's',
         goal: '<= 2.0',
         samples: hookTimes.length,
-        how: 'maas-ha-failback with synchronous replication off (parse flags, load and validate the YAML config, log the closing line, exit), alternating with `node -e 0`, each spawned the same way',
+        how: 'maas-ha-failback with synchronous replication off (parse flags, read the checked config copy and re-check the files it names, as install.sh and `maas-ha config check` leave a host; log the closing line, exit), alternating with `node -e 0`, each spawned the same way',
       }),
     ];
   } finally {
