@@ -8,17 +8,16 @@
 // command never reached pgpool, so sending it again cannot do anything twice). A connection the restart cut
 // ("unable to read data from socket") is retried only for what is harmless to repeat: reading node info and
 // counts, and attaching (pgpool ignores a failback request for a node that is already up, and the hooks confirm
-// every attach with pcp_node_info). Detach, promote and recovery are never sent twice.
+// every attach with pcp_node_info). Detach, promote and recovery are never sent twice here; `maas-ha recover`
+// decides itself whether a cut recovery is sent again (lib/recovery/recover.ts, sendRecovery).
 
 import type { PcpConfig } from '../config/types.ts';
 import { OperationError } from '../errors.ts';
 import type { Pcp, PcpNodeInfo, Shell } from '../model/ports.ts';
-import { parseNodeInfoLine } from '../pgpool/pcp-output.ts';
+import { parseNodeInfoLine, PCP_CUT } from '../pgpool/pcp-output.ts';
 
 /** What the pcp client prints when it could not connect at all (exit 1): nothing reached pgpool. */
 const NOT_CONNECTED = /connection to (host|socket) .*failed|Connection refused|could not connect/i;
-/** What it prints when pgpool closed a connection it had accepted (its PCP process restarting). */
-const DROPPED = /unable to read data from socket/i;
 const RECONNECT_FOR_MS = 4000;
 
 export function createPcp(cfg: PcpConfig, shell: Shell): Pcp {
@@ -27,7 +26,7 @@ export function createPcp(cfg: PcpConfig, shell: Shell): Pcp {
     const env = { PCPPASSFILE: cfg.pcppass_file, HOME: process.env.HOME ?? '/', LANG: 'C' };
     const started = Date.now();
     let r = await shell.run(argv, { timeoutMs, env });
-    const retry = (x: typeof r) => x.exitCode !== 0 && (NOT_CONNECTED.test(x.stderr) || (repeatable && DROPPED.test(`${x.stdout}\n${x.stderr}`)));
+    const retry = (x: typeof r) => x.exitCode !== 0 && (NOT_CONNECTED.test(x.stderr) || (repeatable && PCP_CUT.test(`${x.stdout}\n${x.stderr}`)));
     while (retry(r) && Date.now() - started < Math.min(RECONNECT_FOR_MS, timeoutMs / 2)) {
       await new Promise((resolve) => setTimeout(resolve, 250));
       r = await shell.run(argv, { timeoutMs: Math.max(1000, timeoutMs - (Date.now() - started)), env });

@@ -32,3 +32,10 @@ export function parseNodeInfoLine(id: number, line: string): PcpNodeInfo {
 
 /** pgpool counts a node as attached when its status is 1 (up) or 2 (up, pooled connections). */
 export const isAttached = (n: Pick<PcpNodeInfo, 'status'>): boolean => n.status === 1 || n.status === 2;
+
+/**
+ * What a pcp tool prints when pgpool closed a connection it had accepted: its PCP process restarting, which pgpool
+ * does about a second after every failover and failback (docs/pgpool-hooks.md, "PCP"). The command may or may not
+ * have reached pgpool.
+ */
+export const PCP_CUT = /unable to read data from socket/i;

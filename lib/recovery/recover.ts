@@ -12,7 +12,7 @@ import { messageOf, OperationError } from '../errors.ts';
 import type { Deps, PcpNodeInfo } from '../model/ports.ts';
 import { observeAll, streamsFrom } from '../observe.ts';
 import { shScript } from '../pgctl.ts';
-import { isAttached } from '../pgpool/pcp-output.ts';
+import { isAttached, PCP_CUT } from '../pgpool/pcp-output.ts';
 import { ATTACH_WAIT_MS, attachAndWait, waitPgpoolNode } from '../pgpool/wait.ts';
 import { describeMethod, describePlan, planRebuild, type RebuildFacts, type RebuildOptions, type RebuildPlan, type RefusalReason } from './plan.ts';
 import { pollBasebackup, type ProgressSample } from './progress.ts';
@@ -220,7 +220,7 @@ async function throughPgpool(deps: Deps, d: Extract<RecoverDecision, { kind: 're
   try {
     // pcp_recovery_node waits for both recovery hooks and for pgpool's attach; the 4.3.5 PCP worker can hang for
     // ever (docs/pgpool-hooks.md, "PCP"), hence the bound.
-    await deps.pcp.recover(node.id, { timeoutMs: budget });
+    await sendRecovery(deps, node.id, budget);
   } catch (err) {
     await endProgress();
     const reason = await reasonFromPrimaryLog(deps, primary, d.startedMs);
@@ -239,6 +239,36 @@ async function throughPgpool(deps: Deps, d: Extract<RecoverDecision, { kind: 're
   const method = fellBack ? describeMethod('basebackup', '') : describeMethod(plan.method);
   unfence(deps, node);
   return { method, timeline, streamsFrom, kept: after.oldDirs, attached: true };
+}
+
+/**
+ * pcp_recovery_node, sent a second time only when pgpool cut its connection (PCP_CUT: its PCP process restarts
+ * about a second after every failover and failback, which is when an operator runs `maas-ha recover`) and pgpool,
+ * asked again, still has the node down. Sending it again is safe whatever the first one got to do: a preparation
+ * still running on the database host holds the node's rebuild lock, so the second fails there and changes
+ * nothing; a node the first one prepared but never started is found stopped on the primary's timeline and only
+ * started. A node pgpool shows up meanwhile was recovered: the caller checks that it streams. Anything else, or a
+ * second cut, is the command's failure.
+ */
+export async function sendRecovery(deps: Pick<Deps, 'pcp' | 'log'>, id: number, timeoutMs: number): Promise<void> {
+  try {
+    await deps.pcp.recover(id, { timeoutMs });
+    return;
+  } catch (err) {
+    if (!PCP_CUT.test(messageOf(err))) throw err;
+    let info: PcpNodeInfo;
+    try {
+      info = await deps.pcp.nodeInfo(id);
+    } catch {
+      throw err;
+    }
+    if (isAttached(info)) return;
+    deps.log.warn(
+      { step: 'pcp_recovery_node', node_id: id, outcome: 'failed' },
+      `pgpool cut pcp_recovery_node's connection (its PCP process restarts about a second after a failover or failback) and still has node ${id} down: sending it once more`,
+    );
+  }
+  await deps.pcp.recover(id, { timeoutMs });
 }
 
 /** The rebuild primitives over ssh from here, then attach through pcp when pgpool knows the node. */
