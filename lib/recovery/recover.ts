@@ -246,8 +246,8 @@ async function throughPgpool(deps: Deps, d: Extract<RecoverDecision, { kind: 're
  * about a second after every failover and failback, which is when an operator runs `maas-ha recover`) and pgpool,
  * asked again, still has the node down. Sending it again is safe whatever the first one got to do: a preparation
  * still running on the database host holds the node's rebuild lock, so the second fails there and changes
- * nothing; a node the first one prepared but never started is found stopped on the primary's timeline and only
- * started. A node pgpool shows up meanwhile was recovered: the caller checks that it streams. Anything else, or a
+ * nothing; a node the first one prepared but never started is planned afresh from what is on its disk (a start,
+ * or a rewind once more). A node pgpool shows up meanwhile was recovered: the caller checks that it streams. Anything else, or a
  * second cut, is the command's failure.
  */
 export async function sendRecovery(deps: Pick<Deps, 'pcp' | 'log'>, id: number, timeoutMs: number): Promise<void> {
