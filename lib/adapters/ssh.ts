@@ -78,6 +78,16 @@ export interface SshOptions {
   reuse?: boolean;
 }
 
+/**
+ * The socket directories this process made, removed as it exits: one exit listener for all of them, since a
+ * long-running tool (the soak, the drill) builds a fresh Deps, and so an Ssh, per cycle.
+ */
+const socketDirs = new Set<string>();
+function removeAtExit(dir: string): void {
+  if (socketDirs.size === 0) process.once('exit', () => socketDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  socketDirs.add(dir);
+}
+
 export function createSsh(cfg: SshConfig, shell: Shell, o: SshOptions = {}): Ssh {
   // The runner gives ssh /dev/null as stdin unless input is given: a remote command never waits on it.
   const direct = (host: string, argv: readonly string[], opts: RunOptions) => shell.run(sshArgv(cfg, host, remoteBounded(argv, opts.timeoutMs)), opts);
@@ -91,7 +101,7 @@ export function createSsh(cfg: SshConfig, shell: Shell, o: SshOptions = {}): Ssh
     if (!dir) {
       // mkdtemp: a new directory with an unguessable name, mode 0700, owned by whoever runs this.
       const fresh = mkdtempSync(join(tmpdir(), 'maas-ha-ssh-'));
-      process.once('exit', () => rmSync(fresh, { recursive: true, force: true }));
+      removeAtExit(fresh);
       dir = fresh;
     }
     return dir;

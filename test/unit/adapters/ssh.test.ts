@@ -88,6 +88,15 @@ test('ssh: one master connection per host, every command a session over it; the 
   t.is(statSync(dir).uid, process.getuid!());
 });
 
+test('ssh: many Ssh instances in one process (a soak builds one per cycle) → one exit listener for all their socket directories', async (t) => {
+  const w = sshWorld();
+  await createSsh(SSH_CFG, w.shell).run('db0', ['true'], { timeoutMs: 60_000 });
+  const before = process.listenerCount('exit');
+  for (let i = 0; i < 15; i++) await createSsh(SSH_CFG, w.shell).run('db0', ['true'], { timeoutMs: 60_000 });
+  t.is(process.listenerCount('exit'), before);
+  t.is(w.calls.filter((c) => w.isMaster(c.argv)).length, 16, 'each instance its own master (and directory)');
+});
+
 test('ssh: a host that does not let us in → the command fails as its own login would (exit 255, ssh\'s words), nothing run; the next command tries again', async (t) => {
   let refuse = true;
   const w = sshWorld((argv) => (refuse ? { exitCode: 255, stderr: `ssh: connect to host ${argv.at(-1)} port 22: Connection refused\n` } : {}));
